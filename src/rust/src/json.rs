@@ -1,0 +1,463 @@
+//! JSON <-> R, done in one pass without an intermediate tree.
+//!
+//! Answer -> R: object -> named list, array -> unnamed list, string -> character(1),
+//! integer that fits in 32 bits -> integer, other numbers -> double, true/false -> logical,
+//! null -> NULL. The result is `identical()` to
+//! `jsonlite::fromJSON(txt, simplifyVector = FALSE)`.
+//!
+//! R -> body: named list -> object, unnamed list -> array, atomic vector of length 1 ->
+//! scalar, longer atomic vector -> array, `I(x)` -> always an array, NULL and NA -> null,
+//! empty named list -> `{}`.
+//!
+//! Everything here runs on the R main thread: it allocates R objects.
+
+use crate::rapi;
+use extendr_ffi::{
+    cetype_t, R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_allocVector, Rf_getAttrib,
+    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect,
+    INTEGER, LOGICAL, REAL, SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT, TYPEOF,
+    VECTOR_ELT, XLENGTH,
+};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::io::Write;
+use std::os::raw::c_int;
+
+/// Parse JSON bytes into an R object. The returned SEXP is not protected.
+pub fn json_to_r(bytes: &[u8]) -> Result<SEXP, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = RSeed.deserialize(&mut de).map_err(|e| e.to_string())?;
+    unsafe { Rf_protect(value) };
+    let end = de.end().map_err(|e| e.to_string());
+    unsafe { Rf_unprotect(1) };
+    end.map(|_| value)
+}
+
+/// A vector that grows while it is filled, protected in one slot of R's protect stack.
+struct Growing {
+    vec: SEXP,
+    len: isize,
+    cap: isize,
+    slot: c_int,
+    kind: SEXPTYPE,
+}
+
+impl Growing {
+    unsafe fn new(kind: SEXPTYPE, cap: isize) -> Self {
+        let vec = Rf_allocVector(kind, cap);
+        let mut slot: c_int = 0;
+        rapi::R_ProtectWithIndex(vec, &mut slot);
+        Growing { vec, len: 0, cap, slot, kind }
+    }
+
+    unsafe fn set(&self, i: isize, x: SEXP) {
+        if self.kind == SEXPTYPE::STRSXP {
+            SET_STRING_ELT(self.vec, i, x);
+        } else {
+            SET_VECTOR_ELT(self.vec, i, x);
+        }
+    }
+
+    unsafe fn get(&self, i: isize) -> SEXP {
+        if self.kind == SEXPTYPE::STRSXP {
+            STRING_ELT(self.vec, i)
+        } else {
+            VECTOR_ELT(self.vec, i)
+        }
+    }
+
+    /// Append `x`, an unprotected object that is kept alive across the growth.
+    unsafe fn push(&mut self, x: SEXP) {
+        if self.len == self.cap {
+            Rf_protect(x);
+            let cap = self.cap * 2;
+            let bigger = Rf_allocVector(self.kind, cap);
+            rapi::R_Reprotect(bigger, self.slot);
+            let old = self.vec;
+            self.vec = bigger;
+            // `old` is unreachable now but no allocation happens until the copy is done.
+            for i in 0..self.len {
+                let e = if self.kind == SEXPTYPE::STRSXP {
+                    STRING_ELT(old, i)
+                } else {
+                    VECTOR_ELT(old, i)
+                };
+                self.set(i, e);
+            }
+            self.cap = cap;
+            Rf_unprotect(1);
+        }
+        self.set(self.len, x);
+        self.len += 1;
+    }
+
+    /// Shrink to the filled length; the result stays protected in the same slot.
+    unsafe fn finish(&mut self) -> SEXP {
+        if self.len != self.cap {
+            let exact = Rf_allocVector(self.kind, self.len);
+            for i in 0..self.len {
+                let e = self.get(i);
+                if self.kind == SEXPTYPE::STRSXP {
+                    SET_STRING_ELT(exact, i, e);
+                } else {
+                    SET_VECTOR_ELT(exact, i, e);
+                }
+            }
+            rapi::R_Reprotect(exact, self.slot);
+            self.vec = exact;
+            self.cap = self.len;
+        }
+        self.vec
+    }
+}
+
+unsafe fn r_string(s: &str) -> Result<SEXP, String> {
+    if s.as_bytes().contains(&0) {
+        return Err("a JSON string contains a NUL character, which R strings cannot hold".into());
+    }
+    let ch = Rf_mkCharLenCE(s.as_ptr() as *const _, s.len() as c_int, cetype_t::CE_UTF8);
+    Rf_protect(ch);
+    let out = Rf_allocVector(SEXPTYPE::STRSXP, 1);
+    SET_STRING_ELT(out, 0, ch);
+    Rf_unprotect(1);
+    Ok(out)
+}
+
+unsafe fn r_char(s: &str) -> Result<SEXP, String> {
+    if s.as_bytes().contains(&0) {
+        return Err("a JSON key contains a NUL character, which R strings cannot hold".into());
+    }
+    if s.len() > i32::MAX as usize {
+        return Err("a JSON string is longer than R allows".into());
+    }
+    Ok(Rf_mkCharLenCE(
+        s.as_ptr() as *const _,
+        s.len() as c_int,
+        cetype_t::CE_UTF8,
+    ))
+}
+
+struct RSeed;
+
+impl<'de> DeserializeSeed<'de> for RSeed {
+    type Value = SEXP;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<SEXP, D::Error> {
+        d.deserialize_any(RVisitor)
+    }
+}
+
+struct RVisitor;
+
+impl<'de> Visitor<'de> for RVisitor {
+    type Value = SEXP;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<SEXP, E> {
+        Ok(unsafe { rapi::Rf_ScalarLogical(v as c_int) })
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<SEXP, E> {
+        Ok(unsafe {
+            // i32::MIN is R's NA_integer_: such a value becomes a double, like jsonlite.
+            if v > i32::MIN as i64 && v <= i32::MAX as i64 {
+                extendr_ffi::Rf_ScalarInteger(v as c_int)
+            } else {
+                rapi::Rf_ScalarReal(v as f64)
+            }
+        })
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<SEXP, E> {
+        Ok(unsafe {
+            if v <= i32::MAX as u64 {
+                extendr_ffi::Rf_ScalarInteger(v as c_int)
+            } else {
+                rapi::Rf_ScalarReal(v as f64)
+            }
+        })
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<SEXP, E> {
+        Ok(unsafe { rapi::Rf_ScalarReal(v) })
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<SEXP, E> {
+        unsafe { r_string(v) }.map_err(E::custom)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<SEXP, E> {
+        Ok(unsafe { R_NilValue })
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<SEXP, E> {
+        Ok(unsafe { R_NilValue })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SEXP, A::Error> {
+        unsafe {
+            let hint = seq.size_hint().unwrap_or(0).clamp(4, 1 << 16) as isize;
+            let mut items = Growing::new(SEXPTYPE::VECSXP, hint);
+            let out = loop {
+                match seq.next_element_seed(RSeed) {
+                    Ok(Some(x)) => items.push(x),
+                    Ok(None) => break Ok(items.finish()),
+                    Err(e) => break Err(e),
+                }
+            };
+            Rf_unprotect(1);
+            out
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SEXP, A::Error> {
+        unsafe {
+            let mut keys = Growing::new(SEXPTYPE::STRSXP, 4);
+            let mut values = Growing::new(SEXPTYPE::VECSXP, 4);
+            let out = loop {
+                let key = match map.next_key::<std::borrow::Cow<'de, str>>() {
+                    Ok(Some(k)) => k,
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                };
+                match r_char(&key) {
+                    Ok(ch) => keys.push(ch),
+                    Err(e) => break Err(de::Error::custom(e)),
+                }
+                match map.next_value_seed(RSeed) {
+                    Ok(v) => values.push(v),
+                    Err(e) => break Err(e),
+                }
+            };
+            let out = out.map(|_| {
+                let names = keys.finish();
+                let list = values.finish();
+                Rf_setAttrib(list, R_NamesSymbol, names);
+                list
+            });
+            Rf_unprotect(2);
+            out
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// R -> JSON
+
+/// Why an R object could not be written as JSON.
+#[derive(Debug)]
+pub struct EncodeError(pub String);
+
+const MAX_DEPTH: usize = 512;
+
+/// Encode an R object as JSON bytes following the rules in the module documentation.
+pub fn r_to_json(x: SEXP) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(256);
+    unsafe { encode(x, &mut out, 0, "json")? };
+    Ok(out)
+}
+
+fn err<T>(msg: String) -> Result<T, EncodeError> {
+    Err(EncodeError(msg))
+}
+
+unsafe fn is_asis(x: SEXP) -> bool {
+    rapi::Rf_inherits(x, c"AsIs".as_ptr()) != 0
+}
+
+unsafe fn char_to_str<'a>(ch: SEXP) -> &'a str {
+    let p = rapi::Rf_translateCharUTF8(ch);
+    let c = std::ffi::CStr::from_ptr(p);
+    // R guarantees UTF-8 after translation; fall back to an empty string if not.
+    c.to_str().unwrap_or("")
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json escapes exactly as JSON requires.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if !v.is_finite() {
+        out.extend_from_slice(b"null");
+    } else if v == v.trunc() && v.abs() < 9.0e15 {
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        let _ = write!(out, "{}", serde_json::Number::from_f64(v).unwrap());
+    }
+}
+
+unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(), EncodeError> {
+    if depth > MAX_DEPTH {
+        return err(format!("`{at}` is nested more than {MAX_DEPTH} levels deep"));
+    }
+    let ty = TYPEOF(x);
+    let vector = matches!(
+        ty,
+        SEXPTYPE::VECSXP | SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP | SEXPTYPE::REALSXP | SEXPTYPE::STRSXP
+    );
+    let n = if vector { XLENGTH(x) } else { 0 };
+    let names = if vector { Rf_getAttrib(x, R_NamesSymbol) } else { R_NilValue };
+    match ty {
+        SEXPTYPE::NILSXP => out.extend_from_slice(b"null"),
+        SEXPTYPE::VECSXP => {
+            if names != R_NilValue {
+                out.push(b'{');
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let key = STRING_ELT(names, i);
+                    let key = if key == R_NaString { "NA" } else { char_to_str(key) };
+                    write_str(out, key);
+                    out.push(b':');
+                    encode(VECTOR_ELT(x, i), out, depth + 1, key)?;
+                }
+                out.push(b'}');
+            } else {
+                out.push(b'[');
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    encode(VECTOR_ELT(x, i), out, depth + 1, at)?;
+                }
+                out.push(b']');
+            }
+        }
+        SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP | SEXPTYPE::REALSXP | SEXPTYPE::STRSXP => {
+            let array = n != 1 || is_asis(x);
+            if array {
+                out.push(b'[');
+            }
+            let factor = Rf_isFactor(x) != extendr_ffi::Rboolean::FALSE;
+            let levels = if factor {
+                Rf_getAttrib(x, extendr_ffi::R_LevelsSymbol)
+            } else {
+                R_NilValue
+            };
+            for i in 0..n {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match ty {
+                    SEXPTYPE::LGLSXP => {
+                        let v = *LOGICAL(x).offset(i);
+                        out.extend_from_slice(match v {
+                            0 => b"false".as_slice(),
+                            v if v == R_NaInt => b"null".as_slice(),
+                            _ => b"true".as_slice(),
+                        });
+                    }
+                    SEXPTYPE::INTSXP => {
+                        let v = *INTEGER(x).offset(i);
+                        if v == R_NaInt {
+                            out.extend_from_slice(b"null");
+                        } else if factor {
+                            write_str(out, char_to_str(STRING_ELT(levels, (v - 1) as isize)));
+                        } else {
+                            let _ = write!(out, "{v}");
+                        }
+                    }
+                    SEXPTYPE::REALSXP => write_f64(out, *REAL(x).offset(i)),
+                    _ => {
+                        let s = STRING_ELT(x, i);
+                        if s == R_NaString {
+                            out.extend_from_slice(b"null");
+                        } else {
+                            write_str(out, char_to_str(s));
+                        }
+                    }
+                }
+            }
+            if array {
+                out.push(b']');
+            }
+        }
+        other => {
+            let what = match other {
+                SEXPTYPE::CLOSXP | SEXPTYPE::BUILTINSXP | SEXPTYPE::SPECIALSXP => "a function",
+                SEXPTYPE::ENVSXP => "an environment",
+                SEXPTYPE::RAWSXP => "a raw vector (send it with `data =` instead)",
+                SEXPTYPE::CPLXSXP => "a complex vector",
+                SEXPTYPE::SYMSXP | SEXPTYPE::LANGSXP => "a language object",
+                SEXPTYPE::EXTPTRSXP => "an external pointer",
+                SEXPTYPE::S4SXP => "an S4 object",
+                _ => "an object of this type",
+            };
+            return err(format!("`{at}` is {what}, which cannot be written as JSON"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use extendr_api::prelude::*;
+
+    fn r_parse(txt: &str) -> Robj {
+        let s = json_to_r(txt.as_bytes()).expect("valid JSON");
+        unsafe { Robj::from_sexp(s) }
+    }
+
+    #[test]
+    fn json_to_r_types() {
+        test! {
+            assert_eq!(r_parse("1"), r!(1i32));
+            assert_eq!(r_parse("1.5"), r!(1.5));
+            assert_eq!(r_parse("3000000000"), r!(3000000000.0));
+            assert_eq!(r_parse("-2147483648"), r!(-2147483648.0));
+            assert_eq!(r_parse("true"), r!(true));
+            assert_eq!(r_parse("\"é\""), r!("é"));
+            assert!(r_parse("null").is_null());
+            let l = r_parse("{\"a\":[1,null,\"x\"],\"b\":{}}");
+            assert_eq!(l.names().unwrap().collect::<Vec<_>>(), vec!["a", "b"]);
+            let a = l.dollar("a").unwrap();
+            assert_eq!(a.len(), 3);
+            assert!(a.as_list().unwrap().elt(1).unwrap().is_null());
+            let b = l.dollar("b").unwrap();
+            assert_eq!(b.len(), 0);
+            assert!(b.names().is_some());
+            let big = format!("[{}]", vec!["1"; 100_000].join(","));
+            assert_eq!(r_parse(&big).len(), 100_000);
+        }
+    }
+
+    #[test]
+    fn json_to_r_errors() {
+        test! {
+            assert!(json_to_r(b"{").is_err());
+            assert!(json_to_r(b"[1,]").is_err());
+            assert!(json_to_r(b"\"a\\u0000b\"").is_err());
+            assert!(json_to_r(b"1e400").is_err());
+            assert!(json_to_r(b"\"\xff\"").is_err());
+            let deep = "[".repeat(100_000);
+            assert!(json_to_r(deep.as_bytes()).is_err());
+            assert!(json_to_r(b"[1] trailing").is_err());
+        }
+    }
+
+    fn enc(x: Robj) -> String {
+        String::from_utf8(r_to_json(x.get()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn r_to_json_rules() {
+        test! {
+            assert_eq!(enc(R!("list(a = 1, b = 'x', c = TRUE, d = NULL, e = NA)").unwrap()),
+                       r#"{"a":1,"b":"x","c":true,"d":null,"e":null}"#);
+            assert_eq!(enc(R!("list(1L, 2.5, c('a','b'))").unwrap()), r#"[1,2.5,["a","b"]]"#);
+            assert_eq!(enc(R!("I('x')").unwrap()), r#"["x"]"#);
+            assert_eq!(enc(R!("structure(list(), names = character(0))").unwrap()), "{}");
+            assert_eq!(enc(R!("list()").unwrap()), "[]");
+            assert_eq!(enc(R!("c(NA_real_, Inf, 1e300)").unwrap()), "[null,null,1e300]");
+            assert_eq!(enc(R!("factor('lvl')").unwrap()), r#""lvl""#);
+            assert_eq!(enc(R!("'quote\" and \\\\ and \\n é'").unwrap()), r#""quote\" and \\ and \n é""#);
+            assert!(r_to_json(R!("function() 1").unwrap().get()).is_err());
+            assert!(r_to_json(R!("list(a = new.env())").unwrap().get()).is_err());
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! One tokio runtime per process. A forked child (parallel::mclapply) inherits a runtime
+//! whose worker threads do not exist in it; it gets a new runtime and the old one is leaked,
+//! never dropped (dropping it would wait for threads that are gone).
+
+use std::sync::Mutex;
+use tokio::runtime::Runtime;
+
+static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
+
+pub fn get() -> &'static Runtime {
+    let pid = std::process::id();
+    let mut g = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((owner, rt)) = *g {
+        if owner == pid {
+            return rt;
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("orthanc-io")
+        .enable_all()
+        .build()
+        .expect("the tokio runtime could not be started");
+    let rt: &'static Runtime = Box::leak(Box::new(rt));
+    *g = Some((pid, rt));
+    rt
+}

@@ -1,0 +1,58 @@
+# Live Orthanc servers for the tests. tools/orthanc-server starts them and
+# exports ORTHANC_TEST_* variables; without them every server test skips, except
+# under CI=true where a missing server is a failure.
+
+on_ci <- function() identical(tolower(Sys.getenv("CI")), "true")
+
+skip_if_no_orthanc <- function(var = "ORTHANC_TEST_URL") {
+  if (nzchar(Sys.getenv(var))) {
+    return(invisible(TRUE))
+  }
+  if (on_ci()) {
+    stop("CI=true but no Orthanc test server: ", var, " is not set (start one with tools/orthanc-server start)")
+  }
+  testthat::skip(paste0("no Orthanc test server (", var, " is not set; see tools/orthanc-server)"))
+}
+
+test_credentials <- function() {
+  list(
+    username = Sys.getenv("ORTHANC_TEST_USERNAME"),
+    password = Sys.getenv("ORTHANC_TEST_PASSWORD")
+  )
+}
+
+# The endpoint methods called by the tests, for the coverage report printed at
+# the end of the run (test-zzz-coverage.R).
+endpoint_calls <- new.env(parent = emptyenv())
+
+# A client that records which endpoint methods it calls; otherwise an Orthanc.
+RecordingOrthanc <- R6::R6Class("RecordingOrthanc",
+  inherit = Orthanc,
+  cloneable = FALSE,
+  private = list(
+    api = function(endpoint, ...) {
+      endpoint_calls[[endpoint]] <- (endpoint_calls[[endpoint]] %||% 0L) + 1L
+      super$api(endpoint, ...)
+    }
+  )
+)
+
+`%||%` <- function(x, y) if (is.null(x)) y else x
+
+# A connected client for server "a" (ORTHANC_TEST_URL) or "b" (ORTHANC_TEST_URL2).
+orthanc_client <- function(which = c("a", "b"), ...) {
+  which <- match.arg(which)
+  var <- if (which == "a") "ORTHANC_TEST_URL" else "ORTHANC_TEST_URL2"
+  skip_if_no_orthanc(var)
+  cred <- test_credentials()
+  RecordingOrthanc$new(Sys.getenv(var), cred$username, cred$password, ...)
+}
+
+fixture <- function(...) testthat::test_path("fixtures", ...)
+
+# Upload a fixture file and delete what it created when the calling test ends.
+local_instance <- function(client, file = fixture("Lena-1.dcm"), env = parent.frame()) {
+  res <- client$post_instances(file = file)
+  withr::defer(try(client$delete_instances_id(res$ID), silent = TRUE), envir = env)
+  res
+}

@@ -1,0 +1,224 @@
+test_that("a DICOM file goes up, comes back identical, and is deleted", {
+  o <- orthanc_client()
+  f <- fixture("Lena-1.dcm")
+  up <- o$POST("/instances", file = f)
+  expect_equal(up$Status, "Success")
+  expect_match(up$ID, "^[0-9a-f]{8}(-[0-9a-f]{8}){4}$")
+
+  info <- o$GET(paste0("/instances/", up$ID))
+  expect_type(info, "list")
+  expect_equal(info$ID, up$ID)
+  expect_type(info$MainDicomTags$SOPInstanceUID, "character")
+  expect_type(info$IndexInSeries, "integer")
+
+  bytes <- o$GET(paste0("/instances/", up$ID, "/file"))
+  expect_type(bytes, "raw")
+  expect_identical(bytes, readBin(f, "raw", file.size(f)))
+
+  path <- o$stream("GET", paste0("/instances/", up$ID, "/file"))
+  on.exit(unlink(path), add = TRUE)
+  expect_identical(unname(tools::md5sum(path)), unname(tools::md5sum(f)))
+
+  o$DELETE(paste0("/instances/", up$ID))
+  err <- expect_error(o$GET(paste0("/instances/", up$ID)), class = "orthanc_http_404")
+  expect_s3_class(err, "orthanc_http_error")
+  expect_s3_class(err, "orthanc_error")
+  expect_equal(err$status, 404L)
+  expect_equal(err$method, "GET")
+  expect_match(err$url, up$ID, fixed = TRUE)
+})
+
+test_that("answers come back by kind: JSON, text, binary, empty", {
+  o <- orthanc_client()
+  expect_type(o$GET("/system"), "list")
+  level <- o$GET("/tools/log-level")
+  expect_type(level, "character")
+  expect_length(level, 1L)
+  up <- local_instance(o)
+  png <- o$GET(paste0("/instances/", up$ID, "/preview"))
+  expect_type(png, "raw")
+  expect_identical(png[2:4], charToRaw("PNG"))
+  # An empty answer is an invisible NULL.
+  expect_invisible(o$PUT(paste0("/instances/", up$ID, "/labels/emptyanswer")))
+  expect_null(o$PUT(paste0("/instances/", up$ID, "/labels/emptyanswer")))
+  expect_equal(o$GET(paste0("/instances/", up$ID, "/labels")), list("emptyanswer"))
+})
+
+test_that("params, headers and cookies reach the server", {
+  o <- orthanc_client()
+  up <- local_instance(o)
+  short <- o$GET(paste0("/instances/", up$ID, "/tags"), params = list(short = TRUE))
+  expect_true("0008,0018" %in% names(short))
+  simplified <- o$GET(paste0("/instances/", up$ID, "/tags"), params = list(simplify = TRUE))
+  expect_true("SOPInstanceUID" %in% names(simplified))
+  limited <- o$GET("/instances", params = list(limit = 1, since = 0))
+  expect_length(limited, 1L)
+  # A header Orthanc reads: Accept on a rendered frame.
+  jpeg <- o$GET(paste0("/instances/", up$ID, "/preview"), headers = list(Accept = "image/jpeg"))
+  expect_identical(jpeg[1:3], as.raw(c(0xff, 0xd8, 0xff)))
+  expect_silent(o$GET("/system", cookies = list(session = "abc")))
+  expect_error(o$GET("/system", params = list(1)), class = "orthanc_argument_error")
+  expect_error(o$GET("/system", headers = "x"), class = "orthanc_argument_error")
+})
+
+test_that("JSON bodies follow the R -> JSON rules", {
+  o <- orthanc_client()
+  # /tools/find echoes nothing, but a query built from these rules must work.
+  up <- local_instance(o)
+  found <- o$POST("/tools/find", json = list(
+    Level = "Instance",
+    Query = list(SOPInstanceUID = o$GET(paste0("/instances/", up$ID))$MainDicomTags$SOPInstanceUID),
+    Expand = FALSE
+  ))
+  expect_equal(found, list(up$ID))
+  # I() forces an array even for one value; {} from an empty named list.
+  res <- o$POST("/tools/find", json = list(Level = "Instance", Query = structure(list(), names = character()), Labels = I("nolabelhere"), LabelsConstraint = "All"))
+  expect_equal(res, list())
+  expect_error(o$POST("/tools/find", json = list(f = function() 1)), class = "orthanc_argument_error")
+  expect_error(o$POST("/tools/find", json = list(1), data = "x"), class = "orthanc_argument_error")
+})
+
+test_that("text and raw bodies are sent as they are", {
+  o <- orthanc_client()
+  old <- o$GET("/tools/log-level")
+  withr::defer(o$PUT("/tools/log-level", data = old))
+  o$PUT("/tools/log-level", data = "verbose")
+  expect_equal(o$GET("/tools/log-level"), "verbose")
+  up <- o$POST("/instances", data = readBin(fixture("Lena-2.dcm"), "raw", file.size(fixture("Lena-2.dcm"))))
+  expect_equal(up$Status, "Success")
+  o$DELETE(paste0("/instances/", up$ID))
+})
+
+test_that("a wrong password is a 401 orthanc_http_error", {
+  skip_if_no_orthanc()
+  err <- expect_error(
+    Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), test_credentials()$username, "not-the-password"),
+    class = "orthanc_http_401"
+  )
+  expect_s3_class(err, "orthanc_http_error")
+  expect_equal(err$status, 401L)
+  expect_match(conditionMessage(err), "user name and password")
+  expect_false(grepl("not-the-password", conditionMessage(err), fixed = TRUE))
+})
+
+test_that("a closed port is an orthanc_connection_error", {
+  err <- expect_error(Orthanc$new("http://127.0.0.1:9", timeout = 5, retries = 0), class = "orthanc_connection_error")
+  expect_s3_class(err, "orthanc_error")
+  expect_match(conditionMessage(err), "Is the server running")
+})
+
+test_that("a tiny timeout is an orthanc_timeout_error", {
+  skip_if_no_orthanc()
+  cred <- test_credentials()
+  err <- expect_error(
+    Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, cred$password, timeout = 1e-6),
+    class = "orthanc_timeout_error"
+  )
+  expect_s3_class(err, "orthanc_error")
+})
+
+test_that("the password appears in no print, format, str, error or saved file", {
+  skip_if_no_orthanc()
+  cred <- test_credentials()
+  o <- Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, cred$password)
+  pw <- cred$password
+  shown <- c(
+    capture.output(print(o)), format(o), capture.output(str(o)),
+    capture.output(print(as.list(o))), capture.output(str(as.list(o$.__enclos_env__$private)))
+  )
+  expect_false(any(grepl(pw, shown, fixed = TRUE)))
+  expect_true(any(grepl(cred$username, capture.output(print(o)), fixed = TRUE)))
+  f <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(o, f, compress = FALSE)
+  raw <- readBin(f, "raw", file.size(f))
+  expect_false(grepRaw(pw, raw, fixed = TRUE, value = FALSE) |> length() > 0)
+  # An error from a request made with the password does not show it either.
+  err <- tryCatch(o$get_instances_id("does-not-exist"), error = identity)
+  expect_false(grepl(pw, conditionMessage(err), fixed = TRUE))
+  expect_false(any(grepl(pw, unlist(lapply(unclass(err), format)), fixed = TRUE)))
+  # The URL form with credentials is taken apart and never printed.
+  u <- sub("://", paste0("://", cred$username, ":", pw, "@"), Sys.getenv("ORTHANC_TEST_URL"))
+  o2 <- Orthanc$new(u)
+  expect_false(any(grepl(pw, c(capture.output(print(o2)), o2$url), fixed = TRUE)))
+})
+
+test_that("a client comes back after saveRDS()/readRDS() with the password from the environment", {
+  skip_if_no_orthanc()
+  cred <- test_credentials()
+  o <- Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, cred$password)
+  f <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(o, f)
+  o2 <- readRDS(f)
+  withr::local_envvar(ORTHANC_PASSWORD = cred$password)
+  expect_equal(o2$get_system()$Version, o$get_system()$Version)
+  withr::local_envvar(ORTHANC_PASSWORD = NA)
+  o3 <- readRDS(f)
+  expect_error(o3$get_system(), class = "orthanc_http_401")
+})
+
+test_that("Orthanc$new() takes the URL and credentials from the environment", {
+  skip_if_no_orthanc()
+  cred <- test_credentials()
+  withr::local_envvar(
+    ORTHANC_URL = Sys.getenv("ORTHANC_TEST_URL"),
+    ORTHANC_USERNAME = cred$username, ORTHANC_PASSWORD = cred$password
+  )
+  o <- Orthanc$new()
+  expect_equal(o$url, Sys.getenv("ORTHANC_TEST_URL"))
+  expect_type(o$api_version, "integer")
+  expect_identical(names(formals(Orthanc$public_methods$initialize)), c("url", "username", "password", "..."))
+  withr::local_envvar(ORTHANC_URL = NA)
+  err <- tryCatch(Orthanc$new(retries = 0), error = identity)
+  expect_match(err$url %||% "", "localhost:8042", fixed = TRUE)
+})
+
+test_that("active bindings count resources from /statistics", {
+  o <- orthanc_client()
+  before <- o$num_instances
+  expect_type(before, "integer")
+  up <- local_instance(o, fixture("Lena-3.dcm"))
+  expect_equal(o$num_instances, before + 1L)
+  expect_gte(o$num_series, 1L)
+  expect_gte(o$num_studies, 1L)
+  expect_gte(o$num_patients, 1L)
+  expect_error(o$num_instances <- 3, class = "orthanc_argument_error")
+})
+
+test_that("bad arguments are classed errors", {
+  o <- orthanc_client()
+  expect_error(o$GET(1), class = "orthanc_argument_error")
+  expect_error(o$POST("/instances", file = tempfile()), class = "orthanc_argument_error")
+  expect_error(o$POST("/instances", data = 1:3), class = "orthanc_argument_error")
+  expect_error(o$stream("PATCH", "/system"), class = "orthanc_argument_error")
+  expect_error(Orthanc$new("not a url"), class = "orthanc_argument_error")
+  expect_error(Orthanc$new("ftp://x"), class = "orthanc_argument_error")
+  expect_error(Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), timeout = -1), class = "orthanc_argument_error")
+  expect_error(Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), nonsense = 1), class = "orthanc_argument_error")
+  expect_error(o$get_instances_id(NULL), class = "orthanc_argument_error")
+  expect_error(o$get_instances_id(c("a", "b")), class = "orthanc_argument_error")
+  expect_error(o$get_instances_id(NA_character_), class = "orthanc_argument_error")
+})
+
+test_that("a route the server lacks names its version", {
+  o <- orthanc_client()
+  err <- expect_error(o$GET("/no/such/route"), class = "orthanc_http_404")
+  expect_match(conditionMessage(err), "1.12", fixed = TRUE)
+  expect_match(conditionMessage(err), "newer Orthanc", fixed = TRUE)
+})
+
+test_that("a non-DICOM upload fails with Orthanc's reason", {
+  o <- orthanc_client()
+  f <- withr::local_tempfile(fileext = ".dcm")
+  writeLines("not dicom at all", f)
+  err <- expect_error(o$POST("/instances", file = f), class = "orthanc_http_400")
+  expect_equal(err$body$OrthancError, "Bad file format")
+  expect_match(conditionMessage(err), "Bad file format")
+})
+
+test_that("the user agent and print() are as documented", {
+  o <- orthanc_client()
+  out <- capture.output(print(o))
+  expect_match(out[1], "<Orthanc client>", fixed = TRUE)
+  expect_true(any(grepl(o$url, out, fixed = TRUE)))
+  expect_equal(orthanc_last_response(o)$status, 200L)
+})

@@ -1,0 +1,175 @@
+#' Orthanc API Client
+#'
+#' @description
+#' Orthanc is an open-source, lightweight DICOM server for healthcare and
+#' medical research. This `R6` generator creates a client to access
+#' Orthanc's RESTful API. More details about the Orthanc REST API can be
+#' found here: <https://orthanc.uclouvain.be/book/users/rest.html>.
+#'
+#' The full documentation of the Orthanc API can be found here:
+#' <https://orthanc.uclouvain.be/api/>.
+#'
+#' @section JSON and R:
+#' Answers are converted from JSON to R as follows:
+#' - object: named list;
+#' - array: unnamed list;
+#' - string: `character(1)`;
+#' - number that is an integer fitting in 32 bits: `integer(1)`;
+#' - any other number: `double(1)`;
+#' - `true`/`false`: `TRUE`/`FALSE`;
+#' - `null`: `NULL`.
+#'
+#' Request bodies (`json`) are converted from R to JSON as follows:
+#' - named list: object; an empty named list
+#'   (`structure(list(), names = character())`) gives `{}`;
+#' - unnamed list: array;
+#' - atomic vector of length 1: scalar;
+#' - longer atomic vector: array;
+#' - `I(x)`: always an array, even when `x` has length 1;
+#' - `NULL` or `NA`: `null`.
+#'
+#' What a method returns depends on the content type of the answer:
+#' - JSON (`application/json`): the list described above;
+#' - plain text (`text/plain`): `character(1)`;
+#' - anything else (DICOM files, images, archives, ...): a raw vector;
+#' - an empty answer: `NULL`, invisibly.
+#'
+#' @return An `Orthanc` instance.
+#'
+#' @include client.R conditions.R
+#' @export
+Orthanc <- R6::R6Class(
+  "Orthanc",
+  cloneable = FALSE,
+  public = list(
+    #' @field url URL for Orthanc REST API.
+    url = NULL,
+
+    #' @field api_version Orthanc API version.
+    api_version = NULL,
+
+    #' @description
+    #' Initialize a new Orthanc API Client
+    #'
+    #' @param url URL for Orthanc REST API.
+    #' @param username Optional username for Basic HTTP authentication.
+    #' @param password Optional password for Basic HTTP authentication.
+    #' @param ... Options passed on to the client: `timeout`, `retries`,
+    #'   `verify`, `ca_file`, `cert_file` and `key_file`. See Details.
+    #'
+    #' @details
+    #' Options accepted in `...`:
+    #' - `timeout`: (numeric) time limit of a request, in seconds (default
+    #'   `60`).
+    #' - `retries`: (integer) number of times a `GET` request is retried
+    #'   after a connection failure (default `2`).
+    #' - `verify`: (logical) whether the TLS certificate of the server is
+    #'   verified (default `TRUE`).
+    #' - `ca_file`: (character) path to a PEM file of certificate
+    #'   authorities to trust, in addition to the system ones.
+    #' - `cert_file`: (character) path to a PEM client certificate, for
+    #'   servers requiring mutual TLS.
+    #' - `key_file`: (character) path to the PEM private key of
+    #'   `cert_file`.
+    initialize = function(url, username = NULL, password = NULL, ...) {
+      orthanc_initialize(self, private, url, username, password, ...)
+    },
+
+    #' @description GET request with specified route
+    #' @param route HTTP route.
+    #' @param params Parameters for the HTTP request.
+    #' @param headers Headers for the HTTP request.
+    #' @param cookies Cookies for the HTTP request.
+    #' @return Serialized response of the HTTP GET request.
+    GET = function(route, params = NULL, headers = NULL, cookies = NULL) {
+      private$verb("GET", route,
+        params = params, headers = headers, cookies = cookies
+      )
+    },
+
+    #' @description DELETE to specified route
+    #' @param route HTTP route.
+    #' @param params Parameters for the HTTP request.
+    #' @param headers Headers for the HTTP request.
+    #' @param cookies Cookies for the HTTP request.
+    #' @return Serialized response of the HTTP DELETE request.
+    DELETE = function(route, params = NULL, headers = NULL, cookies = NULL) {
+      private$verb("DELETE", route,
+        params = params, headers = headers, cookies = cookies
+      )
+    },
+
+    #' @description POST to specified route
+    #' @param route HTTP route.
+    #' @param file DICOM file to be uploaded or a ZIP archive containing
+    #'   DICOM files.
+    #' @param json List to be converted to JSON for request body.
+    #' @param data Raw data.
+    #' @param params Parameters for the HTTP request.
+    #' @param headers Headers for the HTTP request.
+    #' @param cookies Cookies for the HTTP request.
+    #' @return Serialized response of the HTTP POST request.
+    POST = function(route, file = NULL, json = NULL, data = NULL,
+                    params = NULL, headers = NULL, cookies = NULL) {
+      private$verb("POST", route,
+        file = file, json = json, data = data,
+        params = params, headers = headers, cookies = cookies
+      )
+    },
+
+    #' @description PUT to specified route
+    #' @param route HTTP route.
+    #' @param file DICOM file to be uploaded or a ZIP archive containing
+    #'   DICOM files.
+    #' @param json List to be converted to JSON for request body.
+    #' @param data Raw data.
+    #' @param params Parameters for the HTTP request.
+    #' @param headers Headers for the HTTP request.
+    #' @param cookies Cookies for the HTTP request.
+    #' @return Serialized response of the HTTP PUT request.
+    PUT = function(route, file = NULL, json = NULL, data = NULL,
+                   params = NULL, headers = NULL, cookies = NULL) {
+      private$verb("PUT", route,
+        file = file, json = json, data = data,
+        params = params, headers = headers, cookies = cookies
+      )
+    },
+
+    #' @description Stream an HTTP response body and write to disk.
+    #' @param method HTTP method.
+    #' @param route HTTP route.
+    #' @param params Parameters for the HTTP request.
+    #' @param headers Headers for the HTTP request.
+    #' @param cookies Cookies for the HTTP request.
+    #' @return Serialized response of the HTTP GET request.
+    stream = function(method, route, params = NULL, headers = NULL,
+                      cookies = NULL) {
+      private$stream_request(method, route,
+        params = params, headers = headers, cookies = cookies
+      )
+    },
+
+    #' @description Print method for `Orthanc`.
+    #' @param x Object to print.
+    #' @param ... Further arguments passed to or from other methods.
+    print = function(x, ...) {
+      orthanc_print(self, private)
+    },
+
+    # <<< generated endpoint methods are inserted here >>>
+  ),
+  active = list(
+    #' @field num_instances Number of instances.
+    num_instances = function(value) private$statistic("CountInstances", value),
+
+    #' @field num_series Number of series.
+    num_series = function(value) private$statistic("CountSeries", value),
+
+    #' @field num_studies Number of studies.
+    num_studies = function(value) private$statistic("CountStudies", value),
+
+    #' @field num_patients Number of patients.
+    num_patients = function(value) private$statistic("CountPatients", value)
+  ),
+  private = orthanc_private
+)

@@ -1,0 +1,34 @@
+# Called by ./configure: check that cargo and rustc are available, print their
+# versions, and write src/Makevars from src/Makevars.in.
+msrv <- "1.80.0"
+cargo_home_bin <- file.path(Sys.getenv("HOME"), ".cargo", "bin")
+path <- Sys.getenv("PATH")
+if (!nzchar(Sys.which("cargo")) && file.exists(file.path(cargo_home_bin, "cargo"))) {
+  path <- paste(path, cargo_home_bin, sep = .Platform$path.sep)
+  Sys.setenv(PATH = path)
+}
+if (!nzchar(Sys.which("cargo")) || !nzchar(Sys.which("rustc"))) {
+  stop(
+    "------------------ RUST TOOLCHAIN NOT FOUND ------------------\n",
+    "This package needs cargo and rustc (>= ", msrv, ") to build.\n",
+    "Install them from your system's packages or with rustup (https://rustup.rs),\n",
+    "then make sure 'cargo' is on the PATH.\n",
+    "--------------------------------------------------------------",
+    call. = FALSE
+  )
+}
+rustc_version <- system2("rustc", "--version", stdout = TRUE)
+cargo_version <- system2("cargo", "--version", stdout = TRUE)
+message("using ", rustc_version)
+message("using ", cargo_version)
+v <- regmatches(rustc_version, regexpr("[0-9]+\\.[0-9]+\\.[0-9]+", rustc_version))
+if (length(v) && package_version(v) < package_version(msrv)) {
+  stop("rustc ", v, " is older than the minimum supported ", msrv, call. = FALSE)
+}
+vendored <- file.exists("src/rust/vendor.tar.xz")
+env <- sprintf("export PATH=\"%s\" CARGO_HOME=\"$(CARGOTMP)\";", path)
+if (!vendored) env <- sprintf("export PATH=\"%s\";", path)
+mk <- readLines("src/Makevars.in")
+mk <- gsub("@CARGO_ENV@", env, mk, fixed = TRUE)
+mk <- gsub("@CARGO_OFFLINE@", if (vendored) "--offline" else "", mk, fixed = TRUE)
+writeLines(mk, "src/Makevars")
