@@ -262,7 +262,8 @@ orthanc_private <- list(
       orthanc_transport_abort(res, method, url, call)
     }
     private$last <- list(status = res$status, url = res$url, headers = res$headers)
-    if (res$status >= 300L) {
+    # 304 Not Modified (If-None-Match) is an answer, not an error: the body is empty.
+    if (res$status >= 300L && res$status != 304L) {
       orthanc_http_abort(res, method, res$url, private$version %||% "unknown", call)
     }
     res

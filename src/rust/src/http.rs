@@ -4,7 +4,9 @@
 use crate::runtime;
 use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
+};
 use reqwest::Method;
 use std::fmt;
 use std::future::Future;
@@ -143,7 +145,50 @@ pub struct Response {
 }
 
 /// Characters that stay as they are in a path segment: unreserved ones (RFC 3986).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Characters encoded in a query name or value: Orthanc does not percent-decode query
+/// strings, so only what would break the query's structure (or is not allowed in a URL)
+/// is encoded; `;` `,` `/` `:` `@` and the like go as they are (`requested-tags=A;B`).
+const QUERY: &AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Build a query string from (name, value) pairs; an empty value gives a bare name
+/// (`?expand`).
+pub fn encode_query(pairs: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.extend(utf8_percent_encode(k, QUERY));
+        if !v.is_empty() {
+            out.push('=');
+            out.extend(utf8_percent_encode(v, QUERY));
+        }
+    }
+    out
+}
 
 /// Join path segments, percent-encoding each one (spaces, slashes, unicode, ...).
 pub fn encode_segments<S: AsRef<str>>(segments: &[S]) -> String {
@@ -180,7 +225,9 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("config", &self.config).finish()
+        f.debug_struct("Client")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -226,7 +273,8 @@ fn classify(e: reqwest::Error) -> Error {
         Error::Timeout(msg)
     } else if builder {
         Error::Invalid(msg)
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
         Error::Tls(msg)
     } else {
         Error::Connection(msg)
@@ -282,8 +330,9 @@ impl Client {
             (Some(u), p) => {
                 let raw = format!("{}:{}", u, p.as_deref().unwrap_or(""));
                 let enc = base64::engine::general_purpose::STANDARD.encode(raw);
-                let mut v = HeaderValue::from_str(&format!("Basic {enc}"))
-                    .map_err(|_| Error::Invalid("the username or password has invalid characters".into()))?;
+                let mut v = HeaderValue::from_str(&format!("Basic {enc}")).map_err(|_| {
+                    Error::Invalid("the username or password has invalid characters".into())
+                })?;
                 v.set_sensitive(true);
                 Some(v)
             }
@@ -386,7 +435,12 @@ impl Client {
         Ok(h)
     }
 
-    async fn send_once(&self, http: &reqwest::Client, req: &Request, url: &reqwest::Url) -> Result<Response, Error> {
+    async fn send_once(
+        &self,
+        http: &reqwest::Client,
+        req: &Request,
+        url: &reqwest::Url,
+    ) -> Result<Response, Error> {
         let mut headers = self.headers(req)?;
         let mut rb = http.request(req.method.clone(), url.clone());
         let default_type = |h: &mut HeaderMap, t: &'static str| {
@@ -428,18 +482,35 @@ impl Client {
         let headers: Vec<(String, String)> = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let content_type = resp
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default();
         let final_url = resp.url().to_string();
         if let (Some(dest), true) = (&req.dest, (200..300).contains(&status)) {
-            let dir = dest.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let dir = dest
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let name = dest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let n = PART_COUNTER.fetch_add(1, Ordering::Relaxed);
             let mut part = PartFile {
                 path: dir.join(format!(".{name}.part-{}-{n}", std::process::id())),
@@ -457,9 +528,12 @@ impl Client {
                 .await
                 .map_err(|e| Error::Io(format!("cannot write {}: {e}", dest.display())))?;
             drop(f);
-            tokio::fs::rename(&part.path, dest)
-                .await
-                .map_err(|e| Error::Io(format!("cannot move the download to {}: {e}", dest.display())))?;
+            tokio::fs::rename(&part.path, dest).await.map_err(|e| {
+                Error::Io(format!(
+                    "cannot move the download to {}: {e}",
+                    dest.display()
+                ))
+            })?;
             part.done = true;
             return Ok(Response {
                 status,
@@ -484,17 +558,16 @@ impl Client {
     /// Perform a request, retrying idempotent methods on connection failures.
     pub async fn execute(&self, req: &Request) -> Result<Response, Error> {
         let http = self.reqwest()?;
-        let mut url = reqwest::Url::parse(&self.url_for(&req.path))
-            .map_err(|e| Error::Invalid(format!("`{}` does not make a valid URL ({e})", req.path)))?;
+        let mut url = reqwest::Url::parse(&self.url_for(&req.path)).map_err(|e| {
+            Error::Invalid(format!("`{}` does not make a valid URL ({e})", req.path))
+        })?;
         if !req.query.is_empty() {
-            let mut q = url.query_pairs_mut();
-            for (k, v) in &req.query {
-                if v.is_empty() {
-                    q.append_key_only(k);
-                } else {
-                    q.append_pair(k, v);
-                }
-            }
+            let q = encode_query(&req.query);
+            let full = match url.query() {
+                Some(existing) if !existing.is_empty() => format!("{existing}&{q}"),
+                _ => q,
+            };
+            url.set_query(Some(&full));
         }
         let retry = self.config.retry_methods.contains(&req.method);
         let mut attempt = 0u32;
@@ -511,7 +584,11 @@ impl Client {
     }
 
     /// Perform a request from synchronous code, polling `interrupted` every 100 ms.
-    pub fn perform(&self, req: &Request, interrupted: &dyn Fn() -> bool) -> Result<Response, Error> {
+    pub fn perform(
+        &self,
+        req: &Request,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Response, Error> {
         block_on(self.execute(req), interrupted)?
     }
 }
@@ -543,8 +620,29 @@ mod tests {
 
     #[test]
     fn segments_are_percent_encoded() {
-        assert_eq!(encode_segments(&["instances", "a b/c", "é"]), "/instances/a%20b%2Fc/%C3%A9");
+        assert_eq!(
+            encode_segments(&["instances", "a b/c", "é"]),
+            "/instances/a%20b%2Fc/%C3%A9"
+        );
         assert_eq!(encode_segments(&["raw.gz", "x-y_z~"]), "/raw.gz/x-y_z~");
+    }
+
+    #[test]
+    fn query_keeps_separators_orthanc_reads() {
+        let q = |p: &[(&str, &str)]| {
+            encode_query(
+                &p.iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            q(&[("requested-tags", "0008,103E;PatientName")]),
+            "requested-tags=0008,103E;PatientName"
+        );
+        assert_eq!(q(&[("expand", ""), ("limit", "3")]), "expand&limit=3");
+        assert_eq!(q(&[("a", "x y&z=1+2#")]), "a=x%20y%26z%3D1%2B2%23");
+        assert_eq!(q(&[("f", "caf\u{e9}")]), "f=caf%C3%A9");
     }
 
     #[test]
@@ -610,7 +708,11 @@ mod tests {
 
     #[test]
     fn slow_server_is_a_timeout() {
-        let port = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", Duration::from_millis(1500), Duration::ZERO);
+        let port = serve_once(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+            Duration::from_millis(1500),
+            Duration::ZERO,
+        );
         let c = Client::new(Config {
             base_url: format!("http://127.0.0.1:{port}"),
             timeout: Some(Duration::from_millis(200)),
@@ -623,7 +725,11 @@ mod tests {
 
     #[test]
     fn interrupt_cancels_and_leaves_no_file() {
-        let port = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", Duration::ZERO, Duration::from_secs(5));
+        let port = serve_once(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
+            Duration::ZERO,
+            Duration::from_secs(5),
+        );
         let c = Client::new(Config {
             base_url: format!("http://127.0.0.1:{port}"),
             ..Config::default()
@@ -638,14 +744,22 @@ mod tests {
         let r = c.perform(&req, &|| start.elapsed() > Duration::from_millis(300));
         assert_eq!(r.unwrap_err(), Error::Interrupted);
         assert!(start.elapsed() < Duration::from_secs(1));
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no partial file is left");
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "no partial file is left"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn truncated_download_leaves_no_file() {
         // The server promises 100 bytes, sends 3, then closes.
-        let port = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc", Duration::ZERO, Duration::ZERO);
+        let port = serve_once(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
+            Duration::ZERO,
+            Duration::ZERO,
+        );
         let c = Client::new(Config {
             base_url: format!("http://127.0.0.1:{port}"),
             retries: 0,

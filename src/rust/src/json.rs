@@ -14,9 +14,8 @@
 use crate::rapi;
 use extendr_ffi::{
     cetype_t, R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_allocVector, Rf_getAttrib,
-    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect,
-    INTEGER, LOGICAL, REAL, SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT, TYPEOF,
-    VECTOR_ELT, XLENGTH,
+    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, INTEGER, LOGICAL, REAL,
+    SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT, TYPEOF, VECTOR_ELT, XLENGTH,
 };
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -47,7 +46,13 @@ impl Growing {
         let vec = Rf_allocVector(kind, cap);
         let mut slot: c_int = 0;
         rapi::R_ProtectWithIndex(vec, &mut slot);
-        Growing { vec, len: 0, cap, slot, kind }
+        Growing {
+            vec,
+            len: 0,
+            cap,
+            slot,
+            kind,
+        }
     }
 
     unsafe fn set(&self, i: isize, x: SEXP) {
@@ -253,9 +258,10 @@ pub struct EncodeError(pub String);
 const MAX_DEPTH: usize = 512;
 
 /// Encode an R object as JSON bytes following the rules in the module documentation.
-pub fn r_to_json(x: SEXP) -> Result<Vec<u8>, EncodeError> {
+pub fn r_to_json(x: &extendr_api::Robj) -> Result<Vec<u8>, EncodeError> {
+    use extendr_api::GetSexp;
     let mut out = Vec::with_capacity(256);
-    unsafe { encode(x, &mut out, 0, "json")? };
+    unsafe { encode(x.get(), &mut out, 0, "json")? };
     Ok(out)
 }
 
@@ -291,15 +297,25 @@ fn write_f64(out: &mut Vec<u8>, v: f64) {
 
 unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(), EncodeError> {
     if depth > MAX_DEPTH {
-        return err(format!("`{at}` is nested more than {MAX_DEPTH} levels deep"));
+        return err(format!(
+            "`{at}` is nested more than {MAX_DEPTH} levels deep"
+        ));
     }
     let ty = TYPEOF(x);
     let vector = matches!(
         ty,
-        SEXPTYPE::VECSXP | SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP | SEXPTYPE::REALSXP | SEXPTYPE::STRSXP
+        SEXPTYPE::VECSXP
+            | SEXPTYPE::LGLSXP
+            | SEXPTYPE::INTSXP
+            | SEXPTYPE::REALSXP
+            | SEXPTYPE::STRSXP
     );
     let n = if vector { XLENGTH(x) } else { 0 };
-    let names = if vector { Rf_getAttrib(x, R_NamesSymbol) } else { R_NilValue };
+    let names = if vector {
+        Rf_getAttrib(x, R_NamesSymbol)
+    } else {
+        R_NilValue
+    };
     match ty {
         SEXPTYPE::NILSXP => out.extend_from_slice(b"null"),
         SEXPTYPE::VECSXP => {
@@ -310,7 +326,11 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
                         out.push(b',');
                     }
                     let key = STRING_ELT(names, i);
-                    let key = if key == R_NaString { "NA" } else { char_to_str(key) };
+                    let key = if key == R_NaString {
+                        "NA"
+                    } else {
+                        char_to_str(key)
+                    };
                     write_str(out, key);
                     out.push(b':');
                     encode(VECTOR_ELT(x, i), out, depth + 1, key)?;
@@ -441,7 +461,7 @@ mod tests {
     }
 
     fn enc(x: Robj) -> String {
-        String::from_utf8(r_to_json(x.get()).unwrap()).unwrap()
+        String::from_utf8(r_to_json(&x).unwrap()).unwrap()
     }
 
     #[test]
@@ -453,11 +473,11 @@ mod tests {
             assert_eq!(enc(R!("I('x')").unwrap()), r#"["x"]"#);
             assert_eq!(enc(R!("structure(list(), names = character(0))").unwrap()), "{}");
             assert_eq!(enc(R!("list()").unwrap()), "[]");
-            assert_eq!(enc(R!("c(NA_real_, Inf, 1e300)").unwrap()), "[null,null,1e300]");
+            assert_eq!(enc(R!("c(NA_real_, Inf, 1e300)").unwrap()), "[null,null,1e+300]");
             assert_eq!(enc(R!("factor('lvl')").unwrap()), r#""lvl""#);
             assert_eq!(enc(R!("'quote\" and \\\\ and \\n é'").unwrap()), r#""quote\" and \\ and \n é""#);
-            assert!(r_to_json(R!("function() 1").unwrap().get()).is_err());
-            assert!(r_to_json(R!("list(a = new.env())").unwrap().get()).is_err());
+            assert!(r_to_json(&R!("function() 1").unwrap()).is_err());
+            assert!(r_to_json(&R!("list(a = new.env())").unwrap()).is_err());
         }
     }
 }

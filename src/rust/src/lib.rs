@@ -8,8 +8,8 @@
 
 use extendr_api::prelude::*;
 use extendr_ffi::{
-    R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_getAttrib, INTEGER, LOGICAL, REAL,
-    SEXP, SEXPTYPE, STRING_ELT, TYPEOF, VECTOR_ELT, XLENGTH,
+    R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_getAttrib, INTEGER, LOGICAL, REAL, SEXP,
+    SEXPTYPE, STRING_ELT, TYPEOF, VECTOR_ELT, XLENGTH,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,7 +89,14 @@ fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, Str
             let (v, m) = match ty {
                 SEXPTYPE::VECSXP => {
                     let v = VECTOR_ELT(x, i);
-                    (v, if TYPEOF(v) == SEXPTYPE::NILSXP { 0 } else { XLENGTH(v) })
+                    (
+                        v,
+                        if TYPEOF(v) == SEXPTYPE::NILSXP {
+                            0
+                        } else {
+                            XLENGTH(v)
+                        },
+                    )
                 }
                 SEXPTYPE::STRSXP | SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP | SEXPTYPE::REALSXP => {
                     (x, -1)
@@ -153,7 +160,12 @@ fn rs_client_new(
     for m in retry_methods.iter() {
         match reqwest::Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
             Ok(m) => methods.push(m),
-            Err(_) => return error_list("argument", &format!("`{}` is not an HTTP method", m.as_ref())),
+            Err(_) => {
+                return error_list(
+                    "argument",
+                    &format!("`{}` is not an HTTP method", m.as_ref()),
+                )
+            }
         }
     }
     let config = Config {
@@ -230,7 +242,10 @@ fn rs_request(
     dest: Robj,
 ) -> Robj {
     if !rs_client_valid(client.clone()) {
-        return error_list("argument", "the client is not connected (made in another R session)");
+        return error_list(
+            "argument",
+            "the client is not connected (made in another R session)",
+        );
     }
     let ptr: ExternalPtr<Client> = match client.try_into() {
         Ok(p) => p,
@@ -245,7 +260,11 @@ fn rs_request(
         let segs: Vec<&str> = path.iter().map(|s| s.as_ref()).collect();
         http::encode_segments(&segs)
     } else {
-        let p = path.iter().next().map(|s| s.as_ref().to_string()).unwrap_or_default();
+        let p = path
+            .iter()
+            .next()
+            .map(|s| s.as_ref().to_string())
+            .unwrap_or_default();
         if p.starts_with('/') {
             p
         } else {
@@ -271,7 +290,7 @@ fn rs_request(
     }
     req.body = match body_kind {
         "none" => Body::Empty,
-        "json" => match json::r_to_json(unsafe { body.get() }) {
+        "json" => match json::r_to_json(&body) {
             Ok(b) => Body::Json(b.into()),
             Err(e) => return error_list("argument", &e.0),
         },
@@ -294,7 +313,11 @@ fn rs_request(
     let resp = match client.perform(&req, &rapi::user_interrupted) {
         Ok(r) => r,
         Err(e) => {
-            let mut l = list!(error = e.kind(), message = e.to_string(), url = client.url_for(&req.path));
+            let mut l = list!(
+                error = e.kind(),
+                message = e.to_string(),
+                url = client.url_for(&req.path)
+            );
             let _ = l.set_class(&["orthanc_transport_error"]);
             return l.into();
         }
@@ -326,7 +349,8 @@ fn rs_request(
         .into(),
         Err(_) if status >= 400 => {
             // An error status with an undecodable body: report the status, with the text.
-            let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).into_owned();
+            let text =
+                String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).into_owned();
             list!(
                 status = status,
                 url = http::redact_url(&resp.url),
@@ -338,7 +362,8 @@ fn rs_request(
             .into()
         }
         Err(msg) => {
-            let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).into_owned();
+            let text =
+                String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).into_owned();
             list!(
                 error = "decode",
                 message = msg,
@@ -354,7 +379,7 @@ fn rs_request(
 /// Encode R objects as JSON text (the rules used for `json =` bodies).
 #[extendr]
 fn rs_to_json(x: Robj) -> Robj {
-    match json::r_to_json(unsafe { x.get() }) {
+    match json::r_to_json(&x) {
         Ok(b) => String::from_utf8_lossy(&b).as_ref().into(),
         Err(e) => error_list("argument", &e.0),
     }

@@ -6,8 +6,10 @@ use extendr_ffi::SEXP;
 use std::os::raw::{c_char, c_int, c_void};
 
 extern "C" {
-    pub fn R_ToplevelExec(fun: Option<unsafe extern "C" fn(*mut c_void)>, data: *mut c_void)
-        -> c_int;
+    pub fn R_ToplevelExec(
+        fun: Option<unsafe extern "C" fn(*mut c_void)>,
+        data: *mut c_void,
+    ) -> c_int;
     pub fn R_CheckUserInterrupt();
     pub fn R_ProtectWithIndex(s: SEXP, index: *mut c_int);
     pub fn R_Reprotect(s: SEXP, index: c_int);

@@ -1,0 +1,102 @@
+# JSON -> R must be identical() to jsonlite::fromJSON(simplifyVector = FALSE);
+# R -> JSON follows the rules documented in ?Orthanc.
+
+from_json <- function(x) orthanc:::rs_from_json(x)
+to_json <- function(x) {
+  out <- orthanc:::rs_to_json(x)
+  if (is.list(out)) stop(out$message)
+  out
+}
+
+test_that("a corpus of real Orthanc answers converts exactly like jsonlite", {
+  skip_if_not_installed("jsonlite")
+  files <- list.files(fixture("json"), pattern = "\\.json$", full.names = TRUE)
+  expect_gte(length(files), 20L)
+  for (f in files) {
+    txt <- readChar(f, file.size(f), useBytes = TRUE)
+    Encoding(txt) <- "UTF-8"
+    expect_identical(from_json(txt), jsonlite::fromJSON(txt, simplifyVector = FALSE), label = basename(f))
+    # Bytes and text give the same result.
+    expect_identical(from_json(readBin(f, "raw", file.size(f))), from_json(txt), label = basename(f))
+  }
+})
+
+test_that("scalars, nesting and edge values convert exactly like jsonlite", {
+  skip_if_not_installed("jsonlite")
+  cases <- c(
+    "1", "-1", "0", "2147483647", "-2147483647", "-2147483648", "2147483648",
+    "1e3", "1.5", "-0.0", "123456789012345678", "1.7976931348623157e308", "5e-324",
+    "true", "false", "null", "\"\"", "\"caf\\u00e9 \\ud83d\\ude00\"", "\"a\\nb\\t\\\"c\\\\\"",
+    "[]", "{}", "[[]]", "[{}]", "{\"a\":{}}", "[1, \"a\", null, true, 2.5, [1], {\"x\": null}]",
+    "{\"a\": 1, \"a\": 2}", "{\"\": 1}", "{\"b\": [null, null]}",
+    paste0("[", paste(seq_len(5000), collapse = ","), "]"),
+    paste0(strrep("[", 100), strrep("]", 100))
+  )
+  for (txt in cases) {
+    expect_identical(from_json(txt), jsonlite::fromJSON(txt, simplifyVector = FALSE), label = txt)
+  }
+  expect_identical(from_json("\"\u00e9\""), "\u00e9")
+  expect_identical(Encoding(from_json("\"\u00e9\"")), "UTF-8")
+})
+
+test_that("invalid or hostile JSON is an error, never a crash", {
+  bad <- list(
+    "{", "[1,]", "nul", "{\"a\" 1}", "\"\\u0000\"", "1e400", "[1] x",
+    strrep("[", 100000), charToRaw("\"\xff\"")
+  )
+  for (b in bad) {
+    res <- from_json(b)
+    expect_true(is.list(res) && identical(res$error, "decode"), label = if (is.character(b)) substr(b, 1, 20) else "raw")
+  }
+})
+
+test_that("R objects are written as JSON by the documented rules", {
+  expect_equal(to_json(list(a = 1, b = "x", c = TRUE, d = NULL, e = NA)), '{"a":1,"b":"x","c":true,"d":null,"e":null}')
+  expect_equal(to_json(list(1L, 2.5, c("a", "b"))), '[1,2.5,["a","b"]]')
+  expect_equal(to_json(c(1, 2, 3)), "[1,2,3]")
+  expect_equal(to_json(I("x")), '["x"]')
+  expect_equal(to_json(I(1:2)), "[1,2]")
+  expect_equal(to_json(structure(list(), names = character())), "{}")
+  expect_equal(to_json(list()), "[]")
+  expect_equal(to_json(NULL), "null")
+  expect_equal(to_json(NA), "null")
+  expect_equal(to_json(c(NA, Inf, 1e300, 0.1)), "[null,null,1e+300,0.1]")
+  expect_equal(to_json(factor("lvl")), '"lvl"')
+  expect_equal(to_json("quote\" \\ \n \u00e9"), '"quote\\" \\\\ \\n \u00e9"')
+  expect_equal(to_json(list(Tags = list(PatientName = "M\u00fcller"))), '{"Tags":{"PatientName":"M\u00fcller"}}')
+  # Round trip through the parser.
+  x <- list(a = list(1L, "b", TRUE), n = NULL, o = structure(list(), names = character()))
+  expect_identical(from_json(to_json(x)), x)
+  for (bad in list(function() 1, new.env(), as.raw(1), quote(x), 1i, list(a = list(b = mean)))) {
+    res <- orthanc:::rs_to_json(bad)
+    expect_true(is.list(res) && identical(res$error, "argument"))
+  }
+  expect_match(orthanc:::rs_to_json(list(a = list(b = mean)))$message, "`b` is a function")
+})
+
+test_that("a large answer (hundreds of expanded instances) converts exactly like jsonlite", {
+  skip_if_not_installed("jsonlite")
+  o <- orthanc_client()
+  pid <- paste0("json-large-", paste(sample(letters, 12), collapse = ""))
+  first <- o$post_tools_create_dicom(json = list(Tags = list(
+    PatientID = pid, PatientName = "JSON^Large", SOPClassUID = "1.2.840.10008.5.1.4.1.1.7",
+    InstanceNumber = "1", SeriesDescription = "caf\u00e9 \u2603"
+  )))
+  series_id <- o$get_instances_id(first$ID)$ParentSeries
+  patient_id <- o$get_instances_id_patient(first$ID)$ID
+  withr::defer(o$delete_patients_id(patient_id))
+  for (i in 2:300) {
+    o$post_tools_create_dicom(json = list(
+      Parent = series_id,
+      Tags = list(SOPClassUID = "1.2.840.10008.5.1.4.1.1.7", InstanceNumber = as.character(i))
+    ))
+  }
+  path <- o$stream("GET", paste0("/series/", series_id, "/instances"), params = list(expand = TRUE))
+  withr::defer(unlink(path))
+  txt <- readChar(path, file.size(path), useBytes = TRUE)
+  Encoding(txt) <- "UTF-8"
+  expect_gt(nchar(txt, "bytes"), 100000)
+  parsed <- o$get_series_id_instances(series_id, params = list(expand = TRUE))
+  expect_length(parsed, 300L)
+  expect_identical(parsed, jsonlite::fromJSON(txt, simplifyVector = FALSE))
+})

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The test command (see README.md). From the package root:
+#   bash tools/check.sh
+# 1. installs what is missing (tools/setup-debian.sh);
+# 2. starts Orthanc test servers unless ORTHANC_TEST_URL is already set
+#    (tools/orthanc-server; stopped again at the end);
+# 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test;
+# 4. generated code is up to date (tools/generate-api.R --check);
+# 5. R CMD build, then R CMD check --no-manual on the tarball, whose tests run
+#    against the live servers; fails on any ERROR, WARNING or test failure and
+#    prints the endpoint coverage line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export PATH="$PATH:$HOME/.cargo/bin"
+bash tools/setup-debian.sh
+
+started=0
+if [ -z "${ORTHANC_TEST_URL:-}" ]; then
+  env_file=$(mktemp)
+  tools/orthanc-server start --legacy > "$env_file"
+  # shellcheck disable=SC1090
+  . "$env_file"
+  rm -f "$env_file"
+  started=1
+fi
+cleanup() { if [ "$started" = 1 ]; then tools/orthanc-server stop || true; fi; }
+trap cleanup EXIT
+
+echo "== Rust: fmt, clippy, tests"
+export R_HOME="${R_HOME:-$(R RHOME)}"
+(cd src/rust && cargo fmt --check && cargo clippy --all-targets --quiet -- -D warnings && cargo test --quiet 2>&1 | tail -n 30)
+
+echo "== Generated code is up to date"
+Rscript tools/generate-api.R --check
+
+echo "== R CMD build"
+work=$(mktemp -d)
+R CMD build --no-manual "$root" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+tarball=$(ls -t orthanc_*.tar.gz | head -n 1)
+mv "$tarball" "$work/"
+
+echo "== R CMD check --no-manual $tarball"
+export ORTHANC_PKG_SRC="$root"
+set +e
+(cd "$work" && _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual "$tarball")
+status=$?
+set -e
+log="$work/orthanc.Rcheck/00check.log"
+rout="$work/orthanc.Rcheck/tests/testthat.Rout"
+[ -f "$rout" ] || rout="$work/orthanc.Rcheck/tests/testthat.Rout.fail"
+if [ -f "$rout" ]; then
+  echo "== Test results"
+  grep -E "^\[ FAIL|endpoint methods exercised|^  [a-z_.0-9]+: " "$rout" || true
+  tail -n 40 "$rout"
+fi
+if [ "$status" != 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" "$log"; then
+  echo "R CMD check failed (status $status)"; grep -E "ERROR|WARNING" "$log" || true
+  exit 1
+fi
+grep -E "^Status:" "$log"
+rm -rf "$work"

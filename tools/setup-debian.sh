@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building, checking and testing the package needs on Debian 12
+# (R from Debian, the R packages the package and its tests use, debootstrap for
+# the Orthanc 1.12.7 test servers, Orthanc 1.10.1 for the legacy tests) and makes
+# sure a Rust toolchain is there. Idempotent: installs only what is missing.
+set -euo pipefail
+pkgs=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-withr
+      r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx
+      debootstrap orthanc pandoc qpdf curl ca-certificates python3 openssl procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "[setup] installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep the orthanc package's own daemon from starting (the tests start their own).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "[setup] cargo is missing: install Rust (https://rustup.rs) or Debian's cargo package" >&2
+  exit 1
+fi
+echo "[setup] system packages ready" >&2
