@@ -32,11 +32,23 @@
 #' - `I(x)`: always an array, even when `x` has length 1;
 #' - `NULL` or `NA`: `null`.
 #'
+#' Text bodies (`data`) are sent as given: a string as `text/plain` (UTF-8), a
+#' raw vector as `application/octet-stream`. On the `POST` endpoint methods that
+#' take a JSON body, leaving `json = NULL` sends `{}`, i.e. Orthanc's defaults.
+#'
 #' What a method returns depends on the content type of the answer:
 #' - JSON (`application/json`): the list described above;
 #' - plain text (`text/plain`): `character(1)`;
 #' - anything else (DICOM files, images, archives, ...): a raw vector;
-#' - an empty answer: `NULL`, invisibly.
+#' - an empty answer (and `304 Not Modified`): `NULL`, invisibly.
+#'
+#' Answers to `DELETE` requests are returned invisibly. The status and headers
+#' of the last answer (e.g. the `ETag` of an attachment, for `If-Match`) are
+#' given by [orthanc_last_response()].
+#'
+#' @section Errors:
+#' Failures are R conditions inheriting from `orthanc_error`; see
+#' [orthanc_error] for the classes and their fields.
 #'
 #' @return An `Orthanc` instance.
 #'

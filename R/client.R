@@ -26,7 +26,7 @@ orthanc_options <- function(...) {
   unknown <- setdiff(names(opts), names(orthanc_option_defaults))
   if (length(unknown)) {
     orthanc_abort("argument", c(
-      "Unknown option{?s} {.arg {unknown}}.",
+      "Unknown option: {.arg {unknown}}.",
       i = "Known options: {.arg {names(orthanc_option_defaults)}}."
     ))
   }
@@ -60,6 +60,7 @@ is_number <- function(x) is.numeric(x) && length(x) == 1L && !is.na(x)
 is_flag <- function(x) is.logical(x) && length(x) == 1L && !is.na(x)
 
 is_loopback <- function(host) {
+  host <- sub("\\.$", "", tolower(host)) # host names are case-insensitive; "localhost." too
   host %in% c("localhost", "::1", "[::1]") || grepl("^127\\.", host)
 }
 
@@ -140,17 +141,17 @@ orthanc_print <- function(self, private) {
 }
 
 # Body arguments -> (kind, value) for Rust.
-request_body <- function(file, json, data) {
+request_body <- function(file, json, data, call = NULL) {
   given <- c(file = !is.null(file), json = !is.null(json), data = !is.null(data))
   if (sum(given) > 1L) {
-    orthanc_abort("argument", "Give only one of {.arg {names(given)[given]}}.", call = NULL)
+    orthanc_abort("argument", "Give only one of {.arg {names(given)[given]}}.", call = call)
   }
   if (given[["file"]]) {
     if (!is_string(file)) {
-      orthanc_abort("argument", "{.arg file} must be the path of a file (a single string).")
+      orthanc_abort("argument", "{.arg file} must be the path of a file (a single string).", call = call)
     }
     if (!file.exists(file) || dir.exists(file)) {
-      orthanc_abort("argument", "{.arg file} {.path {file}} does not exist.")
+      orthanc_abort("argument", "{.arg file} {.path {file}} does not exist.", call = call)
     }
     return(list(kind = "file", value = normalizePath(file)))
   }
@@ -164,14 +165,14 @@ request_body <- function(file, json, data) {
     if (is_string(data)) {
       return(list(kind = "text", value = enc2utf8(data)))
     }
-    orthanc_abort("argument", "{.arg data} must be a raw vector or a single string.")
+    orthanc_abort("argument", "{.arg data} must be a raw vector or a single string.", call = call)
   }
   list(kind = "none", value = NULL)
 }
 
 # Turn the route given as segments (literal strings unnamed, user values named by
 # their argument) into a character vector, checking the user values.
-route_segments <- function(segments) {
+route_segments <- function(segments, call = NULL) {
   nms <- names(segments) %||% rep("", length(segments))
   out <- vector("list", length(segments))
   for (i in seq_along(segments)) {
@@ -194,7 +195,7 @@ route_segments <- function(segments) {
         orthanc_abort("argument", c(
           "{.arg {arg}} must be a single non-empty string.",
           x = "It is {.obj_type_friendly {v}}."
-        ))
+        ), call = call)
       }
       out[[i]] <- if (is.numeric(v)) format(v, scientific = FALSE, trim = TRUE) else enc2utf8(v)
     } else {
@@ -204,16 +205,18 @@ route_segments <- function(segments) {
   unlist(out, use.names = FALSE)
 }
 
+empty_object <- structure(list(), names = character())
+
 # Empty answers, and what DELETE answers, are returned invisibly.
 answer <- function(body, method) {
   if (is.null(body) || identical(method, "DELETE")) invisible(body) else body
 }
 
-check_named_list <- function(x, arg) {
+check_named_list <- function(x, arg, call = NULL) {
   if (is.null(x)) return(invisible())
   ok <- (is.list(x) || is.atomic(x)) && (length(x) == 0L || (!is.null(names(x)) && all(nzchar(names(x)))))
   if (!ok) {
-    orthanc_abort("argument", "{.arg {arg}} must be a named list (or NULL).")
+    orthanc_abort("argument", "{.arg {arg}} must be a named list (or NULL).", call = call)
   }
 }
 
@@ -249,7 +252,8 @@ orthanc_private <- list(
   },
 
   perform = function(method, path, encode, params = NULL, headers = NULL, cookies = NULL,
-                     body = list(kind = "none", value = NULL), dest = NULL, call = NULL) {
+                     body = list(kind = "none", value = NULL), dest = NULL, call = NULL,
+                     ids = NA) {
     res <- rs_request(
       private$ptr(), method, path, encode, params, headers, cookies,
       body$kind, body$value, dest
@@ -264,7 +268,7 @@ orthanc_private <- list(
     private$last <- list(status = res$status, url = res$url, headers = res$headers)
     # 304 Not Modified (If-None-Match) is an answer, not an error: the body is empty.
     if (res$status >= 300L && res$status != 304L) {
-      orthanc_http_abort(res, method, res$url, private$version %||% "unknown", call)
+      orthanc_http_abort(res, method, res$url, private$version %||% "unknown", call, ids)
     }
     res
   },
@@ -273,11 +277,17 @@ orthanc_private <- list(
   api = function(endpoint, method, segments, params = NULL, json = NULL, data = NULL,
                  file = NULL, headers = NULL) {
     call <- sys.call(-1L)
-    path <- route_segments(segments)
-    check_named_list(params, "params")
-    check_named_list(headers, "headers")
-    body <- request_body(file, json, data)
-    res <- private$perform(method, path, TRUE, params, headers, NULL, body, call = call)
+    path <- route_segments(segments, call)
+    check_named_list(params, "params", call)
+    check_named_list(headers, "headers", call)
+    # Routes that take a JSON body get `{}` (Orthanc's defaults) when none is given:
+    # Orthanc refuses an empty body there.
+    if (!missing(json) && is.null(json) && is.null(data) && is.null(file) && method == "POST") {
+      json <- empty_object
+    }
+    body <- request_body(file, json, data, call)
+    ids <- any(nzchar(names(segments) %||% ""))
+    res <- private$perform(method, path, TRUE, params, headers, NULL, body, call = call, ids = ids)
     answer(res$body, method)
   },
 
@@ -288,10 +298,10 @@ orthanc_private <- list(
     if (!is_string(route)) {
       orthanc_abort("argument", "{.arg route} must be a single string such as {.val /system}.", call = call)
     }
-    check_named_list(params, "params")
-    check_named_list(headers, "headers")
-    check_named_list(cookies, "cookies")
-    body <- request_body(file, json, data)
+    check_named_list(params, "params", call)
+    check_named_list(headers, "headers", call)
+    check_named_list(cookies, "cookies", call)
+    body <- request_body(file, json, data, call)
     res <- private$perform(method, enc2utf8(route), FALSE, params, headers, cookies, body, call = call)
     answer(res$body, method)
   },
@@ -305,9 +315,9 @@ orthanc_private <- list(
     if (!is_string(route)) {
       orthanc_abort("argument", "{.arg route} must be a single string.", call = call)
     }
-    check_named_list(params, "params")
-    check_named_list(headers, "headers")
-    check_named_list(cookies, "cookies")
+    check_named_list(params, "params", call)
+    check_named_list(headers, "headers", call)
+    check_named_list(cookies, "cookies", call)
     dest <- tempfile("orthanc-")
     res <- private$perform(toupper(method), enc2utf8(route), FALSE, params, headers, cookies,
       dest = dest, call = call

@@ -21,8 +21,13 @@
 #' @keywords internal
 NULL
 
-# The one constructor of orthanc conditions. `message` is a cli bullet vector
-# interpolated in `.envir`.
+# The one constructor of orthanc conditions. `message` is a vector of bullets in
+# cli's style ("x" = problem, "i" = hint) using a subset of cli's inline markup
+# ({.arg x}, {.val x}, {.url x}, {.code x}, {.path x}, {.fn x}, {.cls x},
+# {.envvar x}, {.field x}, {.obj_type_friendly x} and {expr}), interpolated in
+# `.envir`. The message is formatted here, eagerly and cheaply (cli's own
+# formatter costs tens of milliseconds a call, too much for code that catches
+# thousands of 404s); the condition keeps no environment.
 orthanc_abort <- function(kind, message, ..., call = NULL, .envir = parent.frame()) {
   classes <- switch(kind,
     http = c(paste0("orthanc_http_", list(...)$status), "orthanc_http_error"),
@@ -34,9 +39,101 @@ orthanc_abort <- function(kind, message, ..., call = NULL, .envir = parent.frame
     io = "orthanc_io_error",
     character()
   )
-  msg <- cli::format_error(message, .envir = .envir)
-  cnd <- errorCondition(msg, ..., class = c(classes, "orthanc_error"), call = call)
-  stop(cnd)
+  msg <- format_bullets(message, .envir)
+  stop(errorCondition(msg, ..., class = c(classes, "orthanc_error"), call = call))
+}
+
+format_bullets <- function(bullets, envir) {
+  marks <- c(x = cli::symbol$cross, i = cli::symbol$info, v = cli::symbol$tick, "!" = "!", "*" = cli::symbol$bullet)
+  nms <- names(bullets) %||% rep("", length(bullets))
+  lines <- vapply(seq_along(bullets), function(i) {
+    text <- interpolate(bullets[[i]], envir)
+    mark <- marks[nms[i]]
+    if (is.na(mark)) text else paste(mark, text)
+  }, "")
+  paste(lines, collapse = "\n")
+}
+
+# Replace each {...} of `text`, left to right; inserted values are not scanned
+# again, so braces in them (JSON, details from the server) stay as they are.
+interpolate <- function(text, envir) {
+  chars <- strsplit(text, "", fixed = TRUE)[[1]]
+  out <- character()
+  i <- 1L
+  n <- length(chars)
+  while (i <= n) {
+    if (chars[i] != "{") {
+      j <- i
+      while (j <= n && chars[j] != "{") j <- j + 1L
+      out <- c(out, paste(chars[i:(j - 1L)], collapse = ""))
+      i <- j
+      next
+    }
+    depth <- 0L
+    j <- i
+    repeat {
+      if (chars[j] == "{") depth <- depth + 1L
+      if (chars[j] == "}") depth <- depth - 1L
+      if (depth == 0L || j == n) break
+      j <- j + 1L
+    }
+    inner <- if (j - 1L >= i + 1L) paste(chars[(i + 1L):(j - 1L)], collapse = "") else ""
+    out <- c(out, inline(inner, envir))
+    i <- j + 1L
+  }
+  paste(out, collapse = "")
+}
+
+inline <- function(inner, envir) {
+  style <- regmatches(inner, regexpr("^\\.[a-z_]+ ", inner))
+  if (!length(style)) {
+    value <- eval(parse(text = inner, keep.source = FALSE), envir)
+    return(paste(format_value(value), collapse = ", "))
+  }
+  content <- substring(inner, nchar(style) + 1L)
+  style <- trimws(substring(style, 2L))
+  if (style == "obj_type_friendly") {
+    value <- eval(parse(text = sub("^\\{(.*)\\}$", "\\1", content), keep.source = FALSE), envir)
+    return(obj_type(value))
+  }
+  values <- if (grepl("^\\{.*\\}$", content)) {
+    format_value(eval(parse(text = substr(content, 2L, nchar(content) - 1L), keep.source = FALSE), envir))
+  } else {
+    content
+  }
+  wrapped <- switch(style,
+    arg = , code = , envvar = paste0("`", values, "`"),
+    fn = paste0("`", values, "()`"),
+    val = paste0("\"", values, "\""),
+    url = paste0("<", values, ">"),
+    path = paste0("'", values, "'"),
+    cls = paste0("<", values, ">"),
+    values
+  )
+  paste(wrapped, collapse = ", ")
+}
+
+format_value <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (is.character(x)) return(x)
+  vapply(x, function(v) paste(format(v), collapse = " "), "")
+}
+
+obj_type <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (is.function(x)) return("a function")
+  if (is.environment(x)) return("an environment")
+  if (is.list(x)) return(if (is.data.frame(x)) "a data frame" else "a list")
+  if (is.atomic(x)) {
+    type <- switch(typeof(x),
+      character = "character", double = "numeric", integer = "integer",
+      logical = "logical", raw = "raw", complex = "complex", typeof(x)
+    )
+    if (length(x) == 1L && is.na(x)) return(paste0("`NA` (", type, ")"))
+    if (length(x) == 1L) return(paste0("a ", type, " value"))
+    return(paste0("a ", type, " vector of length ", length(x)))
+  }
+  paste0("an object of type ", typeof(x))
 }
 
 http_reason <- function(status) {
@@ -66,7 +163,12 @@ orthanc_transport_abort <- function(res, method, url, call) {
     tls = orthanc_abort("tls", c(
       "The TLS connection to {.url {url}} failed.",
       x = "{detail}",
-      i = "Check the server's certificate, or give {.arg ca_file} to trust your own certificate authority."
+      i = if (grepl("alert", detail, ignore.case = TRUE)) {
+        # The server refused the handshake (rustls: "received fatal alert: CertificateRequired", "UnknownCA", ...).
+        "The server refused the connection: if it asks for a client certificate, give {.arg cert_file} and {.arg key_file} (signed by a CA it trusts)."
+      } else {
+        "Check the server's certificate, or give {.arg ca_file} to trust your own certificate authority."
+      }
     ), method = method, url = url, call = call),
     timeout = orthanc_abort("timeout", c(
       "Orthanc at {.url {url}} did not answer in time ({method}).",
@@ -93,7 +195,9 @@ orthanc_interrupt <- function() {
   invokeRestart("abort")
 }
 
-orthanc_http_abort <- function(res, method, url, version, call) {
+# `ids`: whether the path holds identifiers or names given by the user (TRUE),
+# none (FALSE), or is not known (NA, a route written by the user).
+orthanc_http_abort <- function(res, method, url, version, call, ids = NA) {
   status <- res$status
   body <- res$body
   reason <- http_reason(status)
@@ -114,9 +218,23 @@ orthanc_http_abort <- function(res, method, url, version, call) {
     "401" = "Check the user name and password (arguments of {.fn Orthanc$new} or {.envvar ORTHANC_USERNAME} / {.envvar ORTHANC_PASSWORD}).",
     "403" = "This user is not allowed to do this on the server.",
     "404" = if (is.list(body) && identical(body$OrthancStatus, 17L)) {
-      "This Orthanc (version {version}) does not know this route: it may need a newer Orthanc."
+      # Orthanc says "Unknown resource" both for a route it lacks and for some
+      # unknown identifiers.
+      if (isFALSE(ids)) {
+        "This Orthanc (version {version}) does not have this route: it needs a newer Orthanc."
+      } else {
+        "Check the identifiers and names in the URL; if they are right, this Orthanc (version {version}) lacks the route and a newer Orthanc is needed."
+      }
     } else {
       "Check the identifier or name in the URL: the server has no such resource."
+    },
+    "405" = {
+      allow <- unname(res$headers["allow"])
+      if (length(allow) == 1L && !is.na(allow) && nzchar(allow)) {
+        "Orthanc {version} accepts only {allow} on this route: {method} needs a newer Orthanc."
+      } else {
+        "Orthanc {version} does not accept {method} on this route: it may need a newer Orthanc."
+      }
     },
     "415" = "The server did not accept the type of data sent.",
     NULL

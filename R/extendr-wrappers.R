@@ -37,3 +37,8 @@ rs_from_json <- function(x) .Call(wrap__rs_from_json, x)
 #' @noRd
 rs_encode_path <- function(segments) .Call(wrap__rs_encode_path, segments)
 
+#' Panics on purpose: the tests check that a Rust panic becomes an R error and never
+#' aborts the R session.
+#' @noRd
+rs_panic_probe <- function(message) .Call(wrap__rs_panic_probe, message)
+

@@ -273,7 +273,10 @@ fn classify(e: reqwest::Error) -> Error {
         Error::Timeout(msg)
     } else if builder {
         Error::Invalid(msg)
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    } else if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("alert")
     {
         Error::Tls(msg)
     } else {
@@ -596,6 +599,12 @@ impl Client {
 /// Run a future to completion on this process's runtime, giving up (and dropping the
 /// future, which cancels its transfers and removes partial files) when `interrupted()`.
 pub fn block_on<F: Future>(fut: F, interrupted: &dyn Fn() -> bool) -> Result<F::Output, Error> {
+    // An interrupt that arrived between two requests is seen here, before anything is sent:
+    // in a batch of short requests (each done before the first 100 ms tick below) it would
+    // otherwise wait for R's own check, which comes only every ~1000 evaluations.
+    if interrupted() {
+        return Err(Error::Interrupted);
+    }
     runtime::get().block_on(async {
         tokio::pin!(fut);
         loop {

@@ -481,3 +481,111 @@ mod tests {
         }
     }
 }
+
+/// Property-based fuzzing of the JSON bridge: no input makes it panic or crash, valid JSON
+/// always converts, and R -> JSON -> R -> JSON is stable. `cargo test` runs a short seeded
+/// corpus; a long run: `ORTHANC_FUZZ_CASES=200000 cargo test --release fuzz -- --nocapture`.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use extendr_api::prelude::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    fn cases() -> u32 {
+        std::env::var("ORTHANC_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300)
+    }
+
+    fn runner() -> TestRunner {
+        TestRunner::new(Config {
+            cases: cases(),
+            failure_persistence: None,
+            ..Config::default()
+        })
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,20}".prop_map(Value::String),
+            any::<String>()
+                .prop_filter("no NUL", |s| !s.contains('\0'))
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::Array),
+                prop::collection::vec(("\\PC{0,8}", inner), 0..8)
+                    .prop_map(|kv| { serde_json::Value::Object(kv.into_iter().collect()) }),
+            ]
+        })
+    }
+
+    /// Same JSON up to number representation (R keeps integers and doubles apart, JSON
+    /// does not) and the loss of precision of integers beyond 2^53 that become doubles.
+    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value::*;
+        match (a, b) {
+            (Number(x), Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                x == y || ((x - y) / x).abs() < 1e-15
+            }
+            (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+            (Object(x), Object(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .zip(y)
+                        .all(|((k1, v1), (k2, v2))| k1 == k2 && same(v1, v2))
+            }
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        test! {
+            let mut r = runner();
+            r.run(&prop::collection::vec(any::<u8>(), 0..256), |bytes| {
+                let _ = json_to_r(&bytes);
+                Ok(())
+            }).unwrap();
+            // Mutations of valid JSON: truncated, with garbage inserted.
+            r.run(&(json_value(), any::<usize>(), any::<u8>()), |(v, cut, byte)| {
+                let mut text = serde_json::to_vec(&v).unwrap();
+                let at = cut % (text.len() + 1);
+                let _ = json_to_r(&text[..at]);
+                text.insert(at, byte);
+                let _ = json_to_r(&text);
+                Ok(())
+            }).unwrap();
+        }
+    }
+
+    #[test]
+    fn valid_json_round_trips() {
+        test! {
+            let mut r = runner();
+            r.run(&json_value(), |v| {
+                let text = serde_json::to_vec(&v).unwrap();
+                let robj = unsafe { Robj::from_sexp(json_to_r(&text).expect("valid JSON converts")) };
+                // Scalars of R are vectors of length 1 and lists keep their shape, so writing
+                // the R object back gives the same JSON (one-element arrays excepted: R
+                // cannot tell them from scalars once they are atomic, but here they are lists).
+                let back = r_to_json(&robj).expect("converted answers can be written back");
+                let again: serde_json::Value = serde_json::from_slice(&back).expect("valid JSON is written");
+                prop_assert!(same(&v, &again), "{} -> {}", serde_json::to_string(&v).unwrap(), String::from_utf8_lossy(&back));
+                Ok(())
+            }).unwrap();
+        }
+    }
+}

@@ -89,14 +89,14 @@ fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, Str
             let (v, m) = match ty {
                 SEXPTYPE::VECSXP => {
                     let v = VECTOR_ELT(x, i);
-                    (
-                        v,
-                        if TYPEOF(v) == SEXPTYPE::NILSXP {
-                            0
-                        } else {
-                            XLENGTH(v)
-                        },
-                    )
+                    let len = match TYPEOF(v) {
+                        SEXPTYPE::STRSXP
+                        | SEXPTYPE::LGLSXP
+                        | SEXPTYPE::INTSXP
+                        | SEXPTYPE::REALSXP => XLENGTH(v),
+                        _ => 0,
+                    };
+                    (v, len)
                 }
                 SEXPTYPE::STRSXP | SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP | SEXPTYPE::REALSXP => {
                     (x, -1)
@@ -408,6 +408,13 @@ fn rs_encode_path(segments: Strings) -> String {
     http::encode_segments(&segs)
 }
 
+/// Panics on purpose: the tests check that a Rust panic becomes an R error and never
+/// aborts the R session.
+#[extendr]
+fn rs_panic_probe(message: &str) -> Robj {
+    panic!("{}", message.to_string());
+}
+
 extendr_module! {
     mod orthanc;
     fn rs_client_new;
@@ -416,4 +423,5 @@ extendr_module! {
     fn rs_to_json;
     fn rs_from_json;
     fn rs_encode_path;
+    fn rs_panic_probe;
 }

@@ -18,10 +18,26 @@ pub fn get() -> &'static Runtime {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("orthanc-io")
+        .on_thread_start(block_sigpipe)
         .enable_all()
         .build()
         .expect("the tokio runtime could not be started");
     let rt: &'static Runtime = Box::leak(Box::new(rt));
     *g = Some((pid, rt));
     rt
+}
+
+/// R handles SIGPIPE with a handler that raises an R error (a longjmp). A write to a socket
+/// the server has reset (hyper writes with writev(), which has no MSG_NOSIGNAL) raises
+/// SIGPIPE in the writing thread: in a runtime thread, R's handler would then run R code
+/// off the main thread and crash the session. Runtime threads block SIGPIPE: the write
+/// fails with EPIPE instead, which becomes a connection error.
+fn block_sigpipe() {
+    #[cfg(unix)]
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }

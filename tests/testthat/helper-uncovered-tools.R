@@ -1,0 +1,99 @@
+# Group "tools": every endpoint method that is not under /instances, /series,
+# /studies or /patients (tools, system, statistics, changes, exports, jobs,
+# plugins, modalities, peers, queries, storage commitment), tested in
+# test-api-tools.R, test-api-system.R, test-api-network.R and
+# test-zzy-reset-shutdown.R.
+#
+# Every one of them is called with assertions on what comes back, so nothing is
+# registered with not_exercised() here. Two of them can only be exercised
+# through an error on these servers, and the tests assert that error:
+# - get_plugins_id(): no plugin is installed, so the tests check the 404 for an
+#   unknown plugin (GET /plugins lists only "explorer.js").
+# - post_modalities_id_find_worklist(): server B has no worklist plugin, so it
+#   refuses the Modality Worklist presentation context; the tests check the 500
+#   "No acceptable presentation context" answer.
+#
+# The small fixtures below are shared by those files.
+
+# Poll a job until it reaches one of `states` (bounded); return its last state.
+# Fails if it ends in "Failure" while a success was expected, or on timeout.
+tools_wait_job <- function(client, id, states = "Success", timeout = 30) {
+  deadline <- Sys.time() + timeout
+  repeat {
+    job <- client$get_jobs_id(id)
+    if (job$State %in% states) {
+      return(job)
+    }
+    if (identical(job$State, "Failure") && !"Failure" %in% states) {
+      stop("job ", id, " failed: ", job$ErrorDescription, " ", job$ErrorDetails)
+    }
+    if (Sys.time() > deadline) {
+      stop("job ", id, " is still ", job$State, " after ", timeout, " s (waiting for ",
+        paste(states, collapse = "/"), ")")
+    }
+    Sys.sleep(0.1)
+  }
+}
+
+# A synthetic patient with `n` Secondary Capture instances in one series, with a
+# PatientID that no other test uses. Deleted (by PatientID, on every client in
+# `cleanup`) when the calling test ends. Returns the PatientID, the Orthanc IDs
+# and the DICOM UIDs.
+tools_local_patient <- function(client, n = 1L, cleanup = list(client), env = parent.frame(),
+                                name = "TOOLS^SYNTHETIC") {
+  pid <- paste0("TOOLS-", client$get_tools_generate_uid(level = "patient"))
+  study <- client$get_tools_generate_uid(level = "study")
+  series <- client$get_tools_generate_uid(level = "series")
+  for (cl in cleanup) tools_defer_delete_patient(cl, pid, env)
+  made <- lapply(seq_len(n), function(i) {
+    client$post_tools_create_dicom(json = list(Tags = list(
+      PatientID = pid, PatientName = name,
+      StudyInstanceUID = study, SeriesInstanceUID = series,
+      SOPClassUID = "1.2.840.10008.5.1.4.1.1.7", Modality = "OT",
+      StudyDescription = "tools group", InstanceNumber = as.character(i)
+    ), Force = TRUE))
+  })
+  list(
+    patient_id = pid,
+    patient = made[[1]]$ParentPatient,
+    study = made[[1]]$ParentStudy,
+    series = made[[1]]$ParentSeries,
+    instances = vapply(made, `[[`, "", "ID"),
+    study_uid = study,
+    series_uid = series
+  )
+}
+
+# Orthanc IDs of the instances of a PatientID on a server.
+tools_instances_of <- function(client, patient_id) {
+  unlist(client$post_tools_find(json = list(Level = "Instance", Query = list(PatientID = patient_id))))
+}
+
+# Delete everything with this PatientID on a server when `env` ends.
+tools_defer_delete_patient <- function(client, patient_id, env = parent.frame()) {
+  force(client)
+  force(patient_id)
+  withr::defer(
+    try({
+      ids <- unlist(client$post_tools_find(json = list(Level = "Patient", Query = list(PatientID = patient_id))))
+      if (length(ids)) client$post_tools_bulk_delete(json = list(Resources = as.list(ids)))
+    }, silent = TRUE),
+    envir = env
+  )
+}
+
+# The files of a ZIP archive given as a raw vector.
+tools_zip_files <- function(bytes) {
+  f <- tempfile(fileext = ".zip")
+  on.exit(unlink(f))
+  writeBin(bytes, f)
+  utils::unzip(f, list = TRUE)$Name
+}
+
+tools_is_zip <- function(bytes) {
+  is.raw(bytes) && length(bytes) > 4L && identical(bytes[1:4], as.raw(c(0x50, 0x4b, 0x03, 0x04)))
+}
+
+tools_version_at_least <- function(client, version) {
+  utils::compareVersion(client$get_system()$Version, version) >= 0
+}

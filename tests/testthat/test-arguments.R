@@ -1,0 +1,71 @@
+# Wrong argument types to every generated endpoint method give an
+# orthanc_argument_error before anything is sent: one table-driven test.
+
+endpoint_methods <- function() {
+  core <- c("initialize", "GET", "DELETE", "POST", "PUT", "stream", "print")
+  setdiff(names(Orthanc$public_methods), core)
+}
+
+# Wrong values by argument, each of which must be refused.
+wrong_values <- list(
+  path = list(NULL, NA_character_, c("a", "b"), list("a"), mean),
+  query = list(mean, list(1)),
+  params = list("x", list(1), list(a = mean)),
+  json = list(mean, new.env()),
+  data = list(1:3, c("a", "b")),
+  file = list(123, tempfile("missing-")),
+  headers = list("x", list(a = mean))
+)
+
+arg_kind <- function(arg) {
+  switch(arg,
+    params = "params", json = "json", data = "data", file = "file", headers = "headers",
+    level = , resources = "query",
+    "path"
+  )
+}
+
+test_that("every generated method refuses wrong argument types with a classed error", {
+  o <- orthanc_client()
+  sent_before <- o$get_statistics()
+  calls <- 0L
+  for (m in endpoint_methods()) {
+    fmls <- formals(Orthanc$public_methods[[m]])
+    # Valid-looking values for the required arguments; NULL for the optional ones.
+    valid <- lapply(names(fmls), function(a) if (arg_kind(a) %in% c("path", "query")) "x" else NULL)
+    names(valid) <- names(fmls)
+    for (a in names(fmls)) {
+      for (bad in wrong_values[[arg_kind(a)]]) {
+        args <- valid
+        args[a] <- list(bad)
+        # A NULL path argument is as wrong as any other; a NULL query argument
+        # (level, resources) is simply left out by the client.
+        if (is.null(bad) && arg_kind(a) == "query") next
+        calls <- calls + 1L
+        expect_error(
+          do.call(o[[m]], args),
+          class = "orthanc_argument_error",
+          label = paste0(m, "(", a, " = ", paste(deparse(bad), collapse = ""), ")")
+        )
+      }
+    }
+  }
+  expect_gt(calls, 1000L)
+  # Nothing reached the server: no instance was created by any of these calls.
+  expect_equal(o$get_statistics()$CountInstances, sent_before$CountInstances)
+})
+
+test_that("argument errors name the argument and the method", {
+  o <- orthanc_client()
+  err <- expect_error(o$get_instances_id(c("a", "b")), class = "orthanc_argument_error")
+  expect_match(conditionMessage(err), "`id` must be a single non-empty string")
+  err <- expect_error(o$post_tools_find(json = list(Query = mean)), class = "orthanc_argument_error")
+  expect_match(conditionMessage(err), "`Query` is a function")
+  err <- expect_error(o$get_instances(params = list(limit = mean)), class = "orthanc_argument_error")
+  expect_match(conditionMessage(err), "params$limit", fixed = TRUE)
+})
+
+test_that("a Rust panic becomes an R error and the session goes on", {
+  expect_error(orthanc:::rs_panic_probe("boom"), "boom")
+  expect_equal(orthanc:::rs_from_json("[1]"), list(1L))
+})

@@ -1,0 +1,85 @@
+# Runs after every other test file that uses the servers (only
+# test-zzz-coverage.R comes later, and it does not use them): /tools/reset
+# restarts server A, then /tools/shutdown stops it for good. Nothing may use
+# server A after the last test of this file.
+
+# Call `f` until it returns without an error of class `tolerate` and `ok()` is
+# TRUE of its value, for at most `timeout` seconds. Returns the value, or
+# fails.
+tools_poll <- function(f, ok = function(x) TRUE, timeout = 60, tolerate = "orthanc_error", what = "the server") {
+  deadline <- Sys.time() + timeout
+  repeat {
+    value <- tryCatch(f(), error = function(e) {
+      if (!inherits(e, tolerate)) stop(e)
+      structure(list(e), class = "tools_poll_error")
+    })
+    if (!inherits(value, "tools_poll_error") && ok(value)) {
+      return(value)
+    }
+    if (Sys.time() > deadline) {
+      stop("timed out after ", timeout, " s waiting for ", what)
+    }
+    Sys.sleep(0.2)
+  }
+}
+
+test_that("reset restarts server A, which answers again with its configuration reloaded", {
+  o <- orthanc_client("a")
+  up <- local_instance(o)
+  # A modality added through the REST API lives in memory only: a restart,
+  # which reads the configuration file again, forgets it.
+  marker <- paste0("tools-reset-", sample.int(1e6, 1))
+  o$put_modalities_id(marker, json = list(AET = "RESETMARK", Host = "127.0.0.1", Port = 1L))
+  withr::defer(try(o$delete_modalities_id(marker), silent = TRUE))
+  expect_true(marker %in% unlist(o$get_modalities()))
+
+  expect_equal(o$post_tools_reset(), structure(list(), names = character()))
+  modalities <- tools_poll(
+    function() unlist(o$get_modalities()),
+    ok = function(m) !marker %in% m,
+    what = "server A to restart"
+  )
+  expect_true(Sys.getenv("ORTHANC_TEST_PEER", "b") %in% modalities)
+  sys <- tools_poll(o$get_system, what = "server A to answer after the restart")
+  expect_equal(sys$DicomAet, Sys.getenv("ORTHANC_TEST_AET"))
+  if (nzchar(Sys.getenv("ORTHANC_TEST_VERSION"))) {
+    expect_equal(sys$Version, Sys.getenv("ORTHANC_TEST_VERSION"))
+  }
+  # The stored data survive the restart.
+  expect_equal(o$post_tools_lookup(data = o$get_instances_id(up$ID)$MainDicomTags$SOPInstanceUID)[[1]]$ID, up$ID)
+  # And its DICOM server is back: B can C-ECHO it.
+  skip_if_no_orthanc("ORTHANC_TEST_URL2")
+  b <- orthanc_client("b")
+  echo <- tools_poll(function() b$post_modalities_id_echo("a", json = list(Timeout = 5)), what = "A's DICOM server")
+  expect_equal(echo, structure(list(), names = character()))
+})
+
+test_that("shutdown stops server A (last use of server A in the suite)", {
+  o <- orthanc_client("a")
+  expect_equal(o$post_tools_shutdown(), structure(list(), names = character()))
+  # Once it has stopped, requests fail with a connection error.
+  err <- tools_poll(
+    function() tryCatch({
+      o$get_system()
+      NULL
+    }, orthanc_connection_error = identity),
+    ok = function(x) inherits(x, "orthanc_connection_error"),
+    what = "server A to stop"
+  )
+  expect_s3_class(err, "orthanc_connection_error")
+  expect_s3_class(err, "orthanc_error")
+  # Server B is still up, but its DICOM peer "a" goes away too (A stops its
+  # DICOM server a moment after its HTTP server).
+  skip_if_no_orthanc("ORTHANC_TEST_URL2")
+  b <- orthanc_client("b")
+  expect_equal(b$get_system()$DicomAet, Sys.getenv("ORTHANC_TEST_AET2"))
+  echo_err <- tools_poll(
+    function() tryCatch({
+      b$post_modalities_id_echo("a", json = list(Timeout = 3))
+      NULL
+    }, orthanc_http_500 = identity),
+    ok = function(x) inherits(x, "orthanc_http_500"),
+    what = "A's DICOM server to stop"
+  )
+  expect_match(echo_err$body$Details, "ORTHANCA|refused", ignore.case = TRUE)
+})
