@@ -155,11 +155,19 @@ orthanc_transport_abort <- function(res, method, url, call) {
     orthanc_interrupt()
   }
   switch(kind,
-    connection = orthanc_abort("connection", c(
-      "Cannot reach Orthanc at {.url {url}} ({method}).",
-      x = "{detail}",
-      i = "Is the server running and is the URL (host and port) right?"
-    ), method = method, url = url, call = call),
+    connection = if (startsWith(detail, "the connection broke during the transfer")) {
+      orthanc_abort("connection", c(
+        "The connection to Orthanc broke while the answer to {method} {.url {url}} was arriving.",
+        x = "{detail}",
+        i = "The server may have stopped or restarted; nothing partial was kept. Try again."
+      ), method = method, url = url, call = call)
+    } else {
+      orthanc_abort("connection", c(
+        "Cannot reach Orthanc at {.url {url}} ({method}).",
+        x = "{detail}",
+        i = "Is the server running and is the URL (host and port) right?"
+      ), method = method, url = url, call = call)
+    },
     tls = orthanc_abort("tls", c(
       "The TLS connection to {.url {url}} failed.",
       x = "{detail}",

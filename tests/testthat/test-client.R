@@ -222,3 +222,14 @@ test_that("the user agent and print() are as documented", {
   expect_true(any(grepl(o$url, out, fixed = TRUE)))
   expect_equal(orthanc_last_response(o)$status, 200L)
 })
+
+test_that("requests carry the user agent and accept gzip", {
+  srv <- tls_local_server()
+  o <- Orthanc$new(srv$url)
+  h <- o$GET("/echo-headers")
+  expect_equal(h[["user-agent"]], paste0("orthanc-r/", utils::packageVersion("orthanc")))
+  expect_match(h[["accept-encoding"]], "gzip")
+  expect_null(h$authorization)
+  seen <- tls_server_requests(srv)
+  expect_equal(vapply(seen, `[[`, "", "path"), c("/system", "/echo-headers"))
+})

@@ -264,6 +264,17 @@ fn chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// A failure while the body of an answer was arriving: the server did answer, then the
+/// connection broke.
+fn classify_body(e: reqwest::Error) -> Error {
+    match classify(e) {
+        Error::Connection(m) => {
+            Error::Connection(format!("the connection broke during the transfer: {m}"))
+        }
+        other => other,
+    }
+}
+
 fn classify(e: reqwest::Error) -> Error {
     let timeout = e.is_timeout();
     let builder = e.is_builder();
@@ -522,7 +533,7 @@ impl Client {
             let mut f = tokio::fs::File::create(&part.path)
                 .await
                 .map_err(|e| Error::Io(format!("cannot create {}: {e}", part.path.display())))?;
-            while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+            while let Some(chunk) = resp.chunk().await.map_err(classify_body)? {
                 f.write_all(&chunk)
                     .await
                     .map_err(|e| Error::Io(format!("cannot write {}: {e}", dest.display())))?;
@@ -547,7 +558,7 @@ impl Client {
                 file: Some(dest.clone()),
             });
         }
-        let body = resp.bytes().await.map_err(classify)?;
+        let body = resp.bytes().await.map_err(classify_body)?;
         Ok(Response {
             status,
             url: final_url,

@@ -413,6 +413,16 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
     Ok(())
 }
 
+/// The embedded R of `cargo test` is one R: tests that use it take this lock, since cargo
+/// runs tests on several threads.
+#[cfg(test)]
+pub(crate) static R_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[cfg(test)]
+fn lock_r() -> std::sync::MutexGuard<'static, ()> {
+    R_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,6 +435,7 @@ mod tests {
 
     #[test]
     fn json_to_r_types() {
+        let _r = super::lock_r();
         test! {
             assert_eq!(r_parse("1"), r!(1i32));
             assert_eq!(r_parse("1.5"), r!(1.5));
@@ -448,6 +459,7 @@ mod tests {
 
     #[test]
     fn json_to_r_errors() {
+        let _r = super::lock_r();
         test! {
             assert!(json_to_r(b"{").is_err());
             assert!(json_to_r(b"[1,]").is_err());
@@ -466,6 +478,7 @@ mod tests {
 
     #[test]
     fn r_to_json_rules() {
+        let _r = super::lock_r();
         test! {
             assert_eq!(enc(R!("list(a = 1, b = 'x', c = TRUE, d = NULL, e = NA)").unwrap()),
                        r#"{"a":1,"b":"x","c":true,"d":null,"e":null}"#);
@@ -553,6 +566,7 @@ mod fuzz {
 
     #[test]
     fn arbitrary_bytes_never_panic() {
+        let _r = super::lock_r();
         test! {
             let mut r = runner();
             r.run(&prop::collection::vec(any::<u8>(), 0..256), |bytes| {
@@ -573,6 +587,7 @@ mod fuzz {
 
     #[test]
     fn valid_json_round_trips() {
+        let _r = super::lock_r();
         test! {
             let mut r = runner();
             r.run(&json_value(), |v| {

@@ -337,43 +337,34 @@ fn rs_request(
     } else {
         resp.content_type.as_str()
     };
-    match decode_body(content_type, &resp.body) {
-        Ok(body) => list!(
-            status = status,
-            url = http::redact_url(&resp.url),
-            content_type = content_type,
-            headers = header_robj,
-            body = body,
-            file = file
-        )
-        .into(),
+    let body = match decode_body(content_type, &resp.body) {
+        Ok(body) => body,
+        // An error status with an undecodable body: report the status, with the text.
         Err(_) if status >= 400 => {
-            // An error status with an undecodable body: report the status, with the text.
-            let text =
-                String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).into_owned();
-            list!(
-                status = status,
-                url = http::redact_url(&resp.url),
-                content_type = content_type,
-                headers = header_robj,
-                body = text,
-                file = file
-            )
-            .into()
+            Robj::from(String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).as_ref())
         }
         Err(msg) => {
             let text =
                 String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).into_owned();
-            list!(
+            return list!(
                 error = "decode",
                 message = msg,
                 status = status,
                 url = http::redact_url(&resp.url),
                 text = text
             )
-            .into()
+            .into();
         }
-    }
+    };
+    list!(
+        status = status,
+        url = http::redact_url(&resp.url),
+        content_type = content_type,
+        headers = header_robj,
+        body = body,
+        file = file
+    )
+    .into()
 }
 
 /// Encode R objects as JSON text (the rules used for `json =` bodies).
