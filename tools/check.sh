@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 echo "== Rust: fmt, clippy, tests"
 export R_HOME="${R_HOME:-$(R RHOME)}"
-(cd src/rust && cargo fmt --check && cargo clippy --all-targets --quiet -- -D warnings && cargo test --quiet 2>&1 | tail -n 30)
+(cd src/rust && cargo fmt --check && cargo clippy --all-targets --quiet -- -D warnings && cargo test --lib --quiet 2>&1 | tail -n 30)
 
 echo "== Generated code is up to date"
 Rscript tools/generate-api.R --check
@@ -54,9 +54,18 @@ if [ -f "$rout" ]; then
   grep -E "^\[ FAIL|endpoint methods exercised|^  [a-z_.0-9]+: " "$rout" || true
   tail -n 40 "$rout"
 fi
+# The plain summary line of the R tests ("N passed, N failed, N skipped").
+summary=$(grep -E "^\[ FAIL [0-9]+ \| WARN [0-9]+ \| SKIP [0-9]+ \| PASS [0-9]+ \]" "$rout" 2>/dev/null | tail -n 1 || true)
+summary_line=""
+if [ -n "$summary" ]; then
+  summary_line=$(echo "$summary" | sed -E 's/^\[ FAIL ([0-9]+) \| WARN [0-9]+ \| SKIP ([0-9]+) \| PASS ([0-9]+) \]$/testthat: \3 passed, \1 failed, \2 skipped/')
+fi
 if [ "$status" != 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" "$log"; then
   echo "R CMD check failed (status $status)"; grep -E "ERROR|WARNING" "$log" || true
   exit 1
 fi
 grep -E "^Status:" "$log"
 rm -rf "$work"
+# Last line: the plain test summary.
+[ -z "$summary_line" ] || echo "$summary_line"
+[ -z "${ORTHANC_TEST_SUMMARY:-}" ] || echo "$summary_line" > "$ORTHANC_TEST_SUMMARY"

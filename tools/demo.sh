@@ -21,10 +21,15 @@ samples=${ORTHANC_DEMO_DICOM:-../shared/dicom}
 export ORTHANC_URL=$ORTHANC_TEST_URL ORTHANC_USERNAME=$ORTHANC_TEST_USERNAME ORTHANC_PASSWORD=$ORTHANC_TEST_PASSWORD
 Rscript - "$samples" <<'R'
 library(orthanc)
+`%||%` <- function(x, y) if (is.null(x)) y else x
 samples <- commandArgs(trailingOnly = TRUE)[1]
 o <- Orthanc$new()   # URL and credentials from ORTHANC_URL, ORTHANC_USERNAME, ORTHANC_PASSWORD
 print(o)
-files <- head(list.files(samples, pattern = "\\.dcm$", recursive = TRUE, full.names = TRUE), 12)
+# A couple of files from each sample folder (MR, CT, RT, ...).
+dirs <- c(samples, list.dirs(samples, recursive = FALSE))
+files <- unique(unlist(lapply(dirs, function(d) {
+  head(list.files(d, pattern = "\\.dcm$", recursive = TRUE, full.names = TRUE), 2)
+})))
 cat("Uploading", length(files), "files from", samples, "\n")
 for (f in files) o$post_instances(file = f)
 cat("Instances:", o$num_instances, " Series:", o$num_series, " Studies:", o$num_studies,
