@@ -108,13 +108,14 @@ test_that("a closed port is an orthanc_connection_error", {
 })
 
 test_that("a tiny timeout is an orthanc_timeout_error", {
-  skip_if_no_orthanc()
-  cred <- test_credentials()
-  err <- expect_error(
-    Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, cred$password, timeout = 1e-6),
-    class = "orthanc_timeout_error"
-  )
+  # A server that answers, then stalls longer than the timeout between chunks.
+  srv <- local_fault_server()
+  o <- Orthanc$new(srv$url, timeout = 0.2, retries = 0)
+  start <- Sys.time()
+  err <- expect_error(o$GET("/slow?seconds=3&gap=1"), class = "orthanc_timeout_error")
+  expect_lt(as.numeric(Sys.time() - start, units = "secs"), 2)
   expect_s3_class(err, "orthanc_error")
+  expect_match(conditionMessage(err), "timeout", ignore.case = TRUE)
 })
 
 test_that("the password appears in no print, format, str, error or saved file", {
@@ -213,6 +214,14 @@ test_that("a non-DICOM upload fails with Orthanc's reason", {
   err <- expect_error(o$POST("/instances", file = f), class = "orthanc_http_400")
   expect_equal(err$body$OrthancError, "Bad file format")
   expect_match(conditionMessage(err), "Bad file format")
+  # A corrupt DICOM file: the real header, then the data cut short.
+  dcm <- readBin(fixture("Lena-1.dcm"), "raw", file.size(fixture("Lena-1.dcm")))
+  cut <- withr::local_tempfile(fileext = ".dcm")
+  writeBin(dcm[1:600], cut)
+  err <- expect_error(o$post_instances(file = cut), class = "orthanc_http_error")
+  expect_gte(err$status, 400L)
+  expect_true(nzchar(err$body$Message %||% ""))
+  expect_match(conditionMessage(err), err$body$Message, fixed = TRUE)
 })
 
 test_that("the user agent and print() are as documented", {
