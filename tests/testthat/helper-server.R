@@ -56,3 +56,42 @@ local_instance <- function(client, file = fixture("Lena-1.dcm"), env = parent.fr
   withr::defer(try(client$delete_instances_id(res$ID), silent = TRUE), envir = env)
   res
 }
+
+# Poll a job until it reaches one of `states` (bounded); return its description.
+# Fails on an unexpected "Failure", and on timeout.
+wait_for_job <- function(client, id, states = "Success", timeout = 30) {
+  deadline <- Sys.time() + timeout
+  repeat {
+    job <- client$get_jobs_id(id)
+    if (job$State %in% states) {
+      return(job)
+    }
+    if (identical(job$State, "Failure") && !"Failure" %in% states) {
+      stop("job ", id, " failed: ", job$ErrorDescription, " ", job$ErrorDetails)
+    }
+    if (Sys.time() > deadline) {
+      stop("job ", id, " is still ", job$State, " after ", timeout, " s (waiting for ",
+        paste(states, collapse = "/"), ")")
+    }
+    Sys.sleep(0.1)
+  }
+}
+
+# The entries of a ZIP archive given as a raw vector (utils::unzip(list = TRUE)).
+zip_entries <- function(bytes) {
+  f <- tempfile(fileext = ".zip")
+  on.exit(unlink(f))
+  writeBin(bytes, f)
+  utils::unzip(f, list = TRUE)
+}
+
+is_zip <- function(bytes) {
+  is.raw(bytes) && length(bytes) > 4L && identical(bytes[1:4], charToRaw("PK\003\004"))
+}
+
+md5_of <- function(bytes) {
+  f <- tempfile()
+  on.exit(unlink(f))
+  writeBin(bytes, f)
+  unname(tools::md5sum(f))
+}

@@ -50,38 +50,8 @@ study_defer_delete_patient <- function(client, patient, env = parent.frame()) {
   invisible(patient)
 }
 
-# Poll a job until it succeeds (bounded wait); return its final description.
-study_wait_job <- function(client, job, timeout = 30) {
-  deadline <- Sys.time() + timeout
-  repeat {
-    info <- client$get_jobs_id(job)
-    if (identical(info$State, "Success")) {
-      return(info)
-    }
-    if (info$State %in% c("Failure", "Paused")) {
-      stop("job ", job, " ended in state ", info$State, ": ", info$ErrorDetails %||% "")
-    }
-    if (Sys.time() > deadline) {
-      stop("job ", job, " still ", info$State, " after ", timeout, " s")
-    }
-    Sys.sleep(0.1)
-  }
-}
 
-# The names of the entries of a ZIP archive given as a raw vector.
-study_zip_entries <- function(zip) {
-  path <- tempfile(fileext = ".zip")
-  on.exit(unlink(path))
-  writeBin(zip, path)
-  utils::unzip(path, list = TRUE)$Name
-}
 
-study_md5 <- function(bytes) {
-  path <- tempfile()
-  on.exit(unlink(path))
-  writeBin(bytes, path)
-  unname(tools::md5sum(path))
-}
 
 # Run `expr` (a request expected to answer 304 Not Modified) and return the
 # status of the answer, whether the client treats 304 as an error or not.

@@ -15,25 +15,6 @@
 #
 # The small fixtures below are shared by those files.
 
-# Poll a job until it reaches one of `states` (bounded); return its last state.
-# Fails if it ends in "Failure" while a success was expected, or on timeout.
-tools_wait_job <- function(client, id, states = "Success", timeout = 30) {
-  deadline <- Sys.time() + timeout
-  repeat {
-    job <- client$get_jobs_id(id)
-    if (job$State %in% states) {
-      return(job)
-    }
-    if (identical(job$State, "Failure") && !"Failure" %in% states) {
-      stop("job ", id, " failed: ", job$ErrorDescription, " ", job$ErrorDetails)
-    }
-    if (Sys.time() > deadline) {
-      stop("job ", id, " is still ", job$State, " after ", timeout, " s (waiting for ",
-        paste(states, collapse = "/"), ")")
-    }
-    Sys.sleep(0.1)
-  }
-}
 
 # A synthetic patient with `n` Secondary Capture instances in one series, with a
 # PatientID that no other test uses. Deleted (by PatientID, on every client in
@@ -80,18 +61,6 @@ tools_defer_delete_patient <- function(client, patient_id, env = parent.frame())
     }, silent = TRUE),
     envir = env
   )
-}
-
-# The files of a ZIP archive given as a raw vector.
-tools_zip_files <- function(bytes) {
-  f <- tempfile(fileext = ".zip")
-  on.exit(unlink(f))
-  writeBin(bytes, f)
-  utils::unzip(f, list = TRUE)$Name
-}
-
-tools_is_zip <- function(bytes) {
-  is.raw(bytes) && length(bytes) > 4L && identical(bytes[1:4], as.raw(c(0x50, 0x4b, 0x03, 0x04)))
 }
 
 tools_version_at_least <- function(client, version) {

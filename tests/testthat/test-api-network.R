@@ -92,7 +92,7 @@ test_that("C-STORE sends instances to B, from the index and straight from a file
   b$post_tools_bulk_delete(json = list(Resources = as.list(p$instances)))
   job <- o$post_modalities_id_store(peer, json = list(Resources = list(p$series), Asynchronous = TRUE))
   expect_match(job$ID, "^[0-9a-f-]{36}$")
-  done <- tools_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   expect_equal(done$Type, "DicomModalityStore")
   expect_setequal(tools_instances_of(b, p$patient_id), p$instances)
 })
@@ -144,7 +144,7 @@ test_that("C-FIND queries B; answers, sub-queries and retrieve work", {
   expect_setequal(tools_instances_of(o, p$patient_id), p$instances)
   o$post_tools_bulk_delete(json = list(Resources = as.list(p$instances)))
   job <- o$post_queries_id_retrieve(q$ID, json = list(TargetAet = Sys.getenv("ORTHANC_TEST_AET"), Asynchronous = TRUE))
-  tools_wait_job(o, job$ID)
+  wait_for_job(o, job$ID)
   expect_setequal(tools_instances_of(o, p$patient_id), p$instances)
 
   # Sub-queries from an answer: patient -> studies -> series -> instances.

@@ -1,5 +1,5 @@
 # The /patients endpoint methods against a live Orthanc (server "a").
-# Fixtures: study_local_patient(), study_wait_job(), ... in helper-uncovered-study.R.
+# Fixtures: study_local_patient() in helper-uncovered-study.R; wait_for_job(), zip_entries() in helper-server.R.
 
 test_that("get_patients lists patients, with expand, since/limit and requested-tags", {
   o <- orthanc_client()
@@ -174,7 +174,7 @@ test_that("patient metadata round-trip, with names that need encoding", {
 
   o$get_patients_id_metadata_name(x$patient, "meta with space")
   etag <- orthanc_last_response(o)$headers[["etag"]]
-  expect_match(etag, study_md5(charToRaw(values[["meta with space"]])), fixed = TRUE)
+  expect_match(etag, md5_of(charToRaw(values[["meta with space"]])), fixed = TRUE)
   expect_equal(study_status_of(o, o$get_patients_id_metadata_name(
     x$patient, "meta with space",
     headers = list("If-None-Match" = etag)
@@ -206,7 +206,7 @@ test_that("patient attachments: data, info, md5, size, compression and revisions
   expect_equal(o$get_patients_id_attachments(x$patient), list())
   res <- o$put_patients_id_attachments_name(x$patient, name, data = data)
   expect_equal(res, structure(list(), names = character()))
-  expect_match(orthanc_last_response(o)$headers[["etag"]], study_md5(data), fixed = TRUE)
+  expect_match(orthanc_last_response(o)$headers[["etag"]], md5_of(data), fixed = TRUE)
   o$put_patients_id_attachments_name(x$patient, "attachment with space", data = as.raw(c(0, 255, 0)))
   o$put_patients_id_attachments_name(x$patient, "my-attachment", data = raw(0))
 
@@ -224,13 +224,13 @@ test_that("patient attachments: data, info, md5, size, compression and revisions
   info <- o$get_patients_id_attachments_name_info(x$patient, name)
   expect_equal(info$ContentType, 1026L)
   expect_equal(info$UncompressedSize, length(data))
-  expect_equal(info$UncompressedMD5, study_md5(data))
-  expect_equal(info$CompressedMD5, study_md5(data))
-  expect_equal(o$get_patients_id_attachments_name_md5(x$patient, name), study_md5(data))
+  expect_equal(info$UncompressedMD5, md5_of(data))
+  expect_equal(info$CompressedMD5, md5_of(data))
+  expect_equal(o$get_patients_id_attachments_name_md5(x$patient, name), md5_of(data))
   expect_equal(o$get_patients_id_attachments_name_size(x$patient, name), as.character(length(data)))
   expect_equal(o$get_patients_id_attachments_name_is_compressed(x$patient, name), "0")
   expect_equal(o$get_patients_id_attachments_name_compressed_size(x$patient, name), as.character(length(data)))
-  expect_equal(o$get_patients_id_attachments_name_compressed_md5(x$patient, name), study_md5(data))
+  expect_equal(o$get_patients_id_attachments_name_compressed_md5(x$patient, name), md5_of(data))
   expect_identical(o$get_patients_id_attachments_name_compressed_data(x$patient, name), data)
 
   o$post_patients_id_attachments_name_compress(x$patient, name)
@@ -239,7 +239,7 @@ test_that("patient attachments: data, info, md5, size, compression and revisions
   expect_lt(info$CompressedSize, length(data))
   cdata <- o$get_patients_id_attachments_name_compressed_data(x$patient, name)
   expect_length(cdata, info$CompressedSize)
-  expect_equal(o$get_patients_id_attachments_name_compressed_md5(x$patient, name), study_md5(cdata))
+  expect_equal(o$get_patients_id_attachments_name_compressed_md5(x$patient, name), md5_of(cdata))
   expect_equal(o$get_patients_id_attachments_name_compressed_size(x$patient, name), as.character(length(cdata)))
   expect_identical(o$get_patients_id_attachments_name_data(x$patient, name), data)
   expect_equal(o$post_patients_id_attachments_name_verify_md5(x$patient, name), structure(list(), names = character()))
@@ -250,7 +250,7 @@ test_that("patient attachments: data, info, md5, size, compression and revisions
   # Revisions.
   o$get_patients_id_attachments_name_md5(x$patient, name)
   etag <- orthanc_last_response(o)$headers[["etag"]]
-  expect_match(etag, study_md5(data), fixed = TRUE)
+  expect_match(etag, md5_of(data), fixed = TRUE)
   expect_equal(study_status_of(o, o$get_patients_id_attachments_name_info(
     x$patient, name,
     headers = list("If-None-Match" = etag)
@@ -259,7 +259,7 @@ test_that("patient attachments: data, info, md5, size, compression and revisions
   o$put_patients_id_attachments_name(x$patient, name, data = new_data, headers = list("If-Match" = etag))
   expect_identical(o$get_patients_id_attachments_name_data(x$patient, name), new_data)
   current <- orthanc_last_response(o)$headers[["etag"]]
-  expect_match(current, study_md5(new_data), fixed = TRUE)
+  expect_match(current, md5_of(new_data), fixed = TRUE)
   expect_error(
     o$delete_patients_id_attachments_name(x$patient, name, headers = list("If-Match" = etag)),
     class = "orthanc_http_409"
@@ -293,7 +293,7 @@ test_that("patients are anonymized and modified, synchronously and as jobs", {
   expect_equal(o$get_patients_id(x$patient)$MainDicomTags$PatientName, "STUDY^GROUP")
 
   job <- o$post_patients_id_anonymize(x$patient, json = list(Asynchronous = TRUE, KeepSource = TRUE))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   study_defer_delete_patient(o, done$Content$ID)
   expect_equal(done$Type, "ResourceModification")
   expect_equal(done$Content$Type, "Patient")
@@ -320,7 +320,7 @@ test_that("patients are anonymized and modified, synchronously and as jobs", {
     Force = TRUE,
     Asynchronous = TRUE
   ))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   study_defer_delete_patient(o, done$Content$ID)
   expect_equal(done$Content$Type, "Patient")
   expect_false(done$Content$IsAnonymization)
@@ -338,34 +338,34 @@ test_that("patient archive and media are ZIP files, also made by jobs", {
   expect_type(zip, "raw")
   expect_identical(zip[1:4], zip_magic)
   expect_match(orthanc_last_response(o)$headers[["content-disposition"]], "patient.zip", fixed = TRUE)
-  entries <- study_zip_entries(zip)
+  entries <- zip_entries(zip)$Name
   expect_length(entries, 2L)
   expect_true(all(startsWith(entries, gsub("[^A-Za-z0-9]", "", x$patient_id))))
 
   zip <- o$post_patients_id_archive(x$patient, json = list(Synchronous = TRUE))
   expect_identical(zip[1:4], zip_magic)
-  expect_length(study_zip_entries(zip), 2L)
+  expect_length(zip_entries(zip)$Name, 2L)
 
   media <- o$get_patients_id_media(x$patient)
   expect_identical(media[1:4], zip_magic)
-  entries <- study_zip_entries(media)
+  entries <- zip_entries(media)$Name
   expect_true("DICOMDIR" %in% entries)
   expect_equal(sum(grepl("^IMAGES/", entries)), 2L)
 
   media <- o$post_patients_id_media(x$patient, json = list(Synchronous = TRUE))
   expect_identical(media[1:4], zip_magic)
-  expect_true("DICOMDIR" %in% study_zip_entries(media))
+  expect_true("DICOMDIR" %in% zip_entries(media)$Name)
 
   job <- o$post_patients_id_archive(x$patient, json = list(Asynchronous = TRUE))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   expect_equal(done$Type, "Archive")
   expect_equal(done$Content$InstancesCount, 2L)
-  expect_length(study_zip_entries(o$get_jobs_id_key(job$ID, "archive")), 2L)
+  expect_length(zip_entries(o$get_jobs_id_key(job$ID, "archive"))$Name, 2L)
 
   job <- o$post_patients_id_media(x$patient, json = list(Asynchronous = TRUE, Extended = TRUE))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   expect_equal(done$Type, "Media")
-  expect_true("DICOMDIR" %in% study_zip_entries(o$get_jobs_id_key(job$ID, "archive")))
+  expect_true("DICOMDIR" %in% zip_entries(o$get_jobs_id_key(job$ID, "archive"))$Name)
 })
 
 test_that("a patient is reconstructed, then deleted with everything in it", {

@@ -18,35 +18,9 @@ inst_series_lena <- function(o, env = parent.frame()) {
   )
 }
 
-# Wait (at most `timeout` seconds) for a job to end; its final state.
-inst_series_wait_job <- function(o, id, timeout = 30) {
-  deadline <- Sys.time() + timeout
-  repeat {
-    job <- o$get_jobs_id(id)
-    if (job$State %in% c("Success", "Failure")) return(job)
-    if (Sys.time() > deadline) {
-      stop("job ", id, " still ", job$State, " after ", timeout, " s")
-    }
-    Sys.sleep(0.1)
-  }
-}
 
-inst_series_md5 <- function(x) {
-  f <- tempfile()
-  on.exit(unlink(f))
-  writeBin(x, f)
-  unname(tools::md5sum(f))
-}
 
-# The entries of a ZIP archive given as a raw vector.
-inst_series_zip_entries <- function(zip) {
-  f <- tempfile(fileext = ".zip")
-  on.exit(unlink(f))
-  writeBin(zip, f)
-  utils::unzip(f, list = TRUE)
-}
 
-inst_series_is_zip <- function(x) is.raw(x) && length(x) > 4 && identical(x[1:4], charToRaw("PK\003\004"))
 
 inst_series_empty <- structure(list(), names = character())
 
@@ -135,7 +109,7 @@ test_that("series tags: shared tags, instances tags, module and numpy", {
   expect_match(header, "'shape': (3, 128,128,3)", fixed = TRUE)
   expect_match(header, "'descr': '<u1'", fixed = TRUE)
   npz <- o$get_series_id_numpy(s$id, params = list(compress = TRUE))
-  expect_true(inst_series_is_zip(npz))
+  expect_true(is_zip(npz))
 })
 
 test_that("labels of a series are added, read, listed and removed; names are percent-encoded", {
@@ -215,7 +189,7 @@ test_that("attachments of a series: raw data, info, md5, compression, revisions"
     d <- c(as.raw(i), data)
     expect_true(all(c("data", "md5", "info") %in% unlist(o$get_series_id_attachments_name(id, names[i]))))
     expect_identical(o$get_series_id_attachments_name_data(id, names[i]), d)
-    expect_equal(o$get_series_id_attachments_name_md5(id, names[i]), inst_series_md5(d))
+    expect_equal(o$get_series_id_attachments_name_md5(id, names[i]), md5_of(d))
     expect_equal(o$get_series_id_attachments_name_size(id, names[i]), as.character(length(d)))
   }
 
@@ -232,7 +206,7 @@ test_that("attachments of a series: raw data, info, md5, compression, revisions"
   expect_lt(csize, length(d))
   cdata <- o$get_series_id_attachments_name_compressed_data(id, nm)
   expect_length(cdata, csize)
-  expect_equal(o$get_series_id_attachments_name_compressed_md5(id, nm), inst_series_md5(cdata))
+  expect_equal(o$get_series_id_attachments_name_compressed_md5(id, nm), md5_of(cdata))
   expect_identical(memDecompress(cdata[-(1:8)], type = "gzip"), d)
   expect_identical(o$get_series_id_attachments_name_data(id, nm), d)
   expect_equal(o$post_series_id_attachments_name_verify_md5(id, nm), inst_series_empty)
@@ -277,7 +251,7 @@ test_that("a series is modified and anonymized, synchronously and as jobs", {
   ))
   expect_match(job$ID, "^[0-9a-f-]{36}$")
   expect_equal(job$Path, paste0("/jobs/", job$ID))
-  done <- inst_series_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID, states = c("Success", "Failure"))
   withr::defer(try(o$delete_series_id(done$Content$ID), silent = TRUE))
   expect_equal(done$State, "Success")
   expect_equal(done$Type, "ResourceModification")
@@ -293,7 +267,7 @@ test_that("a series is modified and anonymized, synchronously and as jobs", {
   expect_false(identical(o$get_series_id(anon$ID)$MainDicomTags$SeriesInstanceUID, s$uid))
 
   ajob <- o$post_series_id_anonymize(s$id, json = list(Asynchronous = TRUE, Keep = I("SeriesDescription")))
-  adone <- inst_series_wait_job(o, ajob$ID)
+  adone <- wait_for_job(o, ajob$ID, states = c("Success", "Failure"))
   withr::defer(try(o$delete_series_id(adone$Content$ID), silent = TRUE))
   expect_equal(adone$State, "Success")
   expect_true(adone$Content$IsAnonymization)
@@ -305,43 +279,43 @@ test_that("a series is archived and written as DICOMDIR media, synchronously and
   s <- inst_series_lena(o)
 
   zip <- o$get_series_id_archive(s$id, params = list(filename = "lena.zip"))
-  expect_true(inst_series_is_zip(zip))
+  expect_true(is_zip(zip))
   expect_match(orthanc_last_response(o)$headers[["content-disposition"]], "lena.zip", fixed = TRUE)
-  entries <- inst_series_zip_entries(zip)
+  entries <- zip_entries(zip)
   expect_equal(nrow(entries), 3L)
   expect_true(all(grepl("\\.dcm$", entries$Name)))
   expect_setequal(entries$Length, s$sizes)
 
   zip2 <- o$post_series_id_archive(s$id, json = list(Synchronous = TRUE))
-  expect_true(inst_series_is_zip(zip2))
-  expect_equal(nrow(inst_series_zip_entries(zip2)), 3L)
+  expect_true(is_zip(zip2))
+  expect_equal(nrow(zip_entries(zip2)), 3L)
   # Transcoded on the fly: other file sizes.
   zip3 <- o$get_series_id_archive(s$id, params = list(transcode = "1.2.840.10008.1.2.1"))
-  e3 <- inst_series_zip_entries(zip3)
+  e3 <- zip_entries(zip3)
   expect_equal(nrow(e3), 3L)
   expect_true(all(e3$Length > s$sizes))
 
   job <- o$post_series_id_archive(s$id, json = list(Asynchronous = TRUE))
-  done <- inst_series_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID, states = c("Success", "Failure"))
   expect_equal(done$State, "Success")
   expect_equal(done$Type, "Archive")
   expect_equal(done$Content$InstancesCount, 3L)
   expect_equal(done$Content$UncompressedSize, as.character(sum(s$sizes)))
 
   media <- o$get_series_id_media(s$id)
-  expect_true(inst_series_is_zip(media))
-  me <- inst_series_zip_entries(media)
+  expect_true(is_zip(media))
+  me <- zip_entries(media)
   expect_true("DICOMDIR" %in% me$Name)
   expect_equal(sum(grepl("^IMAGES/", me$Name)), 3L)
   extended <- o$get_series_id_media(s$id, params = list(extended = TRUE, filename = "media.zip"))
-  expect_true("DICOMDIR" %in% inst_series_zip_entries(extended)$Name)
+  expect_true("DICOMDIR" %in% zip_entries(extended)$Name)
   expect_match(orthanc_last_response(o)$headers[["content-disposition"]], "media.zip", fixed = TRUE)
 
   media2 <- o$post_series_id_media(s$id, json = list(Extended = TRUE, Synchronous = TRUE))
-  expect_true(inst_series_is_zip(media2))
-  expect_true("DICOMDIR" %in% inst_series_zip_entries(media2)$Name)
+  expect_true(is_zip(media2))
+  expect_true("DICOMDIR" %in% zip_entries(media2)$Name)
   mjob <- o$post_series_id_media(s$id, json = list(Asynchronous = TRUE))
-  mdone <- inst_series_wait_job(o, mjob$ID)
+  mdone <- wait_for_job(o, mjob$ID, states = c("Success", "Failure"))
   expect_equal(mdone$State, "Success")
   expect_equal(mdone$Type, "Media")
   expect_equal(mdone$Content$InstancesCount, 3L)

@@ -1,5 +1,5 @@
 # The /studies endpoint methods against a live Orthanc (server "a").
-# Fixtures: study_local_patient(), study_wait_job(), ... in helper-uncovered-study.R.
+# Fixtures: study_local_patient(), wait_for_job(), ... in helper-uncovered-study.R.
 
 test_that("get_studies lists studies, with expand, since/limit and requested-tags", {
   o <- orthanc_client()
@@ -184,7 +184,7 @@ test_that("study metadata round-trip, with names that need encoding", {
   # Revisions: the ETag of a GET is "revision-md5 of the value".
   o$get_studies_id_metadata_name(x$study, "my-metadata")
   etag <- orthanc_last_response(o)$headers[["etag"]]
-  expect_match(etag, study_md5(charToRaw("plain value")), fixed = TRUE)
+  expect_match(etag, md5_of(charToRaw("plain value")), fixed = TRUE)
   expect_equal(study_status_of(o, o$get_studies_id_metadata_name(
     x$study, "my-metadata",
     headers = list("If-None-Match" = etag)
@@ -218,7 +218,7 @@ test_that("study attachments: data, info, md5, size, compression and revisions",
   res <- o$put_studies_id_attachments_name(x$study, name, data = data)
   expect_equal(res, structure(list(), names = character()))
   etag <- orthanc_last_response(o)$headers[["etag"]]
-  expect_match(etag, study_md5(data), fixed = TRUE)
+  expect_match(etag, md5_of(data), fixed = TRUE)
 
   expect_equal(o$get_studies_id_attachments(x$study), list(name))
   expect_equal(o$get_studies_id_attachments(x$study, params = list(full = TRUE)), list(`attachment with space` = 1025L))
@@ -231,12 +231,12 @@ test_that("study attachments: data, info, md5, size, compression and revisions",
   info <- o$get_studies_id_attachments_name_info(x$study, name)
   expect_equal(info$ContentType, 1025L)
   expect_equal(info$UncompressedSize, length(data))
-  expect_equal(info$UncompressedMD5, study_md5(data))
-  expect_equal(o$get_studies_id_attachments_name_md5(x$study, name), study_md5(data))
+  expect_equal(info$UncompressedMD5, md5_of(data))
+  expect_equal(o$get_studies_id_attachments_name_md5(x$study, name), md5_of(data))
   expect_equal(o$get_studies_id_attachments_name_size(x$study, name), as.character(length(data)))
   expect_equal(o$get_studies_id_attachments_name_is_compressed(x$study, name), "0")
   expect_equal(o$get_studies_id_attachments_name_compressed_size(x$study, name), as.character(length(data)))
-  expect_equal(o$get_studies_id_attachments_name_compressed_md5(x$study, name), study_md5(data))
+  expect_equal(o$get_studies_id_attachments_name_compressed_md5(x$study, name), md5_of(data))
   expect_identical(o$get_studies_id_attachments_name_compressed_data(x$study, name), data)
 
   o$post_studies_id_attachments_name_compress(x$study, name)
@@ -246,10 +246,10 @@ test_that("study attachments: data, info, md5, size, compression and revisions",
   cdata <- o$get_studies_id_attachments_name_compressed_data(x$study, name)
   expect_type(cdata, "raw")
   expect_length(cdata, csize)
-  expect_equal(o$get_studies_id_attachments_name_compressed_md5(x$study, name), study_md5(cdata))
+  expect_equal(o$get_studies_id_attachments_name_compressed_md5(x$study, name), md5_of(cdata))
   # The decompressed content is unchanged.
   expect_identical(o$get_studies_id_attachments_name_data(x$study, name), data)
-  expect_equal(o$get_studies_id_attachments_name_md5(x$study, name), study_md5(data))
+  expect_equal(o$get_studies_id_attachments_name_md5(x$study, name), md5_of(data))
   expect_equal(o$post_studies_id_attachments_name_verify_md5(x$study, name), structure(list(), names = character()))
   o$post_studies_id_attachments_name_uncompress(x$study, name)
   expect_equal(o$get_studies_id_attachments_name_is_compressed(x$study, name), "0")
@@ -307,7 +307,7 @@ test_that("studies are anonymized and modified, synchronously and as jobs", {
 
   job <- o$post_studies_id_anonymize(x$study, json = list(Asynchronous = TRUE, Keep = list("StudyDescription")))
   expect_named(job, c("ID", "Path"), ignore.order = TRUE)
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   study_defer_delete_patient(o, done$Content$PatientID)
   expect_equal(done$Type, "ResourceModification")
   expect_true(done$Content$IsAnonymization)
@@ -329,7 +329,7 @@ test_that("studies are anonymized and modified, synchronously and as jobs", {
     Replace = list(StudyDescription = "MODIFIED AS JOB"),
     Asynchronous = TRUE
   ))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   expect_equal(done$Content$Type, "Study")
   expect_equal(o$get_studies_id(done$Content$ID)$MainDicomTags$StudyDescription, "MODIFIED AS JOB")
   expect_length(o$get_patients_id(x$patient)$Studies, 3L)
@@ -343,7 +343,7 @@ test_that("study archive and media are ZIP files, also made by jobs", {
   zip <- o$get_studies_id_archive(x$study)
   expect_type(zip, "raw")
   expect_identical(zip[1:4], zip_magic)
-  entries <- study_zip_entries(zip)
+  entries <- zip_entries(zip)$Name
   expect_length(entries, 2L)
   expect_true(all(grepl("\\.dcm$", entries)))
   expect_true(all(grepl("study group test", entries, fixed = TRUE)))
@@ -351,30 +351,30 @@ test_that("study archive and media are ZIP files, also made by jobs", {
 
   zip <- o$post_studies_id_archive(x$study, json = list(Synchronous = TRUE))
   expect_identical(zip[1:4], zip_magic)
-  expect_length(study_zip_entries(zip), 2L)
+  expect_length(zip_entries(zip)$Name, 2L)
 
   media <- o$get_studies_id_media(x$study)
   expect_identical(media[1:4], zip_magic)
-  entries <- study_zip_entries(media)
+  entries <- zip_entries(media)$Name
   expect_true("DICOMDIR" %in% entries)
   expect_equal(sum(grepl("^IMAGES/", entries)), 2L)
 
   media <- o$post_studies_id_media(x$study, json = list(Extended = TRUE))
   expect_identical(media[1:4], zip_magic)
-  expect_true("DICOMDIR" %in% study_zip_entries(media))
+  expect_true("DICOMDIR" %in% zip_entries(media)$Name)
 
   job <- o$post_studies_id_archive(x$study, json = list(Asynchronous = TRUE))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   expect_equal(done$Type, "Archive")
   expect_equal(done$Content$InstancesCount, 2L)
   zip <- o$get_jobs_id_key(job$ID, "archive")
   expect_identical(zip[1:4], zip_magic)
-  expect_length(study_zip_entries(zip), 2L)
+  expect_length(zip_entries(zip)$Name, 2L)
 
   job <- o$post_studies_id_media(x$study, json = list(Asynchronous = TRUE))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   expect_equal(done$Type, "Media")
-  expect_true("DICOMDIR" %in% study_zip_entries(o$get_jobs_id_key(job$ID, "archive")))
+  expect_true("DICOMDIR" %in% zip_entries(o$get_jobs_id_key(job$ID, "archive"))$Name)
 })
 
 test_that("a study is split into two studies, which are merged back", {
@@ -407,12 +407,12 @@ test_that("a study is split into two studies, which are merged back", {
 
   # The same as jobs.
   job <- o$post_studies_id_split(x$study, json = list(Series = list(x$series[[1]]), Asynchronous = TRUE))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   expect_equal(done$Type, "SplitStudy")
   target <- done$Content$TargetStudy
   expect_length(o$get_studies_id(target)$Series, 1L)
   job <- o$post_studies_id_merge(x$study, json = list(Resources = list(target), Asynchronous = TRUE))
-  done <- study_wait_job(o, job$ID)
+  done <- wait_for_job(o, job$ID)
   expect_equal(done$Type, "MergeStudy")
   expect_length(o$get_studies_id(x$study)$Series, 2L)
 })

@@ -124,7 +124,7 @@ test_that("an asynchronous archive job is listed, described, gives its ZIP, and 
   job <- o$post_tools_create_archive(json = list(Resources = list(p$study), Asynchronous = TRUE))
   expect_equal(job$Path, paste0("/jobs/", job$ID))
   withr::defer(try(o$delete_jobs_id(job$ID), silent = TRUE))
-  info <- tools_wait_job(o, job$ID)
+  info <- wait_for_job(o, job$ID)
   expect_equal(info$ID, job$ID)
   expect_equal(info$Type, "Archive")
   expect_equal(info$Progress, 100L)
@@ -140,8 +140,8 @@ test_that("an asynchronous archive job is listed, described, gives its ZIP, and 
   expect_equal(mine[[1]]$Type, "Archive")
 
   zip <- o$get_jobs_id_key(job$ID, "archive")
-  expect_true(tools_is_zip(zip))
-  expect_length(tools_zip_files(zip), 3L)
+  expect_true(is_zip(zip))
+  expect_length(zip_entries(zip)$Name, 3L)
   expect_equal(length(zip), as.numeric(info$Content$ArchiveSize))
   expect_invisible(o$delete_jobs_id_key(job$ID, "archive"))
   expect_error(o$get_jobs_id_key(job$ID, "archive"), class = "orthanc_http_404")
@@ -175,10 +175,10 @@ test_that("jobs are paused, resumed, canceled and resubmitted", {
     o$post_modalities_id_store(silent, json = list(Resources = list(p$instances), Asynchronous = TRUE))$ID
   }, "")
   withr::defer(for (id in blockers) try({
-    tools_wait_job(o, id, c("Success", "Failure"), timeout = 20)
+    wait_for_job(o, id, c("Success", "Failure"), timeout = 20)
     o$delete_jobs_id(id)
   }, silent = TRUE))
-  for (id in blockers) tools_wait_job(o, id, "Running", timeout = 10)
+  for (id in blockers) wait_for_job(o, id, "Running", timeout = 10)
 
   job <- o$post_peers_id_store(peer, json = list(Resources = list(p$instances), Asynchronous = TRUE))$ID
   withr::defer(try(o$delete_jobs_id(job), silent = TRUE))
@@ -199,7 +199,7 @@ test_that("jobs are paused, resumed, canceled and resubmitted", {
 
   expect_equal(o$post_jobs_id_resubmit(job), structure(list(), names = character()))
   expect_true(o$get_jobs_id(job)$State %in% c("Pending", "Running", "Success"))
-  done <- tools_wait_job(o, job, timeout = 30)
+  done <- wait_for_job(o, job, timeout = 30)
   expect_equal(done$ErrorCode, 0L)
   expect_equal(done$Type, "OrthancPeerStore")
   expect_equal(tools_instances_of(b, p$patient_id), p$instances)
@@ -208,7 +208,7 @@ test_that("jobs are paused, resumed, canceled and resubmitted", {
 
   # The blockers fail: the silent peer never answers the association.
   for (id in blockers) {
-    failed <- tools_wait_job(o, id, "Failure", timeout = 20)
+    failed <- wait_for_job(o, id, "Failure", timeout = 20)
     expect_equal(failed$Type, "DicomModalityStore")
   }
 })

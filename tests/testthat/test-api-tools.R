@@ -289,34 +289,34 @@ test_that("create-archive and create-media give ZIP files, by GET and by POST", 
   p <- tools_local_patient(o, n = 2L)
 
   zip <- o$get_tools_create_archive(resources = p$instances[1], params = list(filename = "tools-test.zip"))
-  expect_true(tools_is_zip(zip))
-  expect_length(tools_zip_files(zip), 1L)
+  expect_true(is_zip(zip))
+  expect_length(zip_entries(zip)$Name, 1L)
   expect_match(orthanc_last_response(o)$headers[["content-disposition"]], "tools-test.zip", fixed = TRUE)
 
   media <- o$get_tools_create_media(resources = p$study)
-  expect_true(tools_is_zip(media))
-  expect_true("DICOMDIR" %in% tools_zip_files(media))
-  expect_length(grep("^IMAGES/", tools_zip_files(media)), 2L)
+  expect_true(is_zip(media))
+  expect_true("DICOMDIR" %in% zip_entries(media)$Name)
+  expect_length(grep("^IMAGES/", zip_entries(media)$Name), 2L)
 
   ext <- o$get_tools_create_media_extended(resources = p$series)
-  expect_true(tools_is_zip(ext))
-  expect_true("DICOMDIR" %in% tools_zip_files(ext))
+  expect_true(is_zip(ext))
+  expect_true("DICOMDIR" %in% zip_entries(ext)$Name)
 
   pzip <- o$post_tools_create_archive(json = list(Resources = as.list(p$instances)))
-  expect_true(tools_is_zip(pzip))
-  files <- tools_zip_files(pzip)
+  expect_true(is_zip(pzip))
+  files <- zip_entries(pzip)$Name
   expect_length(files, 2L)
   expect_true(all(grepl("\\.dcm$", files)))
 
   pmedia <- o$post_tools_create_media(json = list(Resources = list(p$patient)))
-  expect_true(tools_is_zip(pmedia))
-  expect_setequal(grep("^IMAGES/", tools_zip_files(pmedia), value = TRUE), c("IMAGES/IM0", "IMAGES/IM1"))
-  expect_true("DICOMDIR" %in% tools_zip_files(pmedia))
+  expect_true(is_zip(pmedia))
+  expect_setequal(grep("^IMAGES/", zip_entries(pmedia)$Name, value = TRUE), c("IMAGES/IM0", "IMAGES/IM1"))
+  expect_true("DICOMDIR" %in% zip_entries(pmedia)$Name)
 
   pext <- o$post_tools_create_media_extended(json = list(Resources = list(p$study)))
-  expect_true(tools_is_zip(pext))
-  expect_true("DICOMDIR" %in% tools_zip_files(pext))
-  expect_length(grep("^IMAGES/", tools_zip_files(pext)), 2L)
+  expect_true(is_zip(pext))
+  expect_true("DICOMDIR" %in% zip_entries(pext)$Name)
+  expect_length(grep("^IMAGES/", zip_entries(pext)$Name), 2L)
 })
 
 test_that("GET create-archive takes several resources as a comma-separated list", {
@@ -325,8 +325,8 @@ test_that("GET create-archive takes several resources as a comma-separated list"
   o <- orthanc_client("a")
   p <- tools_local_patient(o, n = 3L)
   zip <- o$get_tools_create_archive(resources = paste(p$instances, collapse = ","))
-  expect_true(tools_is_zip(zip))
-  expect_length(tools_zip_files(zip), 3L)
+  expect_true(is_zip(zip))
+  expect_length(zip_entries(zip)$Name, 3L)
 })
 
 test_that("invalidate-tags and reconstruct leave the index usable", {
