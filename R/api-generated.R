@@ -71,14 +71,26 @@ Orthanc <- R6::R6Class(
     #' @param username Optional username for Basic HTTP authentication.
     #' @param password Optional password for Basic HTTP authentication.
     #' @param ... Options passed on to the client: `timeout`, `retries`,
-    #'   `verify`, `ca_file`, `cert_file` and `key_file`. See Details.
+    #'   `retry_methods`, `verify`, `ca_file`, `cert_file` and `key_file`. See
+    #'   Details.
     #'
     #' @details
+    #' When `url` is missing it comes from the environment variable
+    #' `ORTHANC_URL`, then `http://localhost:8042`; `NULL` credentials come
+    #' from `ORTHANC_USERNAME` and `ORTHANC_PASSWORD` when they are set (or
+    #' from a URL of the form `http://user:password@host:port`). The password
+    #' is kept by the Rust client only: a client restored by [readRDS()] or sent
+    #' to another R process takes it from `ORTHANC_PASSWORD`. The client asks
+    #' the server for `/system` when it is made, so a wrong URL or password
+    #' fails here, with a classed error.
+    #'
     #' Options accepted in `...`:
     #' - `timeout`: (numeric) time limit of a request, in seconds (default
-    #'   `60`).
-    #' - `retries`: (integer) number of times a `GET` request is retried
-    #'   after a connection failure (default `2`).
+    #'   `60`); it bounds the connection and each wait for data.
+    #' - `retries`: (integer) number of times an idempotent request is retried
+    #'   after a connection failure, with a growing pause (default `2`).
+    #' - `retry_methods`: (character) the HTTP methods that are retried
+    #'   (default `"GET"`; `POST` should never be).
     #' - `verify`: (logical) whether the TLS certificate of the server is
     #'   verified (default `TRUE`).
     #' - `ca_file`: (character) path to a PEM file of certificate

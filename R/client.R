@@ -123,7 +123,7 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
       i = "Anyone between you and the server can read and change the traffic."
     ), class = "orthanc_insecure_warning")
   }
-  system <- private$api("get_system", "GET", list("system"))
+  system <- private$perform("GET", "/system", FALSE, call = quote(Orthanc$new()))$body
   self$api_version <- system$ApiVersion
   private$version <- system$Version
   invisible(self)
