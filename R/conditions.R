@@ -16,6 +16,8 @@
 #' * `orthanc_response_error`: the answer could not be decoded (e.g. it is not
 #'   the JSON it claims to be).
 #' * `orthanc_io_error`: a local file could not be read or written.
+#' * `orthanc_job_error`: an Orthanc job failed (see [Job]). Fields: `job_id`,
+#'   `error_code`, `details`.
 #'
 #' @name orthanc_error
 #' @keywords internal
@@ -29,6 +31,12 @@ NULL
 # formatter costs tens of milliseconds a call, too much for code that catches
 # thousands of 404s); the condition keeps no environment.
 orthanc_abort <- function(kind, message, ..., call = NULL, .envir = parent.frame()) {
+  stop(orthanc_condition(kind, message, ..., call = call, .envir = .envir))
+}
+
+# The condition that orthanc_abort() raises, not raised: batches return it as the
+# result of a request that failed.
+orthanc_condition <- function(kind, message, ..., call = NULL, .envir = parent.frame()) {
   classes <- switch(kind,
     http = c(paste0("orthanc_http_", list(...)$status), "orthanc_http_error"),
     connection = "orthanc_connection_error",
@@ -37,10 +45,11 @@ orthanc_abort <- function(kind, message, ..., call = NULL, .envir = parent.frame
     argument = "orthanc_argument_error",
     decode = "orthanc_response_error",
     io = "orthanc_io_error",
+    job = "orthanc_job_error",
     character()
   )
   msg <- format_bullets(message, .envir)
-  stop(errorCondition(msg, ..., class = c(classes, "orthanc_error"), call = call))
+  errorCondition(msg, ..., class = c(classes, "orthanc_error"), call = call)
 }
 
 format_bullets <- function(bullets, envir) {
@@ -147,50 +156,59 @@ http_reason <- function(status) {
   if (is.na(r)) "" else unname(r)
 }
 
-# Raise the condition for a failed transfer (list(error, message, ...) from Rust).
-orthanc_transport_abort <- function(res, method, url, call) {
-  kind <- res$error
-  detail <- res$message
-  if (identical(kind, "interrupt")) {
+# Raise the condition for a failed transfer (list(error, message, url, ...) from Rust).
+orthanc_transport_abort <- function(res, method, call) {
+  if (identical(res$error, "interrupt")) {
     orthanc_interrupt()
   }
+  stop(transport_condition(res, method, call))
+}
+
+# The condition for a failed transfer.
+transport_condition <- function(res, method, call) {
+  kind <- res$error
+  detail <- res$message
+  url <- res$url
   switch(kind,
     connection = if (startsWith(detail, "the connection broke during the transfer")) {
-      orthanc_abort("connection", c(
+      orthanc_condition("connection", c(
         "The connection to Orthanc broke while the answer to {method} {.url {url}} was arriving.",
         x = "{detail}",
         i = "The server may have stopped or restarted; nothing partial was kept. Try again."
       ), method = method, url = url, call = call)
     } else {
-      orthanc_abort("connection", c(
+      orthanc_condition("connection", c(
         "Cannot reach Orthanc at {.url {url}} ({method}).",
         x = "{detail}",
         i = "Is the server running and is the URL (host and port) right?"
       ), method = method, url = url, call = call)
     },
-    tls = orthanc_abort("tls", c(
+    tls = orthanc_condition("tls", c(
       "The TLS connection to {.url {url}} failed.",
       x = "{detail}",
-      i = if (grepl("alert", detail, ignore.case = TRUE)) {
-        # The server refused the handshake (rustls: "received fatal alert: CertificateRequired", "UnknownCA", ...).
+      i = if (grepl("mismatch", detail, ignore.case = TRUE)) {
+        # OpenSSL: "... certificate verify failed ... (Hostname mismatch)".
+        "The server's certificate was not made for this host name: use a URL with a name (or IP address) that the certificate lists."
+      } else if (grepl("alert", detail, ignore.case = TRUE)) {
+        # The server refused the handshake ("tlsv13 alert certificate required", "alert unknown ca", ...).
         "The server refused the connection: if it asks for a client certificate, give {.arg cert_file} and {.arg key_file} (signed by a CA it trusts)."
       } else {
-        "Check the server's certificate, or give {.arg ca_file} to trust your own certificate authority."
+        "Give {.arg ca_file}: a PEM file with the server's own certificate (when it is self-signed) or the certificate of the authority that signed it."
       }
     ), method = method, url = url, call = call),
-    timeout = orthanc_abort("timeout", c(
+    timeout = orthanc_condition("timeout", c(
       "Orthanc at {.url {url}} did not answer in time ({method}).",
       x = "{detail}",
       i = "Raise the timeout: {.code Orthanc$new(url, timeout = 300)}."
     ), method = method, url = url, call = call),
-    decode = orthanc_abort("decode", c(
+    decode = orthanc_condition("decode", c(
       "Cannot read Orthanc's answer to {method} {.url {url}}.",
       x = "{detail}"
     ), method = method, url = url, status = res$status, text = res$text, call = call),
-    io = orthanc_abort("io", c("A local file could not be used.", x = "{detail}"),
+    io = orthanc_condition("io", c("A local file could not be used.", x = "{detail}"),
       method = method, url = url, call = call
     ),
-    orthanc_abort("argument", c("Cannot send the request.", x = "{detail}"),
+    orthanc_condition("argument", c("Cannot send the request.", x = "{detail}"),
       method = method, url = url, call = call
     )
   )
@@ -204,8 +222,15 @@ orthanc_interrupt <- function() {
 }
 
 # `ids`: whether the path holds identifiers or names given by the user (TRUE),
-# none (FALSE), or is not known (NA, a route written by the user).
-orthanc_http_abort <- function(res, method, url, version, call, ids = NA) {
+# none (FALSE), or is not known (NA, a route written by the user). `version` is a
+# function giving the server's version: it is asked only for the hints that
+# name it (a request of its own).
+orthanc_http_abort <- function(res, method, version, call, ids = NA) {
+  stop(http_condition(res, method, version, call, ids))
+}
+
+http_condition <- function(res, method, version, call, ids = NA) {
+  url <- res$url
   status <- res$status
   body <- res$body
   reason <- http_reason(status)
@@ -226,6 +251,7 @@ orthanc_http_abort <- function(res, method, url, version, call, ids = NA) {
     "401" = "Check the user name and password (arguments of {.fn Orthanc$new} or {.envvar ORTHANC_USERNAME} / {.envvar ORTHANC_PASSWORD}).",
     "403" = "This user is not allowed to do this on the server.",
     "404" = if (is.list(body) && identical(body$OrthancStatus, 17L)) {
+      version <- version()
       # Orthanc says "Unknown resource" both for a route it lacks and for some
       # unknown identifiers.
       if (isFALSE(ids)) {
@@ -237,6 +263,7 @@ orthanc_http_abort <- function(res, method, url, version, call, ids = NA) {
       "Check the identifier or name in the URL: the server has no such resource."
     },
     "405" = {
+      version <- version()
       allow <- unname(res$headers["allow"])
       if (length(allow) == 1L && !is.na(allow) && nzchar(allow)) {
         "Orthanc {version} accepts only {allow} on this route: {method} needs a newer Orthanc."
@@ -248,11 +275,10 @@ orthanc_http_abort <- function(res, method, url, version, call, ids = NA) {
     NULL
   )
   if (!is.null(hint)) bullets <- c(bullets, i = hint)
-  orthanc_abort("http", bullets,
+  orthanc_condition("http", bullets,
     status = status, method = method, url = url,
     body = if (is.list(body)) body else NULL,
     call = call
   )
 }
 
-`%||%` <- function(x, y) if (is.null(x)) y else x

@@ -2,7 +2,7 @@
 #
 # This file was created with the following call:
 #   .Call("wrap__make_orthanc_wrappers", use_symbols = TRUE, package_name = "orthanc")
-# by tools/update-wrappers.R (see there how to regenerate it).
+# by dev/update-wrappers.R (see there how to regenerate it).
 
 #' @usage NULL
 #' @useDynLib orthanc, .registration = TRUE
@@ -16,14 +16,18 @@ rs_client_new <- function(url, username, password, timeout, retries, retry_metho
 #' @noRd
 rs_client_valid <- function(ptr) .Call(wrap__rs_client_valid, ptr)
 
-#' Perform one request.
-#'
-#' `path`: a route (when `encode` is FALSE) or the segments of one (percent-encoded here).
-#' `body_kind`: "none", "json" (body is an R object to encode), "raw", "text" or "file".
-#' `dest`: NULL, or a file to stream a successful answer's body into.
-#' Returns list(status, url, type, headers, body, file) or list(error, message[, status]).
+#' Perform one request, described by one value (see the R function `request_value()`).
+#' Returns list(status, url, content_type, headers, body, file) or
+#' list(error, message, url[, status]).
 #' @noRd
-rs_request <- function(client, method, path, encode, params, headers, cookies, body_kind, body, dest) .Call(wrap__rs_request, client, method, path, encode, params, headers, cookies, body_kind, body, dest)
+rs_perform <- function(client, request) .Call(wrap__rs_perform, client, request)
+
+#' Perform many requests (a list of request values), at most `concurrency` at once.
+#' `progress`: NULL or an R function of (done, total), called from this thread at most every
+#' 100 ms. Returns a list with one result per request (as `rs_perform()`'s), or one error
+#' list when the batch was interrupted.
+#' @noRd
+rs_perform_batch <- function(client, requests, concurrency, progress) .Call(wrap__rs_perform_batch, client, requests, concurrency, progress)
 
 #' Encode R objects as JSON text (the rules used for `json =` bodies).
 #' @noRd
@@ -32,10 +36,6 @@ rs_to_json <- function(x) .Call(wrap__rs_to_json, x)
 #' Parse JSON text or bytes into R objects (the rules used for answers).
 #' @noRd
 rs_from_json <- function(x) .Call(wrap__rs_from_json, x)
-
-#' Percent-encode path segments and join them ("/a/b%20c").
-#' @noRd
-rs_encode_path <- function(segments) .Call(wrap__rs_encode_path, segments)
 
 #' Panics on purpose: the tests check that a Rust panic becomes an R error and never
 #' aborts the R session.

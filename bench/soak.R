@@ -3,7 +3,7 @@
 # test run by testthat or CI: run it by hand against a live Orthanc, see
 # bench/README.md.
 #
-#   eval "$(tools/orthanc-server start)"
+#   eval "$(dev/orthanc-server start)"
 #   Rscript bench/soak.R
 #
 # Goal 1 (soak): SOAK_REQUESTS (100,000) requests from one client; resident
@@ -35,7 +35,7 @@ die <- function(...) {
 }
 
 url <- Sys.getenv("ORTHANC_TEST_URL", Sys.getenv("ORTHANC_URL", ""))
-if (!nzchar(url)) die("set ORTHANC_TEST_URL (eval \"$(tools/orthanc-server start)\") or ORTHANC_URL")
+if (!nzchar(url)) die("set ORTHANC_TEST_URL (eval \"$(dev/orthanc-server start)\") or ORTHANC_URL")
 user <- Sys.getenv("ORTHANC_TEST_USERNAME", Sys.getenv("ORTHANC_USERNAME", ""))
 pw <- Sys.getenv("ORTHANC_TEST_PASSWORD", Sys.getenv("ORTHANC_PASSWORD", ""))
 if (!file.exists("/proc/self/status")) die("needs Linux (/proc/self/status) to read the resident memory")

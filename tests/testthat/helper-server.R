@@ -1,4 +1,4 @@
-# Live Orthanc servers for the tests. tools/orthanc-server starts them and
+# Live Orthanc servers for the tests. dev/orthanc-server starts them and
 # exports ORTHANC_TEST_* variables; without them every server test skips, except
 # under CI=true where a missing server is a failure.
 
@@ -9,9 +9,9 @@ skip_if_no_orthanc <- function(var = "ORTHANC_TEST_URL") {
     return(invisible(TRUE))
   }
   if (on_ci()) {
-    stop("CI=true but no Orthanc test server: ", var, " is not set (start one with tools/orthanc-server start)")
+    stop("CI=true but no Orthanc test server: ", var, " is not set (start one with dev/orthanc-server start)")
   }
-  testthat::skip(paste0("no Orthanc test server (", var, " is not set; see tools/orthanc-server)"))
+  testthat::skip(paste0("no Orthanc test server (", var, " is not set; see dev/orthanc-server)"))
 }
 
 test_credentials <- function() {

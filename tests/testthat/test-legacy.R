@@ -1,5 +1,5 @@
 # Older servers (issue 4, item 7): Orthanc 1.10.1 (Debian 12's package), started
-# by `tools/orthanc-server start --legacy` (ORTHANC_LEGACY_URL, with the same
+# by `dev/orthanc-server start --legacy` (ORTHANC_LEGACY_URL, with the same
 # credentials as ORTHANC_TEST_*). What 1.10.1 supports must work; a method
 # whose route 1.10.1 lacks must raise an orthanc_http_error naming the
 # server's version and saying that the route needs a newer Orthanc.

@@ -3,133 +3,26 @@
 //! raises the classed condition.
 //!
 //! The R wrappers of these functions (R/extendr-wrappers.R) are generated from this module by
-//! `Rscript tools/update-wrappers.R`, which asks the compiled library for them
+//! `Rscript dev/update-wrappers.R`, which asks the compiled library for them
 //! (`wrap__make_orthanc_wrappers`), as rextendr::document() does.
 
 use extendr_api::prelude::*;
-use extendr_ffi::{
-    R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_getAttrib, INTEGER, LOGICAL, REAL, SEXP,
-    SEXPTYPE, STRING_ELT, TYPEOF, VECTOR_ELT, XLENGTH,
-};
+use orthanc_core::http::{self, Body, Client, Config, Error, Method, Request, Response};
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub mod http;
 pub mod json;
 mod rapi;
-pub mod runtime;
-
-use http::{Body, Client, Config, Error, Request};
 
 fn error_list(kind: &str, message: &str) -> Robj {
     list!(error = kind, message = message).into()
 }
 
-fn err_robj(e: &Error) -> Robj {
-    error_list(e.kind(), &e.to_string())
-}
-
-/// The text of element `i` of a character vector, None for NA.
-unsafe fn str_elt(x: SEXP, i: isize) -> Option<String> {
-    let c = STRING_ELT(x, i);
-    if c == R_NaString {
-        return None;
-    }
-    let p = rapi::Rf_translateCharUTF8(c);
-    Some(std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-}
-
-/// Text form of one element of an atomic vector, for query strings and headers.
-unsafe fn atom_text(x: SEXP, i: isize) -> Option<String> {
-    match TYPEOF(x) {
-        SEXPTYPE::STRSXP => str_elt(x, i),
-        SEXPTYPE::LGLSXP => match *LOGICAL(x).offset(i) {
-            v if v == R_NaInt => None,
-            0 => Some("false".into()),
-            _ => Some("true".into()),
-        },
-        SEXPTYPE::INTSXP => match *INTEGER(x).offset(i) {
-            v if v == R_NaInt => None,
-            v => Some(v.to_string()),
-        },
-        SEXPTYPE::REALSXP => {
-            let v = *REAL(x).offset(i);
-            if !v.is_finite() {
-                None
-            } else if v == v.trunc() && v.abs() < 9.0e15 {
-                Some((v as i64).to_string())
-            } else {
-                Some(v.to_string())
-            }
-        }
-        _ => None,
-    }
-}
-
-/// Named list or named atomic vector -> (name, value) pairs. NULL elements are dropped;
-/// an element of length > 1 gives one pair per value.
-fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, String> {
-    unsafe {
-        let x = x.get();
-        let ty = TYPEOF(x);
-        if ty == SEXPTYPE::NILSXP {
-            return Ok(vec![]);
-        }
-        let n = XLENGTH(x);
-        let names = Rf_getAttrib(x, R_NamesSymbol);
-        if n > 0 && names == R_NilValue {
-            return Err(format!("`{what}` must be a named list"));
-        }
-        let mut out = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let name = str_elt(names, i).unwrap_or_default();
-            if name.is_empty() {
-                return Err(format!("every element of `{what}` must have a name"));
-            }
-            let (v, m) = match ty {
-                SEXPTYPE::VECSXP => {
-                    let v = VECTOR_ELT(x, i);
-                    let len = match TYPEOF(v) {
-                        SEXPTYPE::STRSXP
-                        | SEXPTYPE::LGLSXP
-                        | SEXPTYPE::INTSXP
-                        | SEXPTYPE::REALSXP => XLENGTH(v),
-                        _ => 0,
-                    };
-                    (v, len)
-                }
-                SEXPTYPE::STRSXP | SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP | SEXPTYPE::REALSXP => {
-                    (x, -1)
-                }
-                _ => return Err(format!("`{what}` must be a named list")),
-            };
-            if m == -1 {
-                if let Some(t) = atom_text(v, i) {
-                    out.push((name, t));
-                }
-                continue;
-            }
-            match TYPEOF(v) {
-                SEXPTYPE::NILSXP => {}
-                SEXPTYPE::STRSXP | SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP | SEXPTYPE::REALSXP => {
-                    for j in 0..m {
-                        match atom_text(v, j) {
-                            Some(t) => out.push((name.clone(), t)),
-                            None => {
-                                return Err(format!("`{what}${name}` must not be NA or infinite"))
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    return Err(format!(
-                        "`{what}${name}` must be a string, number or logical value"
-                    ))
-                }
-            }
-        }
-        Ok(out)
-    }
+/// A transport error, with the URL it happened on.
+fn error_at(kind: &str, message: &str, url: &str) -> Robj {
+    let mut l = list!(error = kind, message = message, url = url);
+    let _ = l.set_class(&["orthanc_transport_error"]);
+    l.into()
 }
 
 fn opt_string(x: &Robj) -> Option<String> {
@@ -138,6 +31,161 @@ fn opt_string(x: &Robj) -> Option<String> {
     } else {
         x.as_str().map(|s| s.to_string())
     }
+}
+
+/// Text of a number for a query string or a header: whole numbers without a decimal point.
+fn real_text(v: f64) -> Option<String> {
+    if !v.is_finite() {
+        None
+    } else if v == v.trunc() && v.abs() < 9.0e15 {
+        Some((v as i64).to_string())
+    } else {
+        Some(v.to_string())
+    }
+}
+
+/// The values of an atomic vector as text (None for NA); None when `x` is not atomic.
+fn atom_texts(x: &Robj) -> Option<Vec<Option<String>>> {
+    match x.rtype() {
+        Rtype::Strings => Some(
+            x.as_str_iter()?
+                .map(|s| (!s.is_na()).then(|| s.to_string()))
+                .collect(),
+        ),
+        Rtype::Logicals => Some(
+            x.as_logical_slice()?
+                .iter()
+                .map(|b| (!b.is_na()).then(|| if b.is_true() { "true" } else { "false" }.into()))
+                .collect(),
+        ),
+        Rtype::Integers => Some(
+            x.as_integer_slice()?
+                .iter()
+                .map(|&v| (v != i32::MIN).then(|| v.to_string()))
+                .collect(),
+        ),
+        Rtype::Doubles => Some(x.as_real_slice()?.iter().map(|&v| real_text(v)).collect()),
+        _ => None,
+    }
+}
+
+/// Named list or named atomic vector -> (name, value) pairs. NULL elements are dropped; an
+/// element of length > 1 gives one pair per value. (R has checked that names are there.)
+fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    if x.is_null() {
+        return Ok(vec![]);
+    }
+    let names: Vec<String> = match x.names() {
+        Some(n) => n.map(|s| s.to_string()).collect(),
+        None if x.len() == 0 => return Ok(vec![]),
+        None => return Err(format!("`{what}` must be a named list")),
+    };
+    let mut out = Vec::with_capacity(names.len());
+    if let Some(list) = x.as_list() {
+        for (name, v) in names.iter().zip(list.values()) {
+            if v.is_null() {
+                continue;
+            }
+            let texts = atom_texts(&v).ok_or_else(|| {
+                format!("`{what}${name}` must be a string, number or logical value")
+            })?;
+            for t in texts {
+                let t = t.ok_or_else(|| format!("`{what}${name}` must not be NA or infinite"))?;
+                out.push((name.clone(), t));
+            }
+        }
+    } else {
+        let texts = atom_texts(x).ok_or_else(|| format!("`{what}` must be a named list"))?;
+        for (name, t) in names.into_iter().zip(texts) {
+            if let Some(t) = t {
+                out.push((name, t));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The live client behind an external pointer, or an error list to return.
+fn client_of(x: &Robj) -> std::result::Result<ExternalPtr<Client>, Robj> {
+    if !rs_client_valid(x.clone()) {
+        return Err(error_list(
+            "argument",
+            "the client is not connected (made in another R session)",
+        ));
+    }
+    x.clone()
+        .try_into()
+        .map_err(|_| error_list("argument", "not an Orthanc client"))
+}
+
+/// The one request value of the R side, parsed once:
+/// `list(method, path, encode, query, headers, cookies, body_kind, body, dest)`.
+/// `path` is a route (`encode = FALSE`) or the segments of one, percent-encoded here.
+fn parse_request(x: &Robj) -> std::result::Result<Request, String> {
+    let list = x
+        .as_list()
+        .ok_or_else(|| "the request must be a list".to_string())?;
+    let mut method = None;
+    let mut segments: Vec<String> = vec![];
+    let mut encode = false;
+    let (mut query, mut headers, mut cookies) = (vec![], vec![], vec![]);
+    let mut body_kind = String::from("none");
+    let mut body = Robj::from(());
+    let mut dest = None;
+    for (name, v) in list.iter() {
+        match name {
+            "method" => method = v.as_str().map(|m| m.to_ascii_uppercase()),
+            "path" => {
+                segments = v
+                    .as_str_iter()
+                    .ok_or("`path` must be a character vector")?
+                    .map(|s| s.to_string())
+                    .collect()
+            }
+            "encode" => encode = v.as_bool().unwrap_or(false),
+            "query" => query = pairs(&v, "params")?,
+            "headers" => headers = pairs(&v, "headers")?,
+            "cookies" => cookies = pairs(&v, "cookies")?,
+            "body_kind" => body_kind = v.as_str().unwrap_or("none").to_string(),
+            "body" => body = v,
+            "dest" => dest = opt_string(&v).map(PathBuf::from),
+            _ => {}
+        }
+    }
+    let method = method.ok_or("the request has no method")?;
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+    let path = if encode {
+        http::encode_segments(&segments)
+    } else {
+        let p = segments.into_iter().next().unwrap_or_default();
+        if p.starts_with('/') {
+            p
+        } else {
+            format!("/{p}")
+        }
+    };
+    let mut req = Request::new(method, path);
+    req.query = query;
+    req.headers = headers;
+    if !cookies.is_empty() {
+        let v: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        req.headers.push(("cookie".into(), v.join("; ")));
+    }
+    req.body = match body_kind.as_str() {
+        "none" => Body::Empty,
+        "json" => Body::Json(json::r_to_json(&body).map_err(|e| e.0)?.into()),
+        "raw" => Body::Raw(bytes::Bytes::copy_from_slice(
+            body.as_raw_slice().ok_or("`data` must be a raw vector")?,
+        )),
+        "text" => Body::Text(bytes::Bytes::copy_from_slice(
+            body.as_str().ok_or("`data` must be a string")?.as_bytes(),
+        )),
+        "file" => Body::File(PathBuf::from(body.as_str().ok_or("`file` must be a path")?)),
+        other => return Err(format!("unknown body kind `{other}`")),
+    };
+    req.dest = dest;
+    Ok(req)
 }
 
 /// Make a client. Returns an external pointer, or an error list.
@@ -158,7 +206,7 @@ fn rs_client_new(
 ) -> Robj {
     let mut methods = Vec::new();
     for m in retry_methods.iter() {
-        match reqwest::Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
+        match Method::from_bytes(m.to_ascii_uppercase().as_bytes()) {
             Ok(m) => methods.push(m),
             Err(_) => {
                 return error_list(
@@ -187,7 +235,7 @@ fn rs_client_new(
     };
     match Client::new(config) {
         Ok(c) => ExternalPtr::new(c).into(),
-        Err(e) => err_robj(&e),
+        Err(e) => error_list(e.kind(), &e.to_string()),
     }
 }
 
@@ -221,106 +269,13 @@ fn decode_body(content_type: &str, body: &[u8]) -> std::result::Result<Robj, Str
     Ok(Robj::from(body))
 }
 
-/// Perform one request.
-///
-/// `path`: a route (when `encode` is FALSE) or the segments of one (percent-encoded here).
-/// `body_kind`: "none", "json" (body is an R object to encode), "raw", "text" or "file".
-/// `dest`: NULL, or a file to stream a successful answer's body into.
-/// Returns list(status, url, type, headers, body, file) or list(error, message[, status]).
-#[extendr]
-#[allow(clippy::too_many_arguments)]
-fn rs_request(
-    client: Robj,
-    method: &str,
-    path: Strings,
-    encode: bool,
-    params: Robj,
-    headers: Robj,
-    cookies: Robj,
-    body_kind: &str,
-    body: Robj,
-    dest: Robj,
-) -> Robj {
-    if !rs_client_valid(client.clone()) {
-        return error_list(
-            "argument",
-            "the client is not connected (made in another R session)",
-        );
-    }
-    let ptr: ExternalPtr<Client> = match client.try_into() {
-        Ok(p) => p,
-        Err(_) => return error_list("argument", "not an Orthanc client"),
-    };
-    let client: &Client = &ptr;
-    let method = match reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return error_list("argument", &format!("`{method}` is not an HTTP method")),
-    };
-    let path = if encode {
-        let segs: Vec<&str> = path.iter().map(|s| s.as_ref()).collect();
-        http::encode_segments(&segs)
-    } else {
-        let p = path
-            .iter()
-            .next()
-            .map(|s| s.as_ref().to_string())
-            .unwrap_or_default();
-        if p.starts_with('/') {
-            p
-        } else {
-            format!("/{p}")
-        }
-    };
-    let mut req = Request::new(method, path);
-    match pairs(&params, "params") {
-        Ok(p) => req.query = p,
-        Err(e) => return error_list("argument", &e),
-    }
-    match pairs(&headers, "headers") {
-        Ok(h) => req.headers = h,
-        Err(e) => return error_list("argument", &e),
-    }
-    match pairs(&cookies, "cookies") {
-        Ok(c) if !c.is_empty() => {
-            let v: Vec<String> = c.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            req.headers.push(("cookie".into(), v.join("; ")));
-        }
-        Ok(_) => {}
-        Err(e) => return error_list("argument", &e),
-    }
-    req.body = match body_kind {
-        "none" => Body::Empty,
-        "json" => match json::r_to_json(&body) {
-            Ok(b) => Body::Json(b.into()),
-            Err(e) => return error_list("argument", &e.0),
-        },
-        "raw" => match body.as_raw_slice() {
-            Some(b) => Body::Raw(bytes::Bytes::copy_from_slice(b)),
-            None => return error_list("argument", "`data` must be a raw vector or a string"),
-        },
-        "text" => match body.as_str() {
-            Some(s) => Body::Text(bytes::Bytes::copy_from_slice(s.as_bytes())),
-            None => return error_list("argument", "`data` must be a raw vector or a string"),
-        },
-        "file" => match body.as_str() {
-            Some(s) => Body::File(PathBuf::from(s)),
-            None => return error_list("argument", "`file` must be a path"),
-        },
-        other => return error_list("argument", &format!("unknown body kind `{other}`")),
-    };
-    req.dest = opt_string(&dest).map(PathBuf::from);
-
-    let resp = match client.perform(&req, &rapi::user_interrupted) {
+/// An answer (or a transport error) as the R side reads it:
+/// list(status, url, content_type, headers, body, file), or
+/// list(error, message, url[, status, text]).
+fn result_to_r(client: &Client, path: &str, result: std::result::Result<Response, Error>) -> Robj {
+    let resp = match result {
         Ok(r) => r,
-        Err(e) => {
-            let mut l = list!(
-                error = e.kind(),
-                message = e.to_string(),
-                url = client.url_for(&req.path)
-            );
-            let _ = l.set_class(&["orthanc_transport_error"]);
-            return l.into();
-        }
+        Err(e) => return error_at(e.kind(), &e.to_string(), &client.url_for(path)),
     };
     let names: Vec<&str> = resp.headers.iter().map(|(k, _)| k.as_ref()).collect();
     let values: Vec<&str> = resp.headers.iter().map(|(_, v)| v.as_ref()).collect();
@@ -331,6 +286,7 @@ fn rs_request(
         None => ().into(),
     };
     let status = resp.status as i32;
+    let url = http::redact_url(&resp.url);
     // Orthanc sends its error descriptions as JSON labelled text/plain.
     let content_type = if status >= 400 && resp.body.first() == Some(&b'{') {
         "application/json"
@@ -350,7 +306,7 @@ fn rs_request(
                 error = "decode",
                 message = msg,
                 status = status,
-                url = http::redact_url(&resp.url),
+                url = url,
                 text = text
             )
             .into();
@@ -358,13 +314,79 @@ fn rs_request(
     };
     list!(
         status = status,
-        url = http::redact_url(&resp.url),
+        url = url,
         content_type = content_type,
         headers = header_robj,
         body = body,
         file = file
     )
     .into()
+}
+
+/// Perform one request, described by one value (see the R function `request_value()`).
+/// Returns list(status, url, content_type, headers, body, file) or
+/// list(error, message, url[, status]).
+#[extendr]
+fn rs_perform(client: Robj, request: Robj) -> Robj {
+    let ptr = match client_of(&client) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let client: &Client = &ptr;
+    let req = match parse_request(&request) {
+        Ok(r) => r,
+        Err(e) => return error_at("argument", &e, client.config().base_url.as_str()),
+    };
+    let result = client.perform(&req, &rapi::user_interrupted);
+    result_to_r(client, &req.path, result)
+}
+
+/// Perform many requests (a list of request values), at most `concurrency` at once.
+/// `progress`: NULL or an R function of (done, total), called from this thread at most every
+/// 100 ms. Returns a list with one result per request (as `rs_perform()`'s), or one error
+/// list when the batch was interrupted.
+#[extendr]
+fn rs_perform_batch(client: Robj, requests: List, concurrency: i32, progress: Robj) -> Robj {
+    let ptr = match client_of(&client) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let client: &Client = &ptr;
+    let base = client.config().base_url.clone();
+    let parsed: Vec<std::result::Result<Request, String>> =
+        requests.values().map(|r| parse_request(&r)).collect();
+    let valid: Vec<Request> = parsed
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .cloned()
+        .collect();
+    let mut report = |done: usize, total: usize| {
+        if let Some(f) = progress.as_function() {
+            let _ = f.call(pairlist!(done as f64, total as f64));
+        }
+    };
+    let results = match orthanc_core::batch::perform_all(
+        client,
+        &valid,
+        concurrency.max(1) as usize,
+        &rapi::user_interrupted,
+        &mut report,
+    ) {
+        Ok(r) => r,
+        Err(e) => return error_at(e.kind(), &e.to_string(), &base),
+    };
+    let mut results = results.into_iter();
+    let out: Vec<Robj> = parsed
+        .iter()
+        .map(|p| match p {
+            Ok(req) => match results.next() {
+                Some(r) => result_to_r(client, &req.path, r),
+                None => error_at("io", "the request was not performed", &base),
+            },
+            Err(e) => error_at("argument", e, &base),
+        })
+        .collect();
+    List::from_values(out).into()
 }
 
 /// Encode R objects as JSON text (the rules used for `json =` bodies).
@@ -392,13 +414,6 @@ fn rs_from_json(x: Robj) -> Robj {
     }
 }
 
-/// Percent-encode path segments and join them ("/a/b%20c").
-#[extendr]
-fn rs_encode_path(segments: Strings) -> String {
-    let segs: Vec<&str> = segments.iter().map(|s| s.as_ref()).collect();
-    http::encode_segments(&segs)
-}
-
 /// Panics on purpose: the tests check that a Rust panic becomes an R error and never
 /// aborts the R session.
 #[extendr]
@@ -410,9 +425,9 @@ extendr_module! {
     mod orthanc;
     fn rs_client_new;
     fn rs_client_valid;
-    fn rs_request;
+    fn rs_perform;
+    fn rs_perform_batch;
     fn rs_to_json;
     fn rs_from_json;
-    fn rs_encode_path;
     fn rs_panic_probe;
 }

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Demo on a fresh Debian 12 machine, from the package root:
-#   bash tools/demo.sh
+#   bash dev/demo.sh
 # Installs what is needed, builds and installs the package, starts a local
-# Orthanc 1.12.7 (tools/orthanc-server), uploads a few sample DICOM files and
+# Orthanc 1.12.7 (dev/orthanc-server), uploads a few sample DICOM files and
 # prints the patients and studies from R. The server is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$HOME/.cargo/bin"
-bash tools/setup-debian.sh
+bash dev/setup-debian.sh
 echo "[demo] building and installing the package (compiles the Rust core)" >&2
 R CMD INSTALL --no-test-load . >/tmp/orthanc-demo-install.log 2>&1 || { tail -n 40 /tmp/orthanc-demo-install.log; exit 1; }
 export ORTHANC_STATE_DIR=/tmp/orthanc-r-demo
 env_file=$(mktemp)
-tools/orthanc-server start > "$env_file"
+dev/orthanc-server start > "$env_file"
 # shellcheck disable=SC1090
 . "$env_file"
-trap 'tools/orthanc-server stop || true' EXIT
+trap 'dev/orthanc-server stop || true' EXIT
 samples=${ORTHANC_DEMO_DICOM:-../shared/dicom}
 [ -d "$samples" ] || samples=tests/testthat/fixtures
 export ORTHANC_URL=$ORTHANC_TEST_URL ORTHANC_USERNAME=$ORTHANC_TEST_USERNAME ORTHANC_PASSWORD=$ORTHANC_TEST_PASSWORD

@@ -1,7 +1,7 @@
 # Regenerates NAMESPACE and man/ with roxygen2 without compiling the Rust code:
 # the R files are sourced with their source references kept, which roxygen2 needs
 # to attach the R6 method documentation to the methods. Run from the package root:
-#   Rscript tools/document.R
+#   Rscript dev/document.R
 load_keep_source <- function(path) {
   env <- new.env(parent = globalenv())
   methods::setPackageName("orthanc", env)

@@ -58,7 +58,7 @@ Orthanc <- R6::R6Class(
     url = NULL,
 
     #' @field api_version Orthanc API version.
-    api_version = NULL,
+    api_version = "<<< api_version >>>",
 
     #' @description
     #' Initialize a new Orthanc API Client
@@ -76,9 +76,10 @@ Orthanc <- R6::R6Class(
     #' from `ORTHANC_USERNAME` and `ORTHANC_PASSWORD` when they are set (or
     #' from a URL of the form `http://user:password@host:port`). The password
     #' is kept by the Rust client only: a client restored by [readRDS()] or sent
-    #' to another R process takes it from `ORTHANC_PASSWORD`. The client asks
-    #' the server for `/system` when it is made, so a wrong URL or password
-    #' fails here, with a classed error.
+    #' to another R process takes it from `ORTHANC_PASSWORD`. Making a client
+    #' sends no request: a server that is down, or a wrong password, raises its
+    #' classed error (`orthanc_connection_error`, `orthanc_http_401`) at the
+    #' first request.
     #'
     #' Options accepted in `...`:
     #' - `timeout`: (numeric) time limit of a request, in seconds (default
@@ -173,6 +174,27 @@ Orthanc <- R6::R6Class(
       )
     },
 
+    #' @description Perform many requests at once
+    #'
+    #' Sends the requests described by [orthanc_request()] concurrently on
+    #' this client's connections, at most `concurrency` at a time, each with
+    #' the retries, timeout and interrupt handling of a single request. One
+    #' failure does not stop the others.
+    #'
+    #' @param requests A list of [orthanc_request()] values.
+    #' @param concurrency How many requests may be in flight at once (default
+    #'   `getOption("orthanc.concurrency", 4)`).
+    #' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (shown
+    #'   in interactive sessions); a string names the bar.
+    #' @return A list with one element per request, in their order: the
+    #'   answer's body (converted as for the endpoint methods), the path of the
+    #'   file written for a request with `dest`, or, for a request that failed,
+    #'   its `orthanc_error` condition (not raised; test with
+    #'   `inherits(x, "orthanc_error")`).
+    batch = function(requests, concurrency = NULL, progress = NULL) {
+      private$run_batch(requests, concurrency, progress)
+    },
+
     #' @description Print method for `Orthanc`.
     #' @param x Object to print.
     #' @param ... Further arguments passed to or from other methods.
@@ -193,7 +215,15 @@ Orthanc <- R6::R6Class(
     num_studies = function(value) private$statistic("CountStudies", value),
 
     #' @field num_patients Number of patients.
-    num_patients = function(value) private$statistic("CountPatients", value)
+    num_patients = function(value) private$statistic("CountPatients", value),
+
+    #' @field server_version Version of the Orthanc server (asked with the
+    #'   first use of this field, then remembered).
+    server_version = function(value) private$server_version_field(value),
+
+    #' @field last_response Status, URL and headers of the last answer
+    #'   received (see [orthanc_last_response()]).
+    last_response = function(value) private$last_response_field(value)
   ),
   private = orthanc_private
 )

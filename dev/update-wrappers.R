@@ -2,7 +2,7 @@
 # rextendr::document() does: the library describes its own exported functions
 # (`wrap__make_orthanc_wrappers`). Run from the package root after changing the
 # `extendr_module!` in src/rust/src/lib.rs:
-#   R CMD INSTALL . && Rscript tools/update-wrappers.R
+#   R CMD INSTALL . && Rscript dev/update-wrappers.R
 # Pass --check to only compare (exit status 1 when the file is stale).
 args <- commandArgs(trailingOnly = TRUE)
 lib <- system.file("libs", paste0("orthanc", .Platform$dynlib.ext), package = "orthanc")
@@ -22,7 +22,7 @@ header <- c(
   "#",
   "# This file was created with the following call:",
   "#   .Call(\"wrap__make_orthanc_wrappers\", use_symbols = TRUE, package_name = \"orthanc\")",
-  "# by tools/update-wrappers.R (see there how to regenerate it).",
+  "# by dev/update-wrappers.R (see there how to regenerate it).",
   "",
   "#' @usage NULL",
   "#' @useDynLib orthanc, .registration = TRUE",
@@ -33,7 +33,7 @@ out <- c(header, body)
 target <- file.path("R", "extendr-wrappers.R")
 if ("--check" %in% args) {
   if (!identical(readLines(target), out)) {
-    message(target, " is stale: run Rscript tools/update-wrappers.R")
+    message(target, " is stale: run Rscript dev/update-wrappers.R")
     quit(status = 1)
   }
   message(target, " is up to date")

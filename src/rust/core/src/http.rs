@@ -7,7 +7,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE,
 };
-use reqwest::Method;
+pub use reqwest::Method;
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -374,6 +374,10 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(50))
             .tcp_nodelay(true)
             .tcp_keepalive(Duration::from_secs(30))
+            // The platform's TLS (OpenSSL on Linux), as curl: it trusts the system's CA store
+            // and, with `ca_file`, a self-signed server certificate given there, even one
+            // marked CA:TRUE (as `openssl req -x509` makes them).
+            .use_native_tls()
             .danger_accept_invalid_certs(!c.verify);
         if let Some(t) = c.timeout {
             b = b.connect_timeout(t).read_timeout(t);
@@ -394,12 +398,13 @@ impl Client {
         }
         match (&c.cert_file, &c.key_file) {
             (Some(cert), key) => {
-                let mut pem = read_file(cert, "client certificate")?;
-                if let Some(key) = key {
-                    pem.push(b'\n');
-                    pem.extend(read_file(key, "client key")?);
-                }
-                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                let cert_pem = read_file(cert, "client certificate")?;
+                // Without `key_file`, the key is expected in the certificate's file.
+                let key_pem = match key {
+                    Some(key) => read_file(key, "client key")?,
+                    None => cert_pem.clone(),
+                };
+                let id = reqwest::Identity::from_pkcs8_pem(&cert_pem, &key_pem).map_err(|e| {
                     Error::Invalid(format!("cannot use the client certificate: {}", chain(&e)))
                 })?;
                 b = b.identity(id);

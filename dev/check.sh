@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The test command (see README.md). From the package root:
-#   bash tools/check.sh
-# 1. installs what is missing (tools/setup-debian.sh);
+#   bash dev/check.sh
+# 1. installs what is missing (dev/setup-debian.sh);
 # 2. starts Orthanc test servers unless ORTHANC_TEST_URL is already set
-#    (tools/orthanc-server; stopped again at the end);
+#    (dev/orthanc-server; stopped again at the end);
 # 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test;
-# 4. generated code is up to date (tools/generate-api.R --check);
+# 4. generated code is up to date (dev/generate-api.R --check);
 # 5. R CMD build, then R CMD check --no-manual on the tarball, whose tests run
 #    against the live servers; fails on any ERROR, WARNING or test failure and
 #    prints the endpoint coverage line.
@@ -13,18 +13,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export PATH="$PATH:$HOME/.cargo/bin"
-bash tools/setup-debian.sh
+bash dev/setup-debian.sh
 
 started=0
 if [ -z "${ORTHANC_TEST_URL:-}" ]; then
   env_file=$(mktemp)
-  tools/orthanc-server start --legacy > "$env_file"
+  dev/orthanc-server start --legacy > "$env_file"
   # shellcheck disable=SC1090
   . "$env_file"
   rm -f "$env_file"
   started=1
 fi
-cleanup() { if [ "$started" = 1 ]; then tools/orthanc-server stop || true; fi; }
+cleanup() { if [ "$started" = 1 ]; then dev/orthanc-server stop || true; fi; }
 trap cleanup EXIT
 
 echo "== Rust: fmt, clippy, tests"
@@ -32,7 +32,7 @@ export R_HOME="${R_HOME:-$(R RHOME)}"
 (cd src/rust && cargo fmt --check && cargo clippy --all-targets --quiet -- -D warnings && cargo test --lib --quiet 2>&1 | tail -n 30)
 
 echo "== Generated code is up to date"
-Rscript tools/generate-api.R --check
+Rscript dev/generate-api.R --check
 
 echo "== R CMD build"
 work=$(mktemp -d)

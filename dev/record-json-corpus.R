@@ -2,8 +2,8 @@
 # used by tests/testthat/test-json.R to check that the Rust JSON -> R conversion
 # is identical() to jsonlite::fromJSON(simplifyVector = FALSE).
 # Run from the package root against a scratch server started by
-# tools/orthanc-server (it uploads the test fixtures and deletes them after):
-#   eval "$(tools/orthanc-server start)" && Rscript tools/record-json-corpus.R
+# dev/orthanc-server (it uploads the test fixtures and deletes them after):
+#   eval "$(dev/orthanc-server start)" && Rscript dev/record-json-corpus.R
 library(orthanc)
 o <- Orthanc$new(
   Sys.getenv("ORTHANC_TEST_URL"), Sys.getenv("ORTHANC_TEST_USERNAME"),

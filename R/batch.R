@@ -1,0 +1,111 @@
+#' Describe a request for a batch
+#'
+#' `orthanc_request()` describes one request without sending it; a list of them
+#' is sent by the `batch()` method of an [Orthanc] client, which performs them
+#' concurrently on the client's connections (at most `concurrency` at once,
+#' default `getOption("orthanc.concurrency", 4)`), with the same retries,
+#' timeouts, interrupt handling and streaming to disk as single requests.
+#'
+#' @param method HTTP method: `"GET"`, `"POST"`, `"PUT"` or `"DELETE"`.
+#' @param route The route, such as `"/instances/<id>/tags"` (sent as it is),
+#'   or a character vector of segments, such as `c("instances", id, "tags")`
+#'   (each segment percent-encoded).
+#' @param params Named list of query parameters, or `NULL`.
+#' @param headers Named list of headers, or `NULL`.
+#' @param json,data,file The body, as for the `POST()` method: an R object
+#'   sent as JSON, a raw vector or string sent as it is, or the path of a file
+#'   streamed from disk. At most one.
+#' @param dest `NULL`, or the path of a file where a successful answer's body
+#'   is written as it arrives (through a temporary name in the same folder,
+#'   renamed when complete: an interrupted or failed transfer leaves no file).
+#' @return An object of class `orthanc_request`.
+#' @seealso The `batch()` method of [Orthanc].
+#' @export
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' ids <- o$get_instances()
+#' reqs <- lapply(ids, function(id) orthanc_request("GET", c("instances", id, "simplified-tags")))
+#' tags <- o$batch(reqs)
+orthanc_request <- function(method = "GET", route, params = NULL, headers = NULL,
+                            json = NULL, data = NULL, file = NULL, dest = NULL) {
+  call <- quote(orthanc_request())
+  if (!is_string(method) || !toupper(method) %in% c("GET", "POST", "PUT", "DELETE")) {
+    orthanc_abort("argument", "{.arg method} must be one of GET, POST, PUT or DELETE.", call = call)
+  }
+  method <- toupper(method)
+  segments <- length(route) != 1L
+  if (!is.character(route) || !length(route) || anyNA(route)) {
+    orthanc_abort("argument", "{.arg route} must be a route or a character vector of segments.", call = call)
+  }
+  check_named_list(params, "params", call)
+  check_named_list(headers, "headers", call)
+  if (!is.null(dest) && !is_string(dest)) {
+    orthanc_abort("argument", "{.arg dest} must be NULL or the path of a file.", call = call)
+  }
+  if (!is.null(dest) && !dir.exists(dirname(dest))) {
+    orthanc_abort("argument", "The folder of {.arg dest} {.path {dirname(dest)}} does not exist.", call = call)
+  }
+  body <- request_body(file, json, data, call)
+  req <- request_value(method, enc2utf8(route), segments, params, headers, NULL, body,
+    dest = if (!is.null(dest)) normalizePath(dest, mustWork = FALSE)
+  )
+  structure(req, class = "orthanc_request")
+}
+
+#' @export
+print.orthanc_request <- function(x, ...) {
+  route <- if (isTRUE(x$encode)) paste0("/", paste(x$path, collapse = "/")) else x$path
+  cli::cat_line("<orthanc_request> ", x$method, " ", route,
+    if (!identical(x$body_kind, "none")) paste0(" (", x$body_kind, " body)"),
+    if (!is.null(x$dest)) paste0(" -> ", x$dest)
+  )
+  invisible(x)
+}
+
+# Perform a list of orthanc_request values; one result per request: the
+# answer's body (or the file written, for a request with `dest`), or the
+# orthanc_error condition of its failure (not raised). A user interrupt stops
+# the whole batch.
+run_batch <- function(handle, base_url, requests, concurrency, progress, version, call) {
+  if (inherits(requests, "orthanc_request")) requests <- list(requests)
+  if (!is.list(requests) || !all(vapply(requests, inherits, TRUE, "orthanc_request"))) {
+    orthanc_abort("argument", "{.arg requests} must be a list of {.fn orthanc_request} values.", call = call)
+  }
+  concurrency <- concurrency %||% getOption("orthanc.concurrency", 4L)
+  if (!is_number(concurrency) || concurrency < 1) {
+    orthanc_abort("argument", "{.arg concurrency} must be a number >= 1.", call = call)
+  }
+  n <- length(requests)
+  if (n == 0L) return(list())
+  reqs <- lapply(requests, unclass)
+  tick <- progress_ticker(progress, n, "Requests")
+  res <- send_batch(handle, reqs, base_url, concurrency, tick$update)
+  tick$done()
+  if (!is.null(res$error)) {
+    # The whole batch failed (an interrupt, or a client that cannot be used).
+    orthanc_transport_abort(res, "BATCH", call)
+  }
+  lapply(seq_len(n), function(i) {
+    r <- res[[i]]
+    cnd <- answer_condition(r, reqs[[i]]$method, version, call)
+    if (!is.null(cnd)) return(cnd)
+    if (!is.null(r$file)) r$file else r$body
+  })
+}
+
+# A cli progress bar fed from Rust (`update(done, total)`), or nothing.
+# `progress`: TRUE (always shown), FALSE (never) or NULL (shown in interactive
+# sessions); a string is shown as the bar's name.
+progress_ticker <- function(progress, total, name) {
+  show <- if (is.null(progress)) interactive() else !isFALSE(progress)
+  if (!show) {
+    return(list(update = NULL, done = function() invisible()))
+  }
+  if (is_string(progress)) name <- progress
+  env <- environment()
+  id <- cli::cli_progress_bar(name, total = total, .envir = env)
+  list(
+    update = function(done, total) cli::cli_progress_update(set = done, id = id, .envir = env),
+    done = function() cli::cli_progress_done(id = id, .envir = env)
+  )
+}

@@ -1,0 +1,209 @@
+//! Many requests at once on one client's pool: at most `concurrency` in flight, one result
+//! per request (an answer or an error), so that one failure never stops the batch. Each
+//! request goes through the single request path (`Client::execute`: retries, timeouts,
+//! streaming to a temporary file renamed when complete).
+//!
+//! Everything is driven from the calling thread: it polls the transfers, asks `interrupted`
+//! every 100 ms and reports progress, so the R side can update a progress bar and honour
+//! Ctrl-C without any R code running on another thread.
+
+use crate::http::{Client, Error, Request, Response};
+use crate::runtime;
+use futures_util::stream::StreamExt;
+use std::time::{Duration, Instant};
+
+/// How often progress is reported at most (and interrupts are checked at least).
+const TICK: Duration = Duration::from_millis(100);
+
+/// Perform `requests` with at most `concurrency` of them in flight. Returns one result per
+/// request, in the order of `requests`, or `Error::Interrupted` when `interrupted()` said so
+/// (the transfers still running are then cancelled and their partial files removed; files
+/// already complete stay). `progress(done, total)` is called from the calling thread at most
+/// every 100 ms while requests complete, and once at the end.
+pub fn perform_all(
+    client: &Client,
+    requests: &[Request],
+    concurrency: usize,
+    interrupted: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Result<Response, Error>>, Error> {
+    let total = requests.len();
+    if interrupted() {
+        return Err(Error::Interrupted);
+    }
+    let mut results: Vec<Option<Result<Response, Error>>> = (0..total).map(|_| None).collect();
+    runtime::get().block_on(async {
+        let mut pending = futures_util::stream::iter(requests.iter().enumerate())
+            .map(|(i, r)| async move { (i, client.execute(r).await) })
+            .buffer_unordered(concurrency.max(1));
+        let mut done = 0usize;
+        let mut reported = Instant::now();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                next = pending.next() => match next {
+                    Some((i, r)) => {
+                        results[i] = Some(r);
+                        done += 1;
+                        if reported.elapsed() >= TICK {
+                            progress(done, total);
+                            reported = Instant::now();
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    if interrupted() {
+                        return Err(Error::Interrupted);
+                    }
+                }
+            }
+        }
+        progress(done, total);
+        Ok(())
+    })?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Io("the request was not performed".into()))))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{Config, Method};
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A server answering `/ok/N` with N after `delay`, anything else with 404; counts the
+    /// connections open at once.
+    fn server(delay: Duration) -> (u16, Arc<AtomicUsize>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let peak = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let p2 = peak.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let (peak, open) = (p2.clone(), open.clone());
+                std::thread::spawn(move || {
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    let mut s = s;
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = match s.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                        std::thread::sleep(delay);
+                        let answer = match path.strip_prefix("/ok/") {
+                            Some(n) => format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{n}",
+                                n.len()
+                            ),
+                            None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into(),
+                        };
+                        if s.write_all(answer.as_bytes()).is_err() {
+                            break;
+                        }
+                    }
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        (port, peak)
+    }
+
+    fn client(port: u16) -> Client {
+        Client::new(Config {
+            base_url: format!("http://127.0.0.1:{port}"),
+            ..Config::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn results_in_order_with_bounded_concurrency() {
+        let (port, peak) = server(Duration::from_millis(30));
+        let c = client(port);
+        let reqs: Vec<Request> = (0..40)
+            .map(|i| {
+                let path = if i % 7 == 3 {
+                    "/missing".to_string()
+                } else {
+                    format!("/ok/{i}")
+                };
+                Request::new(Method::GET, path)
+            })
+            .collect();
+        let mut calls = 0;
+        let mut last = (0, 0);
+        let out = perform_all(&c, &reqs, 3, &|| false, &mut |d, t| {
+            calls += 1;
+            last = (d, t);
+        })
+        .unwrap();
+        assert_eq!(out.len(), 40);
+        for (i, r) in out.iter().enumerate() {
+            let r = r.as_ref().unwrap();
+            if i % 7 == 3 {
+                assert_eq!(r.status, 404);
+            } else {
+                assert_eq!(r.status, 200);
+                assert_eq!(&r.body[..], i.to_string().as_bytes());
+            }
+        }
+        assert!(calls >= 1);
+        assert_eq!(last, (40, 40));
+        let p = peak.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&p), "peak connections {p}");
+    }
+
+    #[test]
+    fn a_failure_does_not_stop_the_batch() {
+        let (port, _) = server(Duration::ZERO);
+        let c = client(port);
+        let mut reqs = vec![Request::new(Method::GET, "/ok/1")];
+        let mut bad = Request::new(Method::GET, "/ok/2");
+        bad.headers.push(("bad header".into(), "x".into()));
+        reqs.push(bad);
+        reqs.push(Request::new(Method::GET, "/ok/3"));
+        let out = perform_all(&c, &reqs, 2, &|| false, &mut |_, _| {}).unwrap();
+        assert_eq!(out[0].as_ref().unwrap().status, 200);
+        assert!(matches!(out[1], Err(Error::Invalid(_))));
+        assert_eq!(&out[2].as_ref().unwrap().body[..], b"3");
+    }
+
+    #[test]
+    fn interrupt_stops_the_batch() {
+        let (port, _) = server(Duration::from_millis(200));
+        let c = client(port);
+        let reqs: Vec<Request> = (0..50)
+            .map(|i| Request::new(Method::GET, format!("/ok/{i}")))
+            .collect();
+        let start = Instant::now();
+        let out = perform_all(
+            &c,
+            &reqs,
+            2,
+            &|| start.elapsed() > Duration::from_millis(300),
+            &mut |_, _| {},
+        );
+        assert!(matches!(out, Err(Error::Interrupted)));
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn empty_batch() {
+        let c = client(9);
+        let out = perform_all(&c, &[], 4, &|| false, &mut |_, _| {}).unwrap();
+        assert!(out.is_empty());
+    }
+}

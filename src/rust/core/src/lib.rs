@@ -1,0 +1,10 @@
+//! The transport of the `orthanc` R package, with no R in it: one pooled HTTP client per
+//! `Orthanc` object (`http`), one tokio runtime per process (`runtime`), many requests at
+//! once with a bound on how many are in flight (`batch`). `cargo test -p orthanc-core` runs
+//! on a machine without R.
+
+pub mod batch;
+pub mod http;
+pub mod runtime;
+
+pub use http::{Body, Client, Config, Error, Request, Response};
