@@ -1,8 +1,8 @@
 # Group "tools": every endpoint method that is not under /instances, /series,
 # /studies or /patients (tools, system, statistics, changes, exports, jobs,
 # plugins, modalities, peers, queries, storage commitment), tested in
-# test-api-tools.R, test-api-system.R, test-api-network.R and
-# test-zzy-reset-shutdown.R.
+# test-api-generated-tools.R, test-api-generated-system.R, test-api-generated-network.R and
+# test-api-generated-reset.R.
 #
 # Every one of them is called with assertions on what comes back, so nothing is
 # registered with not_exercised() here. Two of them can only be exercised
