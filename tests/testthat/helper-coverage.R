@@ -62,36 +62,20 @@ coverage_report <- function(test_dir) {
   endpoints <- coverage_spec_methods()
   class_methods <- setdiff(names(Orthanc$public_methods), coverage_core_methods)
   problems <- character()
-  if (anyDuplicated(endpoints)) {
-    problems <- c(problems, paste("the spec names a method twice:", endpoints[duplicated(endpoints)]))
+  problem <- function(what, methods) {
+    if (length(methods)) problems <<- c(problems, paste0(what, ": ", paste(methods, collapse = ", ")))
   }
-  if (length(setdiff(endpoints, class_methods))) {
-    problems <- c(problems, paste0(
-      "operations of the spec without an Orthanc method: ",
-      paste(setdiff(endpoints, class_methods), collapse = ", ")
-    ))
-  }
-  if (length(setdiff(class_methods, endpoints))) {
-    problems <- c(problems, paste0(
-      "Orthanc methods that are neither core nor an operation of the spec: ",
-      paste(setdiff(class_methods, endpoints), collapse = ", ")
-    ))
-  }
+  problem("the spec names methods twice", endpoints[duplicated(endpoints)])
+  problem("operations of the spec without an Orthanc method", setdiff(endpoints, class_methods))
+  problem(
+    "Orthanc methods that are neither core nor an operation of the spec",
+    setdiff(class_methods, endpoints)
+  )
   called <- intersect(ls(endpoint_calls), endpoints)
   skipped <- ls(uncovered_endpoints)
-  if (length(setdiff(skipped, endpoints))) {
-    problems <- c(problems, paste0(
-      "not_exercised() names unknown methods: ",
-      paste(setdiff(skipped, endpoints), collapse = ", ")
-    ))
-  }
+  problem("not_exercised() names unknown methods", setdiff(skipped, endpoints))
   # A method with a reason not to be exercised must really not be called.
-  if (length(intersect(called, skipped))) {
-    problems <- c(problems, paste0(
-      "methods listed with not_exercised() but called: ",
-      paste(intersect(called, skipped), collapse = ", ")
-    ))
-  }
+  problem("methods listed with not_exercised() but called", intersect(called, skipped))
   missing <- setdiff(endpoints, c(called, skipped))
   complete <- coverage_complete_run(test_dir)
   message(
@@ -108,18 +92,13 @@ coverage_report <- function(test_dir) {
     message(length(missing), " endpoint methods not called by the test files that ran")
   }
   if (nzchar(Sys.getenv("ORTHANC_TEST_URL")) && complete) {
-    if (length(missing)) {
-      problems <- c(problems, paste0(
-        length(missing), " endpoint methods are neither called by a test nor ",
-        "listed with a reason (not_exercised() in helper-uncovered-*.R)"
-      ))
-    }
+    problem(
+      "endpoint methods neither called by a test nor listed with a reason (not_exercised() in helper-uncovered-*.R)",
+      missing
+    )
     # At most a tenth of the endpoint methods may go without a test.
     if (length(skipped) > length(endpoints) %/% 10L) {
-      problems <- c(problems, paste0(
-        length(skipped), " endpoint methods are not exercised: more than a tenth of ",
-        length(endpoints)
-      ))
+      problem(paste("more than a tenth of the", length(endpoints), "endpoint methods are not exercised"), skipped)
     }
   }
   if (length(problems)) {
