@@ -22,7 +22,7 @@ test_credentials <- function() {
 }
 
 # The endpoint methods called by the tests, for the coverage report printed at
-# the end of the run (test-zzz-coverage.R).
+# the end of the run (setup-coverage.R).
 endpoint_calls <- new.env(parent = emptyenv())
 
 # A client that records which endpoint methods it calls; otherwise an Orthanc.
@@ -39,10 +39,12 @@ RecordingOrthanc <- R6::R6Class("RecordingOrthanc",
 
 `%||%` <- function(x, y) if (is.null(x)) y else x
 
-# A connected client for server "a" (ORTHANC_TEST_URL) or "b" (ORTHANC_TEST_URL2).
-orthanc_client <- function(which = c("a", "b"), ...) {
+# A connected client for server "a" (ORTHANC_TEST_URL), "b" (ORTHANC_TEST_URL2)
+# or "c" (ORTHANC_TEST_URL3: the scratch server, which only
+# test-api-generated-reset.R uses, because it restarts and shuts it down).
+orthanc_client <- function(which = c("a", "b", "c"), ...) {
   which <- match.arg(which)
-  var <- if (which == "a") "ORTHANC_TEST_URL" else "ORTHANC_TEST_URL2"
+  var <- c(a = "ORTHANC_TEST_URL", b = "ORTHANC_TEST_URL2", c = "ORTHANC_TEST_URL3")[[which]]
   skip_if_no_orthanc(var)
   cred <- test_credentials()
   RecordingOrthanc$new(Sys.getenv(var), cred$username, cred$password, ...)

@@ -1,5 +1,6 @@
 # Group "study": the /studies and /patients endpoint methods, tested in
-# test-api-studies.R and test-api-patients.R.
+# test-api-generated-studies.R, test-api-generated-patients.R
+# and (labels, metadata, attachments) test-api-generated-levels.R.
 #
 # Every one of them is exercised, so nothing is registered with
 # not_exercised() here. The small fixtures below are shared by those two files.

@@ -1,14 +1,14 @@
 # Group "tools": every endpoint method that is not under /instances, /series,
 # /studies or /patients (tools, system, statistics, changes, exports, jobs,
 # plugins, modalities, peers, queries, storage commitment), tested in
-# test-api-tools.R, test-api-system.R, test-api-network.R and
-# test-zzy-reset-shutdown.R.
+# test-api-generated-tools.R, test-api-generated-system.R, test-api-generated-network.R and
+# test-api-generated-reset.R.
 #
 # Every one of them is called with assertions on what comes back, so nothing is
-# registered with not_exercised() here. Two of them can only be exercised
-# through an error on these servers, and the tests assert that error:
-# - get_plugins_id(): no plugin is installed, so the tests check the 404 for an
-#   unknown plugin (GET /plugins lists only "explorer.js").
+# registered with not_exercised() here. get_plugins_id() reads the gdcm and
+# neuro plugins that tools/orthanc-server loads (and a 404 for an unknown one).
+# One can only be exercised through an error on these servers, and the tests
+# assert that error:
 # - post_modalities_id_find_worklist(): server B has no worklist plugin, so it
 #   refuses the Modality Worklist presentation context; the tests check the 500
 #   "No acceptable presentation context" answer.

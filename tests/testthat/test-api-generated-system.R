@@ -39,12 +39,24 @@ test_that("statistics count what is stored", {
   expect_gt(as.numeric(after$TotalDiskSize), as.numeric(before$TotalDiskSize))
 })
 
-test_that("plugins: none installed, only the explorer.js extension point", {
+test_that("plugins: gdcm and neuro are loaded, beside the explorer.js extension point", {
   o <- orthanc_client("a")
   plugins <- o$get_plugins()
   expect_type(plugins, "list")
-  # GET /plugins always lists "explorer.js"; these servers have no plugin.
-  expect_equal(setdiff(unlist(plugins), "explorer.js"), character())
+  # GET /plugins always lists "explorer.js"; tools/orthanc-server loads the
+  # plugins of the Debian packages orthanc-gdcm and orthanc-neuro, and no other.
+  expect_setequal(unlist(plugins), c("explorer.js", "gdcm", "neuro"))
+  gdcm <- o$get_plugins_id("gdcm")
+  expect_equal(gdcm$ID, "gdcm")
+  expect_match(gdcm$Description, "GDCM", fixed = TRUE)
+  expect_match(gdcm$Version, "^[0-9]+\\.[0-9]+")
+  expect_false(gdcm$ExtendsOrthancExplorer)
+  neuro <- o$get_plugins_id("neuro")
+  expect_equal(neuro$ID, "neuro")
+  expect_match(neuro$Description, "NIfTI", fixed = TRUE)
+  expect_match(neuro$Version, "^[0-9]+\\.[0-9]+")
+  # The neuro plugin adds to Orthanc Explorer, through explorer.js.
+  expect_true(neuro$ExtendsOrthancExplorer)
   js <- o$get_plugins_explorer.js()
   expect_type(js, "raw")
   expect_match(orthanc_last_response(o)$headers[["content-type"]], "javascript")

@@ -1,5 +1,5 @@
-# The /tools endpoint methods (except dicom-echo, in test-api-network.R, and
-# reset/shutdown, in test-zzy-reset-shutdown.R). Shared fixtures are in
+# The /tools endpoint methods (except dicom-echo, in test-api-generated-network.R, and
+# reset/shutdown, in test-api-generated-reset.R). Shared fixtures are in
 # helper-uncovered-tools.R.
 
 test_that("generate-uid gives a new identifier at each level", {

@@ -1,4 +1,5 @@
 # The /series/... endpoint methods against a live Orthanc (server A).
+# Labels, metadata and attachments: test-api-generated-levels.R.
 
 # Helpers of this file (prefixed "inst_series_" so as not to clash with other files).
 
@@ -110,122 +111,6 @@ test_that("series tags: shared tags, instances tags, module and numpy", {
   expect_match(header, "'descr': '<u1'", fixed = TRUE)
   npz <- o$get_series_id_numpy(s$id, params = list(compress = TRUE))
   expect_true(is_zip(npz))
-})
-
-test_that("labels of a series are added, read, listed and removed; names are percent-encoded", {
-  o <- orthanc_client()
-  s <- inst_series_lena(o)
-  expect_equal(o$get_series_id_labels(s$id), list())
-  expect_null(o$put_series_id_labels_label(s$id, "instSeriesLabel"))
-  expect_equal(o$get_series_id_labels(s$id), list("instSeriesLabel"))
-  expect_equal(o$get_series_id(s$id)$Labels, list("instSeriesLabel"))
-  expect_null(o$get_series_id_labels_label(s$id, "instSeriesLabel"))
-  expect_equal(orthanc_last_response(o)$status, 200L)
-  expect_error(o$get_series_id_labels_label(s$id, "notThere"), class = "orthanc_http_404")
-  # Labels of a series are not those of its instances.
-  expect_equal(o$get_instances_id_labels(s$instances[1]), list())
-  expect_invisible(o$delete_series_id_labels_label(s$id, "instSeriesLabel"))
-  expect_equal(o$get_series_id_labels(s$id), list())
-
-  err <- expect_error(o$put_series_id_labels_label(s$id, "a b"), class = "orthanc_http_400")
-  expect_match(err$url, "/labels/a%20b", fixed = TRUE)
-  expect_match(err$body$Details, "but got: a b", fixed = TRUE)
-  expect_equal(err$body$Uri, paste0("/series/", s$id, "/labels/a b"))
-})
-
-test_that("metadata of a series round-trip, with spaces and accents in names and values", {
-  o <- orthanc_client()
-  s <- inst_series_lena(o)
-  id <- s$id
-  names <- c("my-metadata", "meta with space", "m\u00e9ta-donn\u00e9es")
-  values <- c("series value", "a value with spaces", "\u00e9t\u00e9 \u00e0 \u00d6rebro")
-  before <- unlist(o$get_series_id_metadata(id))
-  expect_true("LastUpdate" %in% before)
-  expect_match(o$get_series_id_metadata_name(id, "LastUpdate"), "^[0-9]{8}T[0-9]{6}$")
-
-  for (i in seq_along(names)) {
-    expect_null(o$put_series_id_metadata_name(id, names[i], data = values[i]))
-  }
-  for (i in seq_along(names)) {
-    expect_identical(o$get_series_id_metadata_name(id, names[i]), values[i])
-  }
-  expect_true(all(names %in% unlist(o$get_series_id_metadata(id))))
-  expanded <- o$get_series_id_metadata(id, params = list(expand = TRUE))
-  expect_identical(unlist(expanded[names]), stats::setNames(values, names))
-  numeric <- o$get_series_id_metadata(id, params = list(expand = TRUE, numeric = TRUE))
-  expect_equal(numeric[["1025"]], values[2])
-
-  o$get_series_id_metadata_name(id, "meta with space")
-  etag <- orthanc_last_response(o)$headers[["etag"]]
-  o$put_series_id_metadata_name(id, "meta with space", data = "changed", headers = list("If-Match" = etag))
-  expect_equal(o$get_series_id_metadata_name(id, "meta with space"), "changed")
-  etag2 <- orthanc_last_response(o)$headers[["etag"]]
-  expect_error(
-    o$delete_series_id_metadata_name(id, "meta with space", headers = list("If-Match" = etag)),
-    class = "orthanc_http_409"
-  )
-  expect_invisible(o$delete_series_id_metadata_name(id, "meta with space", headers = list("If-Match" = etag2)))
-  for (nm in names[-2]) o$delete_series_id_metadata_name(id, nm)
-  expect_false(any(names %in% unlist(o$get_series_id_metadata(id))))
-  expect_error(o$get_series_id_metadata_name(id, "my-metadata"), class = "orthanc_http_404")
-})
-
-test_that("attachments of a series: raw data, info, md5, compression, revisions", {
-  o <- orthanc_client()
-  s <- inst_series_lena(o)
-  id <- s$id
-  names <- c("my-attachment", "attachment with space", "pi\u00e8ce-jointe")
-  data <- as.raw(c(rep(0:255, 4), rep(7L, 5000)))
-
-  expect_equal(o$get_series_id_attachments(id), list())
-  for (i in seq_along(names)) {
-    expect_equal(o$put_series_id_attachments_name(id, names[i], data = c(as.raw(i), data)), inst_series_empty)
-  }
-  expect_setequal(unlist(o$get_series_id_attachments(id)), names)
-  full <- o$get_series_id_attachments(id, params = list(full = TRUE))
-  expect_equal(unlist(full[names]), stats::setNames(1024:1026, names))
-
-  for (i in seq_along(names)) {
-    d <- c(as.raw(i), data)
-    expect_true(all(c("data", "md5", "info") %in% unlist(o$get_series_id_attachments_name(id, names[i]))))
-    expect_identical(o$get_series_id_attachments_name_data(id, names[i]), d)
-    expect_equal(o$get_series_id_attachments_name_md5(id, names[i]), md5_of(d))
-    expect_equal(o$get_series_id_attachments_name_size(id, names[i]), as.character(length(d)))
-  }
-
-  nm <- names[2]
-  d <- c(as.raw(2L), data)
-  info <- o$get_series_id_attachments_name_info(id, nm)
-  expect_equal(info$ContentType, 1025L)
-  expect_equal(info$UncompressedSize, length(d))
-  expect_equal(info$CompressedSize, length(d))
-  expect_equal(o$get_series_id_attachments_name_is_compressed(id, nm), "0")
-  expect_equal(o$post_series_id_attachments_name_compress(id, nm), inst_series_empty)
-  expect_equal(o$get_series_id_attachments_name_is_compressed(id, nm), "1")
-  csize <- as.integer(o$get_series_id_attachments_name_compressed_size(id, nm))
-  expect_lt(csize, length(d))
-  cdata <- o$get_series_id_attachments_name_compressed_data(id, nm)
-  expect_length(cdata, csize)
-  expect_equal(o$get_series_id_attachments_name_compressed_md5(id, nm), md5_of(cdata))
-  expect_identical(memDecompress(cdata[-(1:8)], type = "gzip"), d)
-  expect_identical(o$get_series_id_attachments_name_data(id, nm), d)
-  expect_equal(o$post_series_id_attachments_name_verify_md5(id, nm), inst_series_empty)
-  expect_equal(o$post_series_id_attachments_name_uncompress(id, nm), inst_series_empty)
-  expect_equal(o$get_series_id_attachments_name_is_compressed(id, nm), "0")
-  expect_equal(o$get_series_id_attachments_name_compressed_size(id, nm), as.character(length(d)))
-
-  o$get_series_id_attachments_name_info(id, nm)
-  etag <- orthanc_last_response(o)$headers[["etag"]]
-  o$put_series_id_attachments_name(id, nm, data = as.raw(1:10), headers = list("If-Match" = etag))
-  expect_identical(o$get_series_id_attachments_name_data(id, nm), as.raw(1:10))
-  etag2 <- orthanc_last_response(o)$headers[["etag"]]
-  expect_error(
-    o$put_series_id_attachments_name(id, nm, data = as.raw(1:3), headers = list("If-Match" = etag)),
-    class = "orthanc_http_409"
-  )
-  expect_invisible(o$delete_series_id_attachments_name(id, nm, headers = list("If-Match" = etag2)))
-  for (n in names[-2]) o$delete_series_id_attachments_name(id, n)
-  expect_equal(o$get_series_id_attachments(id), list())
 })
 
 test_that("a series is modified and anonymized, synchronously and as jobs", {

@@ -1,0 +1,8 @@
+# The coverage report of the endpoint methods (helper-coverage.R) runs once,
+# after the last test file of the run, whatever the order of the files:
+# testthat runs what is deferred on teardown_env() when the run ends. Its
+# stop() makes the run (test_dir(), test_check(), R CMD check) fail.
+local({
+  test_dir <- normalizePath(".")
+  withr::defer(coverage_report(test_dir), testthat::teardown_env())
+})
