@@ -102,6 +102,22 @@ tls_pki <- function() {
   tls_pki_cache$pki
 }
 
+# A self-signed server certificate made the usual way (`openssl req -x509`,
+# which marks it CA:TRUE), for 127.0.0.1 and localhost unless `san` says
+# otherwise.
+tls_self_signed <- function(name = "self", san = "IP:127.0.0.1,DNS:localhost") {
+  dir <- tls_pki()$dir
+  cert <- file.path(dir, paste0(name, "-ss.pem"))
+  key <- file.path(dir, paste0(name, "-ss.key"))
+  if (!file.exists(cert)) {
+    tls_openssl(
+      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+      "-days", "2", "-subj", "/CN=host", "-addext", paste0("subjectAltName=", san)
+    )
+  }
+  list(cert = cert, key = key)
+}
+
 # The environment for python3: without R's LD_LIBRARY_PATH, which can make a
 # python3 built elsewhere (e.g. pyenv) load the system's libpython and fail
 # to import ssl.
@@ -181,9 +197,9 @@ tls_server_requests <- function(server) {
   lapply(readLines(server$log, warn = FALSE), jsonlite::fromJSON, simplifyVector = FALSE)
 }
 
-tls_https_server <- function(client_ca = NULL, env = parent.frame()) {
+tls_https_server <- function(client_ca = NULL, cert = NULL, key = NULL, env = parent.frame()) {
   pki <- tls_pki()
-  args <- c("--cert", pki$server_cert, "--key", pki$server_key)
+  args <- c("--cert", cert %||% pki$server_cert, "--key", key %||% pki$server_key)
   if (!is.null(client_ca)) args <- c(args, "--client-ca", client_ca)
   tls_local_server(args, https = TRUE, env = env)
 }

@@ -6,7 +6,7 @@
 #
 # Every one of them is called with assertions on what comes back, so nothing is
 # registered with not_exercised() here. get_plugins_id() reads the gdcm and
-# neuro plugins that tools/orthanc-server loads (and a 404 for an unknown one).
+# neuro plugins that dev/orthanc-server loads (and a 404 for an unknown one).
 # One can only be exercised through an error on these servers, and the tests
 # assert that error:
 # - post_modalities_id_find_worklist(): server B has no worklist plugin, so it

@@ -96,7 +96,7 @@ for (lv in levels_table) {
     get_md <- levels_method(o, lv$level, "get", "metadata_name")
     put_md <- levels_method(o, lv$level, "put", "metadata_name")
     delete_md <- levels_method(o, lv$level, "delete", "metadata_name")
-    # The names are those of UserMetadata (1024, 1025, 1026) in tools/orthanc-server.
+    # The names are those of UserMetadata (1024, 1025, 1026) in dev/orthanc-server.
     values <- list(
       "my-metadata" = "plain value",
       "meta with space" = "100% sure; a=b&c ?#/ with space / and slash",
@@ -188,7 +188,7 @@ for (lv in levels_table) {
     compressed_size <- att("get", "name_compressed_size")
     compressed_md5 <- att("get", "name_compressed_md5")
     compressed_data <- att("get", "name_compressed_data")
-    # The names are those of UserContentType (1024, 1025, 1026) in tools/orthanc-server.
+    # The names are those of UserContentType (1024, 1025, 1026) in dev/orthanc-server.
     names <- c("my-attachment", "attachment with space", "pi\u00e8ce-jointe")
     indices <- c("1024", "1025", "1026")
     # Compressible, with every byte value; one content per name.

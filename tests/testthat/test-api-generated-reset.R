@@ -1,7 +1,7 @@
 # /tools/reset and /tools/shutdown, on server C (ORTHANC_TEST_URL3): a scratch
 # server that no other test uses, so this file may run at any point of the
 # suite. /tools/reset restarts C; /tools/shutdown then stops it for good (until
-# the next `tools/orthanc-server start`). Server B knows C as the DICOM modality
+# the next `dev/orthanc-server start`). Server B knows C as the DICOM modality
 # "c" (ORTHANC_TEST_PEER3) and C knows B as "b".
 
 # Call `f` until it returns without an error of class `tolerate` and `ok()` is
@@ -33,7 +33,7 @@ reset_client <- function() {
     TRUE
   }, orthanc_connection_error = function(e) FALSE)
   if (!up) {
-    msg <- "server C (ORTHANC_TEST_URL3) does not answer: an earlier run shut it down? (tools/orthanc-server start)"
+    msg <- "server C (ORTHANC_TEST_URL3) does not answer: an earlier run shut it down? (dev/orthanc-server start)"
     if (on_ci()) stop(msg)
     testthat::skip(msg)
   }

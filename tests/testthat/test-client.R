@@ -89,22 +89,47 @@ test_that("text and raw bodies are sent as they are", {
   o$DELETE(paste0("/instances/", up$ID))
 })
 
-test_that("a wrong password is a 401 orthanc_http_error", {
+test_that("construction sends no request; a wrong password is a 401 at the first request", {
   skip_if_no_orthanc()
-  err <- expect_error(
-    Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), test_credentials()$username, "not-the-password"),
-    class = "orthanc_http_401"
-  )
+  o <- Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), test_credentials()$username, "not-the-password")
+  expect_s3_class(o, "Orthanc")
+  err <- expect_error(o$get_system(), class = "orthanc_http_401")
   expect_s3_class(err, "orthanc_http_error")
   expect_equal(err$status, 401L)
   expect_match(conditionMessage(err), "user name and password")
   expect_false(grepl("not-the-password", conditionMessage(err), fixed = TRUE))
+  # No credentials at all for a server that wants them: the same.
+  withr::local_envvar(ORTHANC_USERNAME = NA, ORTHANC_PASSWORD = NA)
+  anon <- Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"))
+  expect_error(anon$get_system(), class = "orthanc_http_401")
 })
 
-test_that("a closed port is an orthanc_connection_error", {
-  err <- expect_error(Orthanc$new("http://127.0.0.1:9", timeout = 5, retries = 0), class = "orthanc_connection_error")
+test_that("a closed port makes a client; its first request is an orthanc_connection_error", {
+  o <- Orthanc$new("http://127.0.0.1:9", timeout = 5, retries = 0)
+  expect_s3_class(o, "Orthanc")
+  err <- expect_error(o$get_system(), class = "orthanc_connection_error")
   expect_s3_class(err, "orthanc_error")
   expect_match(conditionMessage(err), "Is the server running")
+  expect_equal(err$url, "http://127.0.0.1:9/system")
+})
+
+test_that("construction costs no request (counted on a server and with the mock seam)", {
+  srv <- tls_local_server()
+  o <- Orthanc$new(srv$url, "user", "pw")
+  expect_length(tls_server_requests(srv), 0L)
+  o$GET("/echo-headers")
+  expect_length(tls_server_requests(srv), 1L)
+  n <- 0L
+  local_orthanc_mock(function(req) {
+    n <<- n + 1L
+    orthanc_mock_response(body = list(Version = "9.9.9"))
+  })
+  o2 <- Orthanc$new("http://orthanc.invalid:8042", "user", "pw")
+  expect_equal(n, 0L)
+  expect_equal(o2$server_version, "9.9.9")
+  expect_equal(o2$server_version, "9.9.9")
+  expect_equal(n, 1L) # asked once, then remembered
+  expect_error(o2$server_version <- "1", class = "orthanc_argument_error")
 })
 
 test_that("a tiny timeout is an orthanc_timeout_error", {
@@ -166,10 +191,10 @@ test_that("Orthanc$new() takes the URL and credentials from the environment", {
   )
   o <- Orthanc$new()
   expect_equal(o$url, Sys.getenv("ORTHANC_TEST_URL"))
-  expect_type(o$api_version, "integer")
+  expect_equal(o$get_system()$DicomAet, Sys.getenv("ORTHANC_TEST_AET"))
   expect_identical(names(formals(Orthanc$public_methods$initialize)), c("url", "username", "password", "..."))
   withr::local_envvar(ORTHANC_URL = NA)
-  err <- tryCatch(Orthanc$new(retries = 0), error = identity)
+  err <- tryCatch(Orthanc$new(retries = 0)$get_system(), error = identity)
   expect_match(err$url %||% "", "localhost:8042", fixed = TRUE)
 })
 
@@ -224,12 +249,19 @@ test_that("a non-DICOM upload fails with Orthanc's reason", {
   expect_match(conditionMessage(err), err$body$Message, fixed = TRUE)
 })
 
-test_that("the user agent and print() are as documented", {
+test_that("print() shows the URL, the user, the API description and the server's version once known", {
   o <- orthanc_client()
+  expect_null(orthanc_last_response(o))
   out <- capture.output(print(o))
   expect_match(out[1], "<Orthanc client>", fixed = TRUE)
   expect_true(any(grepl(o$url, out, fixed = TRUE)))
+  expect_true(any(grepl("1.12.10", out, fixed = TRUE)))
+  expect_false(any(grepl("Orthanc: ", out, fixed = TRUE)))
+  expect_null(orthanc_last_response(o)) # print() sent nothing
+  expect_equal(o$server_version, Sys.getenv("ORTHANC_TEST_VERSION", o$get_system()$Version))
   expect_equal(orthanc_last_response(o)$status, 200L)
+  out <- capture.output(print(o))
+  expect_true(any(grepl(paste0("Orthanc: +", gsub(".", "\\.", o$server_version, fixed = TRUE)), out)))
 })
 
 test_that("requests carry the user agent and accept gzip", {
@@ -240,5 +272,5 @@ test_that("requests carry the user agent and accept gzip", {
   expect_match(h[["accept-encoding"]], "gzip")
   expect_null(h$authorization)
   seen <- tls_server_requests(srv)
-  expect_equal(vapply(seen, `[[`, "", "path"), c("/system", "/echo-headers"))
+  expect_equal(vapply(seen, `[[`, "", "path"), "/echo-headers")
 })

@@ -6,7 +6,7 @@
 
 test_that("TLS verification is on by default: a private CA is an orthanc_tls_error with a hint", {
   srv <- tls_https_server()
-  err <- expect_error(Orthanc$new(srv$url, retries = 0), class = "orthanc_tls_error")
+  err <- expect_error(Orthanc$new(srv$url, retries = 0)$get_system(), class = "orthanc_tls_error")
   expect_s3_class(err, "orthanc_connection_error")
   expect_s3_class(err, "orthanc_error")
   msg <- conditionMessage(err)
@@ -17,19 +17,39 @@ test_that("TLS verification is on by default: a private CA is an orthanc_tls_err
   expect_match(err$url, paste0("127.0.0.1:", srv$port), fixed = TRUE)
   # A CA bundle that did not sign the server's certificate does not help.
   pki <- tls_pki()
-  expect_error(Orthanc$new(srv$url, ca_file = pki$other_ca, retries = 0), class = "orthanc_tls_error")
+  expect_error(Orthanc$new(srv$url, ca_file = pki$other_ca, retries = 0)$get_system(), class = "orthanc_tls_error")
 })
 
 test_that("ca_file trusts a private CA, by IP address and by host name", {
   pki <- tls_pki()
   srv <- tls_https_server()
   o <- expect_no_warning(Orthanc$new(srv$url, "user", "pw", ca_file = pki$ca))
-  expect_equal(o$api_version, 27L)
   expect_equal(o$get_system()$Name, "fake")
   # The header reached the server over TLS.
   expect_match(o$GET("/echo-headers")$authorization, "^Basic ")
   by_name <- Orthanc$new(sub("127.0.0.1", "localhost", srv$url, fixed = TRUE), ca_file = pki$ca)
   expect_equal(by_name$get_system()$Version, "1.12.7")
+})
+
+test_that("a self-signed CA:TRUE certificate (openssl req -x509) is trusted with ca_file, as curl does", {
+  ss <- tls_self_signed()
+  srv <- tls_https_server(cert = ss$cert, key = ss$key)
+  # Refused by default, with a hint that is true: ca_file fixes it.
+  err <- expect_error(Orthanc$new(srv$url, retries = 0)$get_system(), class = "orthanc_tls_error")
+  expect_match(conditionMessage(err), "ca_file", fixed = TRUE)
+  # Accepted with ca_file set to that certificate, by IP address and by name.
+  o <- Orthanc$new(srv$url, "user", "pw", ca_file = ss$cert)
+  expect_equal(o$get_system()$Name, "fake")
+  by_name <- Orthanc$new(sub("127.0.0.1", "localhost", srv$url, fixed = TRUE), ca_file = ss$cert)
+  expect_equal(by_name$get_system()$Name, "fake")
+  # Another self-signed certificate does not help.
+  other <- tls_self_signed("other")
+  expect_error(Orthanc$new(srv$url, ca_file = other$cert, retries = 0)$get_system(), class = "orthanc_tls_error")
+  # A certificate whose names do not match the host is refused even when trusted.
+  wrong <- tls_self_signed("wrong", san = "DNS:some-other-host.example")
+  srv2 <- tls_https_server(cert = wrong$cert, key = wrong$key)
+  err <- expect_error(Orthanc$new(srv2$url, ca_file = wrong$cert, retries = 0)$get_system(), class = "orthanc_tls_error")
+  expect_match(conditionMessage(err), "host name", fixed = TRUE)
 })
 
 test_that("verify = FALSE connects to an untrusted server but warns", {
@@ -38,7 +58,7 @@ test_that("verify = FALSE connects to an untrusted server but warns", {
   expect_match(conditionMessage(w), "verif", ignore.case = TRUE)
   expect_equal(o$get_system()$Name, "fake")
   # The default stays verify = TRUE for the next client.
-  expect_error(Orthanc$new(srv$url, retries = 0), class = "orthanc_tls_error")
+  expect_error(Orthanc$new(srv$url, retries = 0)$get_system(), class = "orthanc_tls_error")
   expect_error(Orthanc$new(srv$url, verify = "no"), class = "orthanc_argument_error")
   expect_error(Orthanc$new(srv$url, verify = NA), class = "orthanc_argument_error")
 })
@@ -46,7 +66,7 @@ test_that("verify = FALSE connects to an untrusted server but warns", {
 test_that("a server that requires a client certificate: cert_file and key_file", {
   pki <- tls_pki()
   srv <- tls_https_server(client_ca = pki$ca)
-  err <- expect_error(Orthanc$new(srv$url, ca_file = pki$ca, retries = 0), class = "orthanc_connection_error")
+  err <- expect_error(Orthanc$new(srv$url, ca_file = pki$ca, retries = 0)$get_system(), class = "orthanc_connection_error")
   expect_s3_class(err, "orthanc_tls_error")
   # The hint must say what to do: give a client certificate.
   expect_match(conditionMessage(err), "cert_file", fixed = TRUE)
@@ -64,7 +84,7 @@ test_that("a server that requires a client certificate: cert_file and key_file",
   # A client certificate signed by a CA the server does not trust is refused:
   # the server's TLS alert is a TLS error too, with the same hint.
   err <- expect_error(
-    Orthanc$new(srv$url, ca_file = pki$ca, cert_file = pki$rogue_cert, key_file = pki$rogue_key, retries = 0),
+    Orthanc$new(srv$url, ca_file = pki$ca, cert_file = pki$rogue_cert, key_file = pki$rogue_key, retries = 0)$get_system(),
     class = "orthanc_connection_error"
   )
   expect_s3_class(err, "orthanc_tls_error")
@@ -91,6 +111,11 @@ test_that("bad TLS files are orthanc_argument_error, before any request", {
   expect_error(Orthanc$new(url, key_file = pki$client_key), class = "orthanc_argument_error")
   expect_error(Orthanc$new(url, cert_file = pki$client_cert), class = "orthanc_argument_error")
   expect_error(Orthanc$new(url, cert_file = pki$garbage, key_file = pki$client_key), class = "orthanc_argument_error")
+  # A key in the traditional (PKCS#1) form: the message says how to convert it.
+  pkcs1 <- file.path(pki$dir, "client-pkcs1.key")
+  tls_openssl("genrsa", "-traditional", "-out", pkcs1, "2048")
+  err <- expect_error(Orthanc$new(url, cert_file = pki$client_cert, key_file = pkcs1), class = "orthanc_argument_error")
+  expect_match(conditionMessage(err), "openssl pkcs8 -topk8", fixed = TRUE)
 })
 
 test_that("a redirect to another host does not forward the Authorization header", {
@@ -194,9 +219,9 @@ test_that("the password never shows: warnings, errors, print, format, str, condi
   }
   collect(Orthanc$new(far, user, pw))                                     # clear-text warning
   collect(Orthanc$new(sprintf("http://%s:%s@0.0.0.0:%d", user, pw, srv$port))) # same, URL form
-  collect(Orthanc$new(tls$url, user, pw, retries = 0))                     # TLS error
+  collect(Orthanc$new(tls$url, user, pw, retries = 0)$get_system())        # TLS error
   collect(Orthanc$new(tls$url, user, pw, verify = FALSE))                  # verify warning
-  collect(Orthanc$new("http://127.0.0.1:9", user, pw, retries = 0))        # connection refused
+  collect(Orthanc$new("http://127.0.0.1:9", user, pw, retries = 0)$get_system()) # connection refused
   collect(Orthanc$new(tls$url, user, pw, ca_file = pki$garbage))           # argument error from Rust
   collect(Orthanc$new(tls$url, user, pw, ca_file = "/no/such/file"))       # argument error from R
   collect(Orthanc$new(srv$url, user, pw, timeout = -1))

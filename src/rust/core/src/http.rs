@@ -250,6 +250,24 @@ fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Invalid(format!("cannot read the {what} {}: {e}", path.display())))
 }
 
+/// The PEM blocks labelled exactly `label` ("CERTIFICATE", "PRIVATE KEY") in `pem`, joined.
+fn pem_blocks(pem: &[u8], label: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(pem);
+    let (begin, end) = (
+        format!("-----BEGIN {label}-----"),
+        format!("-----END {label}-----"),
+    );
+    let mut out = String::new();
+    let mut rest = text.as_ref();
+    while let Some(b) = rest.find(&begin) {
+        let Some(e) = rest[b..].find(&end) else { break };
+        out.push_str(&rest[b..b + e + end.len()]);
+        out.push('\n');
+        rest = &rest[b + e + end.len()..];
+    }
+    out.into_bytes()
+}
+
 fn chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
@@ -398,12 +416,30 @@ impl Client {
         }
         match (&c.cert_file, &c.key_file) {
             (Some(cert), key) => {
-                let cert_pem = read_file(cert, "client certificate")?;
+                let cert_file = read_file(cert, "client certificate")?;
                 // Without `key_file`, the key is expected in the certificate's file.
-                let key_pem = match key {
+                let key_file = match key {
                     Some(key) => read_file(key, "client key")?,
-                    None => cert_pem.clone(),
+                    None => cert_file.clone(),
                 };
+                let cert_pem = pem_blocks(&cert_file, "CERTIFICATE");
+                if cert_pem.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "the client certificate {} holds no PEM certificate",
+                        cert.display()
+                    )));
+                }
+                let key_pem = pem_blocks(&key_file, "PRIVATE KEY");
+                if key_pem.is_empty() {
+                    let other = String::from_utf8_lossy(&key_file).contains(" PRIVATE KEY-----");
+                    return Err(Error::Invalid(if other {
+                        "the client key must be a PKCS#8 PEM key (BEGIN PRIVATE KEY); convert it with \
+                         `openssl pkcs8 -topk8 -nocrypt -in key.pem -out key-pkcs8.pem`"
+                            .into()
+                    } else {
+                        "no PEM private key found for the client certificate".into()
+                    }));
+                }
                 let id = reqwest::Identity::from_pkcs8_pem(&cert_pem, &key_pem).map_err(|e| {
                     Error::Invalid(format!("cannot use the client certificate: {}", chain(&e)))
                 })?;
@@ -668,6 +704,23 @@ mod tests {
         assert_eq!(q(&[("expand", ""), ("limit", "3")]), "expand&limit=3");
         assert_eq!(q(&[("a", "x y&z=1+2#")]), "a=x%20y%26z%3D1%2B2%23");
         assert_eq!(q(&[("f", "caf\u{e9}")]), "f=caf%C3%A9");
+    }
+
+    #[test]
+    fn pem_blocks_are_picked_by_label() {
+        let pem = b"junk\n-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n\
+                    -----BEGIN PRIVATE KEY-----\nBBB\n-----END PRIVATE KEY-----\n\
+                    -----BEGIN CERTIFICATE-----\nCCC\n-----END CERTIFICATE-----\n";
+        let certs = String::from_utf8(pem_blocks(pem, "CERTIFICATE")).unwrap();
+        assert_eq!(certs.matches("BEGIN CERTIFICATE").count(), 2);
+        assert!(!certs.contains("BBB"));
+        let key = String::from_utf8(pem_blocks(pem, "PRIVATE KEY")).unwrap();
+        assert!(key.starts_with("-----BEGIN PRIVATE KEY-----") && key.contains("BBB"));
+        assert!(pem_blocks(
+            b"-----BEGIN EC PRIVATE KEY-----\nx\n-----END EC PRIVATE KEY-----",
+            "PRIVATE KEY"
+        )
+        .is_empty());
     }
 
     #[test]
