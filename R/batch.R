@@ -93,16 +93,16 @@ run_batch <- function(handle, base_url, requests, concurrency, progress, version
   })
 }
 
-# A cli progress bar fed from Rust (`update(done, total)`), or nothing.
+# A cli progress bar fed from Rust (`update(done, total)`), or nothing. The bar
+# lives as long as the frame `env` (the caller's).
 # `progress`: TRUE (always shown), FALSE (never) or NULL (shown in interactive
 # sessions); a string is shown as the bar's name.
-progress_ticker <- function(progress, total, name) {
+progress_ticker <- function(progress, total, name, env = parent.frame()) {
   show <- if (is.null(progress)) interactive() else !isFALSE(progress)
   if (!show) {
     return(list(update = NULL, done = function() invisible()))
   }
   if (is_string(progress)) name <- progress
-  env <- environment()
   id <- cli::cli_progress_bar(name, total = total, .envir = env)
   list(
     update = function(done, total) cli::cli_progress_update(set = done, id = id, .envir = env),

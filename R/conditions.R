@@ -150,7 +150,8 @@ http_reason <- function(status) {
     "400" = "Bad Request", "401" = "Unauthorized", "403" = "Forbidden",
     "404" = "Not Found", "405" = "Method Not Allowed", "409" = "Conflict",
     "413" = "Payload Too Large", "415" = "Unsupported Media Type",
-    "500" = "Internal Server Error", "503" = "Service Unavailable"
+    "500" = "Internal Server Error", "502" = "Bad Gateway",
+    "503" = "Service Unavailable", "504" = "Gateway Timeout"
   )
   r <- reasons[as.character(status)]
   if (is.na(r)) "" else unname(r)
@@ -208,7 +209,10 @@ transport_condition <- function(res, method, call) {
     io = orthanc_condition("io", c("A local file could not be used.", x = "{detail}"),
       method = method, url = url, call = call
     ),
-    orthanc_condition("argument", c("Cannot send the request.", x = "{detail}"),
+    orthanc_condition("argument", c(
+      if (identical(method, "CONNECT")) "Cannot make the client." else "Cannot send the request.",
+      x = "{detail}"
+    ),
       method = method, url = url, call = call
     )
   )
@@ -234,7 +238,8 @@ http_condition <- function(res, method, version, call, ids = NA) {
   status <- res$status
   body <- res$body
   reason <- http_reason(status)
-  bullets <- "Orthanc answered {status} {reason} to {method} {.url {url}}."
+  status_text <- trimws(paste(status, reason))
+  bullets <- "Orthanc answered {status_text} to {method} {.url {url}}."
   if (is.null(body) && status == 404L) {
     bullets <- c(bullets, x = "No such resource (the server gave no details).")
   }

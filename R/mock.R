@@ -12,7 +12,8 @@
 #'
 #' @param mock A function of one argument, the request (a list with `method`,
 #'   `url`, `path` (the route, without the query), `query`, `headers`,
-#'   `body_kind`, `body` and `dest`), returning `orthanc_mock_response()` or
+#'   `body_kind`, `body` (for a JSON body, its JSON text) and `dest`),
+#'   returning `orthanc_mock_response()` or
 #'   `orthanc_mock_error()`; or a list of such answers, given in turn to the
 #'   successive requests.
 #' @param env The environment whose end removes the mock.
@@ -98,9 +99,15 @@ mock_answer <- function(req, base_url) {
   } else {
     url
   }
+  body <- req$body
+  if (identical(req$body_kind, "json")) {
+    # The body is converted as for a real request: what cannot be JSON fails here.
+    body <- rs_to_json(body)
+    if (is.list(body)) return(c(body, url = url))
+  }
   seen <- list(
     method = req$method, url = full, path = path, query = query,
-    headers = req$headers, body_kind = req$body_kind, body = req$body, dest = req$dest
+    headers = req$headers, body_kind = req$body_kind, body = body, dest = req$dest
   )
   out <- the$mock(seen)
   if (inherits(out, "orthanc_mock_error")) {

@@ -82,12 +82,30 @@ route_segments <- function(segments, call = NULL) {
   unlist(out, use.names = FALSE)
 }
 
+# Query parameters, headers and cookies: a named list (or named atomic vector)
+# whose values are NULL (left out) or strings, numbers or logical values.
 check_named_list <- function(x, arg, call = NULL) {
   if (is.null(x)) return(invisible())
   ok <- (is.list(x) || is.atomic(x)) && (length(x) == 0L || (!is.null(names(x)) && all(nzchar(names(x)))))
   if (!ok) {
     orthanc_abort("argument", "{.arg {arg}} must be a named list (or NULL).", call = call)
   }
+  if (is.list(x)) {
+    for (name in names(x)) {
+      v <- x[[name]]
+      if (is.null(v)) next
+      what <- paste0(arg, "$", name)
+      if (!(is.character(v) || is.numeric(v) || is.logical(v)) || is.object(v) && !is.numeric(v)) {
+        orthanc_abort("argument", "{.arg {what}} must be a string, number or logical value.", call = call)
+      }
+      if (anyNA(v) || (is.double(v) && any(is.infinite(v)))) {
+        orthanc_abort("argument", "{.arg {what}} must not be NA or infinite.", call = call)
+      }
+    }
+  } else if (!(is.character(x) || is.numeric(x) || is.logical(x))) {
+    orthanc_abort("argument", "{.arg {arg}} must be a named list (or NULL).", call = call)
+  }
+  invisible()
 }
 
 check_route <- function(route, call = NULL) {

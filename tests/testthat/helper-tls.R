@@ -1,4 +1,4 @@
-# Helpers for test-tls.R: a throwaway PKI made with openssl and fake servers
+# Helpers for test-options-tls.R: a throwaway PKI made with openssl and fake servers
 # (fixtures/tls-server.py) on 127.0.0.1. Without openssl or python3 the tests
 # skip, except under CI=true where that is a failure.
 

@@ -80,7 +80,7 @@ mod tests {
     use std::sync::Arc;
 
     /// A server answering `/ok/N` with N after `delay`, anything else with 404; counts the
-    /// connections open at once.
+    /// requests being handled at once.
     fn server(delay: Duration) -> (u16, Arc<AtomicUsize>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
@@ -91,8 +91,6 @@ mod tests {
             for s in l.incoming().flatten() {
                 let (peak, open) = (p2.clone(), open.clone());
                 std::thread::spawn(move || {
-                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(now, Ordering::SeqCst);
                     let mut s = s;
                     let mut buf = [0u8; 4096];
                     loop {
@@ -100,6 +98,8 @@ mod tests {
                             Ok(0) | Err(_) => break,
                             Ok(n) => n,
                         };
+                        let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
                         let head = String::from_utf8_lossy(&buf[..n]).to_string();
                         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                         std::thread::sleep(delay);
@@ -110,11 +110,11 @@ mod tests {
                             ),
                             None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into(),
                         };
+                        open.fetch_sub(1, Ordering::SeqCst);
                         if s.write_all(answer.as_bytes()).is_err() {
                             break;
                         }
                     }
-                    open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -163,7 +163,7 @@ mod tests {
         assert!(calls >= 1);
         assert_eq!(last, (40, 40));
         let p = peak.load(Ordering::SeqCst);
-        assert!((1..=3).contains(&p), "peak connections {p}");
+        assert!((1..=3).contains(&p), "peak requests in flight {p}");
     }
 
     #[test]

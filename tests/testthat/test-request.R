@@ -2,8 +2,7 @@
 # orthanc_argument_error before anything is sent: one table-driven test.
 
 endpoint_methods <- function() {
-  core <- c("initialize", "GET", "DELETE", "POST", "PUT", "stream", "print")
-  setdiff(names(Orthanc$public_methods), core)
+  setdiff(names(Orthanc$public_methods), coverage_core_methods)
 }
 
 # Wrong values by argument, each of which must be refused.
@@ -25,9 +24,8 @@ arg_kind <- function(arg) {
   )
 }
 
-test_that("every generated method refuses wrong argument types with a classed error", {
-  o <- orthanc_client()
-  sent_before <- o$get_statistics()
+# Calls every endpoint method with each wrong value; returns the number of calls.
+refuse_wrong_arguments <- function(o) {
   calls <- 0L
   for (m in endpoint_methods()) {
     fmls <- formals(Orthanc$public_methods[[m]])
@@ -50,9 +48,50 @@ test_that("every generated method refuses wrong argument types with a classed er
       }
     }
   }
-  expect_gt(calls, 1000L)
+  calls
+}
+
+test_that("every generated method refuses wrong argument types with a classed error", {
+  o <- orthanc_client()
+  sent_before <- o$get_statistics()
+  expect_gt(refuse_wrong_arguments(o), 1000L)
   # Nothing reached the server: no instance was created by any of these calls.
   expect_equal(o$get_statistics()$CountInstances, sent_before$CountInstances)
+})
+
+test_that("wrong argument types are refused before anything is sent (offline, through the mock seam)", {
+  sent <- 0L
+  local_orthanc_mock(function(req) {
+    sent <<- sent + 1L
+    orthanc_mock_response(body = list())
+  })
+  o <- Orthanc$new("http://orthanc.invalid:8042")
+  expect_gt(refuse_wrong_arguments(o), 1000L)
+  expect_equal(sent, 0L)
+})
+
+test_that("one request value describes the request: method, segments, query, headers, body", {
+  seen <- NULL
+  local_orthanc_mock(function(req) {
+    seen <<- req
+    orthanc_mock_response(body = list(ok = TRUE))
+  })
+  o <- Orthanc$new("http://orthanc.invalid:8042")
+  expect_equal(o$get_instances_id_tags("a b/c", params = list(short = TRUE)), list(ok = TRUE))
+  expect_equal(seen$method, "GET")
+  expect_equal(seen$path, "/instances/a%20b%2Fc/tags")
+  expect_equal(seen$query, list(short = TRUE))
+  o$post_tools_find(json = list(Level = "Study", Query = structure(list(), names = character())))
+  expect_equal(seen$method, "POST")
+  expect_equal(seen$body_kind, "json")
+  expect_equal(seen$body, '{"Level":"Study","Query":{}}')
+  # POST routes with a JSON body and no `json` send {} (Orthanc's defaults).
+  o$post_tools_find()
+  expect_equal(seen$body, "{}")
+  o$PUT("/tools/log-level", data = "verbose", headers = list(`X-A` = "1"))
+  expect_equal(seen$body_kind, "text")
+  expect_equal(seen$headers, list(`X-A` = "1"))
+  expect_invisible(o$DELETE("/x"))
 })
 
 test_that("argument errors name the argument and the method", {
