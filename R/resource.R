@@ -242,15 +242,24 @@ Resource <- R6::R6Class("Resource",
       sort(as_character_vector(private$endpoint("get_", "_id_labels")(private$.id)))
     },
     #' @field is_stable Whether Orthanc considers the resource stable (no new
-    #'   instance for `StableAge` seconds), asked from Orthanc.
+    #'   instance for `StableAge` seconds), asked from Orthanc; always `TRUE`
+    #'   for an instance (it does not change once stored).
     is_stable = function(value) {
       check_read_only(value, "is_stable")
+      if (private$.level == "Instance") {
+        return(TRUE)
+      }
       isTRUE(self$get_main_information()$IsStable)
     },
     #' @field last_update Time of the last change (POSIXct, UTC), asked from
-    #'   Orthanc.
+    #'   Orthanc; for an instance, the time it was received.
     last_update = function(value) {
       check_read_only(value, "last_update")
+      if (private$.level == "Instance") {
+        return(parse_orthanc_time(
+          private$.client$get_instances_id_metadata_name(private$.id, "ReceptionDate")
+        ))
+      }
       parse_orthanc_time(self$get_main_information()$LastUpdate)
     },
     #' @field statistics Disk size and counts (named list), asked from Orthanc.
@@ -353,6 +362,19 @@ level_prefix <- function(level) {
   )
 }
 
+# "study" / "studies", ... for messages.
+level_noun <- function(level, n) {
+  one <- tolower(level)
+  if (n == 1L) {
+    return(one)
+  }
+  switch(one,
+    study = "studies",
+    series = "series",
+    paste0(one, "s")
+  )
+}
+
 level_child <- function(level) {
   switch(level,
     Patient = "Study",
@@ -446,8 +468,8 @@ format.orthanc_resource_list <- function(x, ...) {
 #' @export
 print.orthanc_resource_list <- function(x, ..., n = 10L) {
   levels <- unique(vapply(x, function(r) r$level, ""))
-  what <- if (length(levels) == 1L) levels else "resource"
-  cat("<orthanc_resource_list> ", length(x), " ", what, if (length(x) != 1L) "(s)", "\n", sep = "")
+  what <- if (length(levels) == 1L) level_noun(levels, length(x)) else level_noun("Resource", length(x))
+  cat("<orthanc_resource_list> ", length(x), " ", what, "\n", sep = "")
   shown <- utils::head(unclass(x), n)
   for (r in shown) cat("  ", r$format(), "\n", sep = "")
   if (length(x) > n) cat("  ... and ", length(x) - n, " more\n", sep = "")
@@ -481,7 +503,7 @@ resource_line <- function(r, info) {
   field <- level_children_field(r$level)
   count <- if (!is.null(field) && !is.null(info[[field]])) {
     n <- length(info[[field]])
-    paste0(n, " ", tolower(level_child(r$level)), if (n != 1L && r$level != "Study") "s")
+    paste0(n, " ", level_noun(level_child(r$level), n))
   } else if (r$level == "Instance" && !is.null(info$FileSize)) {
     paste0(info$FileSize, " bytes")
   }
