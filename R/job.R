@@ -45,7 +45,8 @@ Job <- R6::R6Class("Job",
 
     #' @description Wait until the job ends, reading its state every
     #'   `interval` seconds; shows a progress bar when the session is
-    #'   interactive.
+    #'   interactive (option `orthanc.progress`: `TRUE` always, `FALSE`
+    #'   never).
     #' @param interval Seconds between two polls.
     #' @param timeout Seconds to wait at most (`Inf`: no limit).
     #' @return The job, invisibly, once it succeeded.
@@ -59,15 +60,18 @@ Job <- R6::R6Class("Job",
       }
       id <- private$.id
       deadline <- Sys.time() + timeout
-      bar <- cli::cli_progress_bar(
-        paste("Orthanc job", substr(id, 1L, 8L)),
-        total = 100, clear = TRUE, .auto_close = FALSE
-      )
-      on.exit(cli::cli_progress_done(id = bar), add = TRUE)
+      bar <- NULL
+      if (show_progress()) {
+        bar <- cli::cli_progress_bar(
+          paste("Orthanc job", substr(id, 1L, 8L)),
+          total = 100, clear = TRUE, .auto_close = FALSE
+        )
+        on.exit(cli::cli_progress_done(id = bar), add = TRUE)
+      }
       repeat {
         info <- self$get_information()
         state <- info$State
-        cli::cli_progress_update(set = as.numeric(info$Progress %||% 0), id = bar)
+        if (!is.null(bar)) cli::cli_progress_update(set = as.numeric(info$Progress %||% 0), id = bar)
         if (identical(state, "Success")) {
           return(invisible(self))
         }
@@ -200,4 +204,11 @@ job_failure <- function(info, id, call) {
     job_id = id, error_code = code, error_description = description,
     details = details, info = info, call = call
   )
+}
+
+# Progress bars: in interactive sessions, unless the option orthanc.progress
+# says otherwise.
+show_progress <- function() {
+  opt <- getOption("orthanc.progress")
+  if (is.logical(opt) && length(opt) == 1L && !is.na(opt)) opt else interactive()
 }

@@ -322,16 +322,23 @@ Resource <- R6::R6Class("Resource",
         return(invisible(self))
       }
       kids <- private$.children
+      # A child deleted on the server (Orthanc deletes a study or series left
+      # without instances) answers 404: it is empty.
       keep <- vapply(kids, function(k) {
-        if (inherits(k, "Series")) {
-          k$remove_empty_instances()
-          return(length(k$instances) > 0L)
-        }
-        if (inherits(k, "Study")) {
-          k$remove_empty_series()
-          return(length(k$series) > 0L)
-        }
-        TRUE
+        tryCatch(
+          {
+            if (inherits(k, "Series")) {
+              k$remove_empty_instances()
+              return(length(k$instances) > 0L)
+            }
+            if (inherits(k, "Study")) {
+              k$remove_empty_series()
+              return(length(k$series) > 0L)
+            }
+            TRUE
+          },
+          orthanc_http_404 = function(e) FALSE
+        )
       }, TRUE)
       private$.children <- resource_list(kids[keep])
       invisible(self)
