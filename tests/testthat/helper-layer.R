@@ -6,6 +6,9 @@ unique_patient_id <- function(prefix = "RLAYER") {
   paste0(prefix, "-", format(Sys.time(), "%H%M%OS3"), "-", Sys.getpid(), "-", sample.int(1e6, 1L))
 }
 
+# Secondary Capture: a SOP class every DICOM node accepts (C-STORE needs one).
+secondary_capture <- "1.2.840.10008.5.1.4.1.1.7"
+
 # One patient with `studies` studies, each with `series` series of
 # `instances` instances. Returns the patient ID, the Orthanc IDs of the patient,
 # studies, series and instances; deletes the patient when the calling test ends.
@@ -22,7 +25,7 @@ local_patient_tree <- function(client, studies = 1L, series = 1L, instances = 1L
       ReferringPhysicianName = "REF^DOC", InstitutionName = "LAYER HOSPITAL",
       Modality = modalities[1], SeriesNumber = "1", SeriesDescription = "Series 1",
       SeriesDate = "20200101", BodyPartExamined = "HEAD", Manufacturer = "ACME",
-      ProtocolName = "PROTO1", InstanceNumber = "1",
+      ProtocolName = "PROTO1", InstanceNumber = "1", SOPClassUID = secondary_capture,
       ImagePositionPatient = "1.5\\-2\\3", ImageOrientationPatient = "1\\0\\0\\0\\1\\0"
     )))
     if (is.null(ids$patient)) {
@@ -38,7 +41,7 @@ local_patient_tree <- function(client, studies = 1L, series = 1L, instances = 1L
         r <- client$post_tools_create_dicom(json = list(Parent = first$ParentStudy, Tags = list(
           Modality = modalities[(k - 1L) %% length(modalities) + 1L],
           SeriesNumber = as.character(k), SeriesDescription = paste("Series", k),
-          InstanceNumber = "1"
+          InstanceNumber = "1", SOPClassUID = secondary_capture
         )))
         series_id <- r$ParentSeries
         ids$series <- c(ids$series, series_id)
@@ -46,7 +49,7 @@ local_patient_tree <- function(client, studies = 1L, series = 1L, instances = 1L
       }
       for (j in seq_len(instances - 1L)) {
         r <- client$post_tools_create_dicom(json = list(Parent = series_id, Tags = list(
-          InstanceNumber = as.character(j + 1L)
+          InstanceNumber = as.character(j + 1L), SOPClassUID = secondary_capture
         )))
         ids$instances <- c(ids$instances, r$ID)
       }
