@@ -1,0 +1,236 @@
+#' Find resources stored in Orthanc
+#'
+#' Query Orthanc's database (`POST /tools/find`) for the patients, studies,
+#' series or instances whose DICOM tags match `query` and that carry `labels`.
+#' The answers are expanded, so the resources returned are filled with their
+#' main information: building them costs no request.
+#'
+#' `query_orthanc()` asks for `limit` resources at a time, from position
+#' `since` of Orthanc's list of matches, and with `retrieve_all_resources =
+#' TRUE` goes on page after page (`Since` moving by the number of answers
+#' received) until Orthanc answers an empty page: every match is returned once
+#' (answers are also deduplicated by identifier), whatever `limit` is and even
+#' when the server caps the number of answers (its `LimitFindResults`
+#' option). Orthanc (1.12.5 and later) lists matches in the order they were
+#' stored; resources deleted while the pages are read can shift the positions
+#' and make a match be missed, as with any paging by position.
+#'
+#' @param client An [Orthanc] client.
+#' @param level `"Patient"`, `"Study"`, `"Series"` or `"Instance"`.
+#' @param query Named list of DICOM tags and the values they must match, e.g.
+#'   `list(PatientName = "DOE*", StudyDate = "20200101-20201231")` (wildcards
+#'   `*` and `?`, date ranges; the syntax of a DICOM C-FIND). Tags of upper
+#'   levels can be used (e.g. `PatientID` for studies).
+#' @param labels Labels the resources must carry (character).
+#' @param labels_constraint `"All"` (every label), `"Any"` (at least one) or
+#'   `"None"` (none of them).
+#' @param limit Number of resources asked for per request.
+#' @param since Position of the first match to return (0 for the first).
+#' @param retrieve_all_resources Whether to read every page (`TRUE`) or only
+#'   the first `limit` matches from `since` (`FALSE`).
+#' @param lock_children Whether the resources keep their children once listed
+#'   (see [Resource]).
+#' @param ... Arguments passed on to `query_orthanc()` (`limit`, `since`,
+#'   `retrieve_all_resources`, `lock_children`).
+#' @return An `orthanc_resource_list` of [Patient], [Study], [Series] or
+#'   [Instance] objects (see [as.data.frame.orthanc_resource_list()]).
+#' @family find
+#' @export
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' find_studies(o, query = list(StudyDate = "20100101-"))
+#' find_patients(o, query = list(PatientName = "*"), limit = 100)
+#' as.data.frame(find_series(o, query = list(Modality = "MR")))
+query_orthanc <- function(client, level, query = list(), labels = character(),
+                          labels_constraint = "All", limit = 1000L, since = 0L,
+                          retrieve_all_resources = TRUE, lock_children = FALSE) {
+  call <- sys.call()
+  check_client(client, call = call)
+  level <- match_level(level, call = call)
+  body <- find_body(level, query, labels, labels_constraint, call)
+  if (!is_number(limit) || limit < 1 || limit != round(limit)) {
+    orthanc_abort("argument", "{.arg limit} must be a whole number >= 1.", call = call)
+  }
+  if (!is_number(since) || since < 0 || since != round(since)) {
+    orthanc_abort("argument", "{.arg since} must be a whole number >= 0.", call = call)
+  }
+  check_flag_arg(retrieve_all_resources, "retrieve_all_resources", call = call)
+  check_flag_arg(lock_children, "lock_children", call = call)
+  body$Expand <- TRUE
+  body$Limit <- as.integer(limit)
+  found <- list()
+  seen <- character()
+  position <- as.integer(since)
+  repeat {
+    body$Since <- position
+    page <- client$post_tools_find(json = body)
+    ids <- vapply(page, function(r) as.character(r$ID), "")
+    fresh <- !duplicated(ids) & !ids %in% seen
+    found <- c(found, page[fresh])
+    seen <- c(seen, ids[fresh])
+    if (!retrieve_all_resources || !length(page)) break
+    position <- position + length(page)
+  }
+  resources_from_answer(level, found, client, lock_children)
+}
+
+find_body <- function(level, query, labels, labels_constraint, call) {
+  if (is.null(query)) query <- list()
+  query_ok <- (is.list(query) || is.character(query)) &&
+    (!length(query) || (!is.null(names(query)) && all(nzchar(names(query))))) &&
+    all(vapply(query, function(v) is_string(v), TRUE))
+  if (!query_ok) {
+    orthanc_abort("argument", c(
+      "{.arg query} must be a named list of strings, e.g. {.code list(PatientID = \"123*\")}.",
+      x = "It is {.obj_type_friendly {query}}."
+    ), call = call)
+  }
+  if (!is.character(labels) || anyNA(labels) || !all(nzchar(labels))) {
+    orthanc_abort("argument", "{.arg labels} must be a character vector of labels.", call = call)
+  }
+  constraints <- c("All", "Any", "None")
+  if (!is_string(labels_constraint) || !labels_constraint %in% constraints) {
+    orthanc_abort("argument", c(
+      "{.arg labels_constraint} must be one of {.val {constraints}}.",
+      x = "It is {.val {format(labels_constraint)}}."
+    ), call = call)
+  }
+  body <- list(
+    Level = level,
+    Query = if (length(query)) as.list(query) else empty_object
+  )
+  if (length(labels)) {
+    body$Labels <- I(unname(labels))
+    body$LabelsConstraint <- labels_constraint
+  }
+  body
+}
+
+#' @rdname query_orthanc
+#' @export
+find_patients <- function(client, query = list(), labels = character(),
+                          labels_constraint = "All", ...) {
+  query_orthanc(client, "Patient", query = query, labels = labels,
+    labels_constraint = labels_constraint, ...
+  )
+}
+
+#' @rdname query_orthanc
+#' @export
+find_studies <- function(client, query = list(), labels = character(),
+                         labels_constraint = "All", ...) {
+  query_orthanc(client, "Study", query = query, labels = labels,
+    labels_constraint = labels_constraint, ...
+  )
+}
+
+#' @rdname query_orthanc
+#' @export
+find_series <- function(client, query = list(), labels = character(),
+                        labels_constraint = "All", ...) {
+  query_orthanc(client, "Series", query = query, labels = labels,
+    labels_constraint = labels_constraint, ...
+  )
+}
+
+#' @rdname query_orthanc
+#' @export
+find_instances <- function(client, query = list(), labels = character(),
+                           labels_constraint = "All", ...) {
+  query_orthanc(client, "Instance", query = query, labels = labels,
+    labels_constraint = labels_constraint, ...
+  )
+}
+
+#' Find patients, keeping the branches that pass filters
+#'
+#' Build the tree patients > studies > series > instances down to the deepest
+#' level that has a filter, keep the resources for which their level's filter
+#' returns `TRUE`, and prune: a series is kept only if one of its instances
+#' passes (when there is an instance filter), a study only if one of its series
+#' passes, a patient only if one of its studies passes. The patients returned
+#' have locked children holding only what passed (`$studies`, then
+#' `$series`, ...).
+#'
+#' Each level is read with one find ([query_orthanc()], paged), not one
+#' request per resource; the filters get resources filled from those answers,
+#' so a filter that reads main DICOM tags costs no request.
+#'
+#' @param client An [Orthanc] client.
+#' @param patient_filter,study_filter,series_filter,instance_filter `NULL`
+#'   (keep all) or a function of a [Patient], [Study], [Series] or [Instance]
+#'   returning `TRUE` (keep) or `FALSE`.
+#' @param ... Arguments passed on to [query_orthanc()] for the patients
+#'   (`query`, `labels`, `labels_constraint`, `limit`); `query` (and `limit`)
+#'   also narrow the lower levels, since Orthanc matches patient tags there
+#'   too.
+#' @return An `orthanc_resource_list` of [Patient].
+#' @family find
+#' @export
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' mr_patients <- find_and_filter_patients(o,
+#'   series_filter = function(s) identical(s$modality, "MR")
+#' )
+#' mr_patients
+find_and_filter_patients <- function(client, patient_filter = NULL, study_filter = NULL,
+                                     series_filter = NULL, instance_filter = NULL, ...) {
+  call <- sys.call()
+  check_client(client, call = call)
+  filters <- list(
+    Patient = patient_filter, Study = study_filter,
+    Series = series_filter, Instance = instance_filter
+  )
+  for (nm in names(filters)) {
+    f <- filters[[nm]]
+    if (!is.null(f) && !is.function(f)) {
+      arg <- paste0(tolower(nm), "_filter")
+      orthanc_abort("argument", c(
+        "{.arg {arg}} must be a function returning TRUE or FALSE, or NULL.",
+        x = "It is {.obj_type_friendly {f}}."
+      ), call = call)
+    }
+  }
+  dots <- list(...)
+  lower <- list(query = dots$query %||% list())
+  if (!is.null(dots$limit)) lower$limit <- dots$limit
+  given <- which(!vapply(filters, is.null, TRUE))
+  deepest <- if (length(given)) max(given) else 1L
+
+  passes <- function(level, r) {
+    f <- filters[[level]]
+    if (is.null(f)) {
+      return(TRUE)
+    }
+    ok <- f(r)
+    if (!is_flag(ok)) {
+      arg <- paste0(tolower(level), "_filter")
+      orthanc_abort("argument", c(
+        "{.arg {arg}} must return TRUE or FALSE.",
+        x = "It returned {.obj_type_friendly {ok}}."
+      ), call = call)
+    }
+    ok
+  }
+  fetch <- function(level) {
+    args <- if (level == "Patient") dots else lower
+    res <- do.call(query_orthanc, c(list(client, level), args, list(lock_children = TRUE)))
+    res[vapply(res, function(r) passes(level, r), TRUE)]
+  }
+
+  kept <- NULL # the kept resources of the level below, grouped by parent
+  for (i in rev(seq_len(deepest))) {
+    level <- orthanc_levels[i]
+    res <- fetch(level)
+    if (!is.null(kept)) {
+      res <- res[vapply(res, function(r) length(kept[[r$identifier]]) > 0L, TRUE)]
+      for (r in res) r$.set_children(kept[[r$identifier]])
+    }
+    if (i > 1L) {
+      parent_field <- level_parent_field(level)
+      parents <- vapply(res, function(r) as.character(r$.main_info()[[parent_field]]), "")
+      kept <- lapply(split(seq_along(res), factor(parents, levels = unique(parents))), function(j) res[j])
+    }
+  }
+  res
+}

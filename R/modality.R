@@ -1,0 +1,291 @@
+#' A remote DICOM modality known to Orthanc
+#'
+#' @description
+#' A DICOM node declared in Orthanc's configuration (`GET /modalities`), used
+#' through Orthanc: C-ECHO, C-FIND, C-MOVE, C-GET and C-STORE.
+#' `RemoteModality` is the same class.
+#'
+#' @param client An [Orthanc] client.
+#' @param modality Name of the modality in Orthanc's configuration.
+#' @param level `"Patient"`, `"Study"`, `"Series"` or `"Instance"`.
+#' @param resources For `move()` and `get()`: what to retrieve, a named list
+#'   of identifying tags (e.g. `list(StudyInstanceUID = "1.2.3")`) or a list
+#'   of them. For `store()`: resources of this Orthanc ([Resource] objects, a
+#'   list of them, or Orthanc identifiers).
+#' @param asynchronous Whether to run the transfer as an Orthanc job and
+#'   return a [Job] at once (`TRUE`), or wait for its end (`FALSE`).
+#' @param timeout Timeout of the DICOM association in seconds (`NULL`:
+#'   Orthanc's setting).
+#'
+#' @aliases RemoteModality
+#' @export
+#' @rawNamespace export(RemoteModality)
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' names(o$get_modalities())
+#' if (length(o$get_modalities())) {
+#'   m <- Modality$new(o, names(o$get_modalities())[[1]])
+#'   m$echo()
+#'   m$find(list(Level = "Study", Query = list(PatientID = "*")))
+#' }
+Modality <- R6::R6Class("Modality",
+  cloneable = FALSE,
+  public = list(
+    #' @description Make a modality object (no request is sent).
+    initialize = function(client, modality) {
+      check_client(client, call = quote(Modality$new()))
+      check_string_arg(modality, "modality", call = quote(Modality$new()))
+      private$.client <- client
+      private$.name <- modality
+      invisible(self)
+    },
+
+    #' @description C-ECHO: whether the modality answers.
+    #' @return `TRUE` or `FALSE`. An unknown modality is an error.
+    echo = function(timeout = NULL) {
+      body <- if (is.null(timeout)) empty_object else list(Timeout = as.integer(timeout))
+      tryCatch(
+        {
+          private$.client$post_modalities_id_echo(private$.name, json = body)
+          TRUE
+        },
+        orthanc_http_error = function(e) {
+          if (identical(e$status, 404L) || identical(e$status, 400L)) stop(e)
+          FALSE
+        }
+      )
+    },
+
+    #' @description C-FIND: query the modality (`POST /modalities/{id}/query`).
+    #' @param data The query: a named list with `Level` and `Query` (and
+    #'   optionally `Normalize`, `Timeout`), as Orthanc expects it, e.g.
+    #'   `list(Level = "Study", Query = list(PatientID = "123"))`.
+    #' @return A list with `id` (the identifier of the query in Orthanc, for
+    #'   `get_query_answers()` and `retrieve()`) and `answers` (a data frame,
+    #'   one row per answer).
+    find = function(data) {
+      if (!is.list(data) || is.null(names(data)) || is.null(data$Level)) {
+        orthanc_abort("argument", c(
+          "{.arg data} must be a named list with {.field Level} and {.field Query}.",
+          i = "E.g. {.code list(Level = \"Study\", Query = list(PatientID = \"*\"))}."
+        ), call = quote(find()))
+      }
+      if (is.null(data$Query) || !length(data$Query)) data$Query <- empty_object
+      ans <- private$.client$post_modalities_id_query(private$.name, json = data)
+      list(id = ans$ID, answers = self$get_query_answers(ans$ID))
+    },
+
+    #' @description The answers of a query made by `find()`, as a data frame
+    #'   (one row per answer, one column per tag, named by keyword; DA tags as
+    #'   `Date`, IS/DS as numbers).
+    #' @param query_id Identifier of the query (`find()$id`).
+    #' @return A data frame.
+    get_query_answers = function(query_id) {
+      check_string_arg(query_id, "query_id", call = quote(get_query_answers()))
+      ans <- private$.client$get_queries_id_answers(query_id,
+        params = list(expand = "true", simplify = "true")
+      )
+      answers_data_frame(ans)
+    },
+
+    #' @description Retrieve (C-MOVE) what a query made by `find()` found.
+    #' @param query_id Identifier of the query (`find()$id`).
+    #' @param target_aet AET to send to (`NULL`: this Orthanc).
+    #' @return The answer of Orthanc, or a [Job] when `asynchronous`.
+    retrieve = function(query_id, target_aet = NULL, asynchronous = FALSE) {
+      check_string_arg(query_id, "query_id", call = quote(retrieve()))
+      body <- list(TargetAet = target_aet, Asynchronous = if (asynchronous) TRUE)
+      body <- body[!vapply(body, is.null, TRUE)]
+      if (!length(body)) body <- empty_object
+      ans <- private$.client$post_queries_id_retrieve(query_id, json = body)
+      if (asynchronous) Job$new(ans$ID, private$.client) else invisible(ans)
+    },
+
+    #' @description C-MOVE: ask the modality to send resources to an AET.
+    #' @param target_aet AET to send to (`NULL`: this Orthanc).
+    #' @return The answer of Orthanc, or a [Job] when `asynchronous`.
+    move = function(level, resources, target_aet = NULL, asynchronous = FALSE, timeout = NULL) {
+      call <- quote(move())
+      body <- list(
+        Level = match_level(level, call = call),
+        Resources = dicom_identifiers(resources, call),
+        TargetAet = if (!is.null(target_aet)) check_string_arg(target_aet, "target_aet", call = call),
+        Timeout = if (!is.null(timeout)) as.integer(timeout),
+        Asynchronous = if (asynchronous) TRUE
+      )
+      private$transfer("post_modalities_id_move", body, asynchronous)
+    },
+
+    #' @description C-GET: retrieve resources from the modality into this
+    #'   Orthanc.
+    #' @return The answer of Orthanc, or a [Job] when `asynchronous`.
+    get = function(level, resources, asynchronous = FALSE, timeout = NULL) {
+      call <- quote(get())
+      body <- list(
+        Level = match_level(level, call = call),
+        Resources = dicom_identifiers(resources, call),
+        Timeout = if (!is.null(timeout)) as.integer(timeout),
+        Asynchronous = if (asynchronous) TRUE
+      )
+      private$transfer("post_modalities_id_get", body, asynchronous)
+    },
+
+    #' @description C-STORE: send resources of this Orthanc to the modality.
+    #' @return The answer of Orthanc (a list with counts of instances sent and
+    #'   failed), or a [Job] when `asynchronous`.
+    store = function(resources, asynchronous = FALSE, timeout = NULL) {
+      body <- list(
+        Resources = I(resource_ids(resources, call = quote(store()))),
+        Timeout = if (!is.null(timeout)) as.integer(timeout),
+        Synchronous = !asynchronous
+      )
+      private$transfer("post_modalities_id_store", body, asynchronous)
+    },
+
+    #' @description Print the modality.
+    #' @param ... Unused.
+    print = function(...) {
+      cat("<Modality> ", private$.name, "\n", sep = "")
+      invisible(self)
+    }
+  ),
+  active = list(
+    #' @field name Name of the modality in Orthanc's configuration.
+    name = function(value) {
+      check_read_only(value, "name")
+      private$.name
+    },
+    #' @field configuration The modality's configuration (AET, host, port, ...).
+    configuration = function(value) {
+      check_read_only(value, "configuration")
+      private$.client$get_modalities_id_configuration(private$.name)
+    }
+  ),
+  private = list(
+    .client = NULL,
+    .name = NULL,
+    transfer = function(endpoint, body, asynchronous) {
+      body <- body[!vapply(body, is.null, TRUE)]
+      ans <- private$.client[[endpoint]](private$.name, json = body)
+      if (asynchronous) Job$new(ans$ID, private$.client) else invisible(ans)
+    }
+  )
+)
+
+# The same class under pyorthanc's name (exported and documented with Modality).
+RemoteModality <- Modality
+
+# list(StudyInstanceUID = "1.2") or a list of such lists -> a JSON array of objects.
+dicom_identifiers <- function(resources, call = NULL) {
+  named <- function(x) is.list(x) && length(x) && !is.null(names(x)) && all(nzchar(names(x)))
+  if (named(resources)) resources <- list(resources)
+  if (!is.list(resources) || !length(resources) || !all(vapply(resources, named, TRUE))) {
+    orthanc_abort("argument", c(
+      "{.arg resources} must be a named list of identifying tags, or a list of them.",
+      i = "E.g. {.code list(StudyInstanceUID = \"1.2.3\")}."
+    ), call = call)
+  }
+  unname(resources)
+}
+
+# The expanded, simplified answers of a query -> a data frame.
+answers_data_frame <- function(answers) {
+  if (!length(answers)) {
+    return(data.frame())
+  }
+  flat <- lapply(answers, function(a) a[vapply(a, function(v) is.character(v) || is.numeric(v), TRUE)])
+  cols <- unique(unlist(lapply(flat, names)))
+  out <- data.frame(row.names = seq_along(flat))
+  for (nm in cols) {
+    vals <- vapply(flat, function(a) {
+      v <- a[[nm]]
+      if (is.null(v) || !length(v)) NA_character_ else as.character(v)[1]
+    }, "")
+    out[[nm]] <- convert_tag_column(nm, vals)
+  }
+  out
+}
+
+#' An Orthanc peer
+#'
+#' @description
+#' Another Orthanc server declared as a peer in Orthanc's configuration
+#' (`GET /peers`), to which resources can be sent over HTTP.
+#'
+#' @param client An [Orthanc] client.
+#' @param peer Name of the peer in Orthanc's configuration.
+#' @param resources Resources of this Orthanc to send ([Resource] objects, a
+#'   list of them, or Orthanc identifiers).
+#' @param asynchronous Whether to send in an Orthanc job and return a [Job]
+#'   at once.
+#'
+#' @export
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' if (length(o$get_peers())) {
+#'   p <- Peer$new(o, o$get_peers()[[1]])
+#'   p$is_alive()
+#' }
+Peer <- R6::R6Class("Peer",
+  cloneable = FALSE,
+  public = list(
+    #' @description Make a peer object (no request is sent).
+    initialize = function(client, peer) {
+      check_client(client, call = quote(Peer$new()))
+      check_string_arg(peer, "peer", call = quote(Peer$new()))
+      private$.client <- client
+      private$.name <- peer
+      invisible(self)
+    },
+
+    #' @description Send resources to the peer (`POST /peers/{id}/store`).
+    #' @return Orthanc's answer (counts of instances sent and failed), or a
+    #'   [Job] when `asynchronous`.
+    send = function(resources, asynchronous = FALSE) {
+      body <- list(
+        Resources = I(resource_ids(resources, call = quote(send()))),
+        Synchronous = !asynchronous
+      )
+      ans <- private$.client$post_peers_id_store(private$.name, json = body)
+      if (asynchronous) Job$new(ans$ID, private$.client) else invisible(ans)
+    },
+
+    #' @description Whether the peer answers (`GET /peers/{id}/system`).
+    #' @return `TRUE` or `FALSE`. An unknown peer is an error.
+    is_alive = function() {
+      tryCatch(
+        {
+          private$.client$get_peers_id_system(private$.name)
+          TRUE
+        },
+        orthanc_http_error = function(e) {
+          if (identical(e$status, 404L)) stop(e)
+          FALSE
+        }
+      )
+    },
+
+    #' @description Print the peer.
+    #' @param ... Unused.
+    print = function(...) {
+      cat("<Peer> ", private$.name, "\n", sep = "")
+      invisible(self)
+    }
+  ),
+  active = list(
+    #' @field name Name of the peer in Orthanc's configuration.
+    name = function(value) {
+      check_read_only(value, "name")
+      private$.name
+    },
+    #' @field configuration The peer's configuration (URL, user, ...).
+    configuration = function(value) {
+      check_read_only(value, "configuration")
+      private$.client$get_peers_id_configuration(private$.name)
+    }
+  ),
+  private = list(
+    .client = NULL,
+    .name = NULL
+  )
+)

@@ -1,0 +1,681 @@
+#' Orthanc resources: patients, studies, series and instances
+#'
+#' @description
+#' `Resource` is the base class of [Patient], [Study], [Series] and
+#' [Instance]: an object standing for one resource stored in Orthanc, known by
+#' its Orthanc identifier, that asks the server (through the endpoint methods of
+#' its [Orthanc] client) for what it needs.
+#'
+#' The main information of a resource (its main DICOM tags, parent, children,
+#' labels; `GET /{level}/{id}`) is asked for once, when first needed, and kept;
+#' `get_main_information()` asks again and refreshes it. Resources made from a
+#' listing (`$studies`, `$series`, `$instances`) or from a find
+#' ([find_studies()], ...) are filled from that answer: building them costs no
+#' request. State that changes on the server (`labels`, `is_stable`,
+#' `last_update`, `statistics`) is read from the server each time.
+#'
+#' With `lock_children = TRUE` the children of a resource are listed once and
+#' kept (as are their own children): the tree then stays as it was, which is
+#' what [find_and_filter_patients()] gives. Otherwise each access to the
+#' children asks the server.
+#'
+#' Lists of resources have the class `orthanc_resource_list`: see
+#' [as.data.frame.orthanc_resource_list()].
+#'
+#' @param id Orthanc identifier of the resource.
+#' @param client An [Orthanc] client.
+#' @param lock_children Whether the children are listed once and kept.
+#' @param info Optional: the main information of the resource as Orthanc
+#'   gives it (e.g. an element of the answer of an expanded listing), used
+#'   instead of asking the server.
+#' @param label A label (letters, digits, `_` and `-`).
+#' @param remove Tags to remove (character: names such as `"StudyDescription"`
+#'   or `"0008,1030"`, or paths into sequences).
+#' @param replace Tags to replace or add: a named list (or named character
+#'   vector) of values, e.g. `list(PatientName = "Anon")`.
+#' @param keep Tags to keep unchanged (character).
+#' @param force Allow changing identifiers (`PatientID`, UIDs) (`TRUE`/`FALSE`).
+#' @param keep_private_tags Keep the private tags when anonymizing.
+#' @param remove_private_tags Remove the private tags when modifying.
+#' @param keep_source Keep the original resources (Orthanc's default: `TRUE`).
+#' @param priority Priority of the job (integer).
+#' @param permissive Ignore the instances that cannot be modified instead of
+#'   failing.
+#' @param private_creator Private creator of the private tags in `replace`.
+#' @param dicom_version Version of the DICOM standard whose profile the
+#'   anonymization follows (e.g. `"2023b"`). For all the arguments of
+#'   `anonymize()` and `modify()`, `NULL` (the default) sends nothing: Orthanc's
+#'   default applies.
+#' @family resources
+#' @export
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' studies <- find_studies(o)
+#' if (length(studies)) {
+#'   s <- studies[[1]]
+#'   s$main_dicom_tags
+#'   s$labels
+#' }
+Resource <- R6::R6Class("Resource",
+  cloneable = FALSE,
+  public = list(
+    #' @description Make a resource object (no request is sent).
+    initialize = function(id, client, lock_children = FALSE, info = NULL) {
+      call <- quote(new())
+      check_string_arg(id, "id", call = call)
+      check_client(client, call = call)
+      check_flag_arg(lock_children, "lock_children", call = call)
+      if (is.null(private$.level)) {
+        orthanc_abort("argument", c(
+          "{.cls Resource} is an abstract class.",
+          i = "Use {.cls Patient}, {.cls Study}, {.cls Series} or {.cls Instance}."
+        ), call = call)
+      }
+      private$.id <- id
+      private$.client <- client
+      private$.lock <- lock_children
+      if (!is.null(info)) private$set_info(info)
+      invisible(self)
+    },
+
+    #' @description Ask Orthanc for the main information of the resource
+    #'   (`GET /{level}/{id}`) and keep it.
+    #' @return The main information, a named list as Orthanc gives it.
+    get_main_information = function() {
+      info <- private$endpoint("get_", "_id")(private$.id)
+      private$set_info(info)
+      info
+    },
+
+    #' @description Add a label to the resource.
+    #' @return The resource, invisibly.
+    add_label = function(label) {
+      check_string_arg(label, "label", call = quote(add_label()))
+      private$endpoint("put_", "_id_labels_label")(private$.id, label)
+      if (!is.null(private$.info)) {
+        private$.info$Labels <- as.list(union(as_character_vector(private$.info$Labels), label))
+      }
+      invisible(self)
+    },
+
+    #' @description Remove a label from the resource (nothing happens if it
+    #'   does not have it).
+    #' @return The resource, invisibly.
+    remove_label = function(label) {
+      check_string_arg(label, "label", call = quote(remove_label()))
+      private$endpoint("delete_", "_id_labels_label")(private$.id, label)
+      if (!is.null(private$.info)) {
+        private$.info$Labels <- as.list(setdiff(as_character_vector(private$.info$Labels), label))
+      }
+      invisible(self)
+    },
+
+    #' @description Whether the resource has a label.
+    #' @return `TRUE` or `FALSE`.
+    has_label = function(label) {
+      check_string_arg(label, "label", call = quote(has_label()))
+      label %in% self$labels
+    },
+
+    #' @description Anonymize the resource (`POST /{level}/{id}/anonymize`).
+    #'   Orthanc stores the anonymized copy; the original is kept unless
+    #'   `keep_source = FALSE`. An [Instance] answers the anonymized DICOM file
+    #'   instead (see [Instance]).
+    #' @return The new resource (same class), or a [Job] from
+    #'   `anonymize_as_job()`.
+    anonymize = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
+                         keep_private_tags = NULL, keep_source = NULL, priority = NULL,
+                         permissive = NULL, private_creator = NULL, dicom_version = NULL) {
+      body <- modification_body(
+        remove = remove, replace = replace, keep = keep, force = force,
+        keep_private_tags = keep_private_tags, keep_source = keep_source,
+        priority = priority, permissive = permissive,
+        private_creator = private_creator, dicom_version = dicom_version,
+        call = quote(anonymize())
+      )
+      private$transform("anonymize", body, asynchronous = FALSE)
+    },
+
+    #' @description Anonymize the resource in an Orthanc job.
+    #' @return A [Job].
+    anonymize_as_job = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
+                                keep_private_tags = NULL, keep_source = NULL, priority = NULL,
+                                permissive = NULL, private_creator = NULL, dicom_version = NULL) {
+      body <- modification_body(
+        remove = remove, replace = replace, keep = keep, force = force,
+        keep_private_tags = keep_private_tags, keep_source = keep_source,
+        priority = priority, permissive = permissive,
+        private_creator = private_creator, dicom_version = dicom_version,
+        call = quote(anonymize_as_job())
+      )
+      private$transform("anonymize", body, asynchronous = TRUE)
+    },
+
+    #' @description Modify the resource (`POST /{level}/{id}/modify`). Changing
+    #'   identifiers (e.g. `PatientID`, UIDs) needs `force = TRUE`.
+    #' @return The new resource (same class); an [Instance] answers the
+    #'   modified DICOM file instead.
+    modify = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
+                      remove_private_tags = NULL, keep_source = NULL, priority = NULL,
+                      permissive = NULL, private_creator = NULL) {
+      body <- modification_body(
+        remove = remove, replace = replace, keep = keep, force = force,
+        remove_private_tags = remove_private_tags, keep_source = keep_source,
+        priority = priority, permissive = permissive,
+        private_creator = private_creator, call = quote(modify())
+      )
+      private$transform("modify", body, asynchronous = FALSE)
+    },
+
+    #' @description Modify the resource in an Orthanc job.
+    #' @return A [Job].
+    modify_as_job = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
+                             remove_private_tags = NULL, keep_source = NULL, priority = NULL,
+                             permissive = NULL, private_creator = NULL) {
+      body <- modification_body(
+        remove = remove, replace = replace, keep = keep, force = force,
+        remove_private_tags = remove_private_tags, keep_source = keep_source,
+        priority = priority, permissive = permissive,
+        private_creator = private_creator, call = quote(modify_as_job())
+      )
+      private$transform("modify", body, asynchronous = TRUE)
+    },
+
+    #' @description One line: level, identifier, main tags and counts.
+    #' @param ... Unused.
+    format = function(...) {
+      resource_line(self, private$cached_info())
+    },
+
+    #' @description Print the resource on one line.
+    #' @param ... Unused.
+    print = function(...) {
+      cat(self$format(), "\n", sep = "")
+      invisible(self)
+    },
+
+    #' @description Internal: the main information, kept or asked for once.
+    .main_info = function() {
+      private$info()
+    },
+
+    #' @description Internal: set the children kept by a resource whose
+    #'   children are locked (used by [find_and_filter_patients()]).
+    #' @param children An `orthanc_resource_list`.
+    .set_children = function(children) {
+      private$.children <- children
+      private$.lock <- TRUE
+      invisible(self)
+    }
+  ),
+  active = list(
+    #' @field identifier Orthanc identifier (read-only).
+    identifier = function(value) {
+      check_read_only(value, "identifier")
+      private$.id
+    },
+    #' @field client The [Orthanc] client (read-only).
+    client = function(value) {
+      check_read_only(value, "client")
+      private$.client
+    },
+    #' @field level `"Patient"`, `"Study"`, `"Series"` or `"Instance"`
+    #'   (read-only).
+    level = function(value) {
+      check_read_only(value, "level")
+      private$.level
+    },
+    #' @field lock_children Whether the children are listed once and kept
+    #'   (read-only).
+    lock_children = function(value) {
+      check_read_only(value, "lock_children")
+      private$.lock
+    },
+    #' @field main_dicom_tags Main DICOM tags (named list of strings).
+    main_dicom_tags = function(value) {
+      check_read_only(value, "main_dicom_tags")
+      private$info()$MainDicomTags
+    },
+    #' @field labels Labels of the resource (character), asked from Orthanc.
+    labels = function(value) {
+      check_read_only(value, "labels")
+      sort(as_character_vector(private$endpoint("get_", "_id_labels")(private$.id)))
+    },
+    #' @field is_stable Whether Orthanc considers the resource stable (no new
+    #'   instance for `StableAge` seconds), asked from Orthanc; always `TRUE`
+    #'   for an instance (it does not change once stored).
+    is_stable = function(value) {
+      check_read_only(value, "is_stable")
+      if (private$.level == "Instance") {
+        return(TRUE)
+      }
+      isTRUE(self$get_main_information()$IsStable)
+    },
+    #' @field last_update Time of the last change (POSIXct, UTC), asked from
+    #'   Orthanc; for an instance, the time it was received.
+    last_update = function(value) {
+      check_read_only(value, "last_update")
+      if (private$.level == "Instance") {
+        return(parse_orthanc_time(
+          private$.client$get_instances_id_metadata_name(private$.id, "ReceptionDate")
+        ))
+      }
+      parse_orthanc_time(self$get_main_information()$LastUpdate)
+    },
+    #' @field statistics Disk size and counts (named list), asked from Orthanc.
+    statistics = function(value) {
+      check_read_only(value, "statistics")
+      private$endpoint("get_", "_id_statistics")(private$.id)
+    }
+  ),
+  private = list(
+    .level = NULL,
+    .id = NULL,
+    .client = NULL,
+    .lock = FALSE,
+    .info = NULL,
+    .children = NULL,
+
+    set_info = function(info) {
+      if (!is.list(info) || (!is.null(info$ID) && !identical(info$ID, private$.id))) {
+        orthanc_abort("argument", "{.arg info} must be the main information of resource {.val {private$.id}}.")
+      }
+      private$.info <- info
+    },
+    info = function() {
+      if (is.null(private$.info)) self$get_main_information()
+      private$.info
+    },
+    cached_info = function() private$.info,
+
+    # The endpoint method `<verb><prefix><suffix>` of the client, e.g.
+    # get_ + studies + _id_labels.
+    endpoint = function(verb, suffix) {
+      name <- paste0(verb, level_prefix(private$.level), suffix)
+      private$.client[[name]]
+    },
+
+    tag = function(name) {
+      v <- private$info()$MainDicomTags[[name]]
+      if (is.null(v)) NA_character_ else v
+    },
+
+    # Children, from one expanded listing; kept when the children are locked.
+    children = function() {
+      if (!is.null(private$.children)) {
+        return(private$.children)
+      }
+      child <- level_child(private$.level)
+      ans <- private$endpoint("get_", paste0("_id_", level_prefix(child)))(
+        private$.id,
+        params = list(expand = "true")
+      )
+      kids <- resources_from_answer(child, ans, private$.client, private$.lock)
+      if (private$.lock) private$.children <- kids
+      kids
+    },
+
+    # Drop the kept children that no longer have children of their own (after
+    # a filter); only meaningful with locked children.
+    remove_empty_children = function() {
+      if (is.null(private$.children)) {
+        return(invisible(self))
+      }
+      kids <- private$.children
+      # A child deleted on the server (Orthanc deletes a study or series left
+      # without instances) answers 404: it is empty.
+      keep <- vapply(kids, function(k) {
+        tryCatch(
+          {
+            if (inherits(k, "Series")) {
+              k$remove_empty_instances()
+              return(length(k$instances) > 0L)
+            }
+            if (inherits(k, "Study")) {
+              k$remove_empty_series()
+              return(length(k$series) > 0L)
+            }
+            TRUE
+          },
+          orthanc_http_404 = function(e) FALSE
+        )
+      }, TRUE)
+      private$.children <- resource_list(kids[keep])
+      invisible(self)
+    },
+
+    # anonymize()/modify(): the new resource, or a Job when asynchronous.
+    transform = function(action, body, asynchronous) {
+      if (asynchronous) body$Asynchronous <- TRUE
+      ans <- private$endpoint("post_", paste0("_id_", action))(private$.id, json = body)
+      if (asynchronous) {
+        return(Job$new(ans$ID, private$.client))
+      }
+      new_resource(private$.level, ans$ID, private$.client, private$.lock)
+    }
+  )
+)
+
+# Levels ---------------------------------------------------------------------
+
+orthanc_levels <- c("Patient", "Study", "Series", "Instance")
+
+level_prefix <- function(level) {
+  switch(level,
+    Patient = "patients",
+    Study = "studies",
+    Series = "series",
+    Instance = "instances"
+  )
+}
+
+# "study" / "studies", ... for messages.
+level_noun <- function(level, n) {
+  one <- tolower(level)
+  if (n == 1L) {
+    return(one)
+  }
+  switch(one,
+    study = "studies",
+    series = "series",
+    paste0(one, "s")
+  )
+}
+
+level_child <- function(level) {
+  switch(level,
+    Patient = "Study",
+    Study = "Series",
+    Series = "Instance",
+    NULL
+  )
+}
+
+level_parent_field <- function(level) {
+  switch(level,
+    Patient = NULL,
+    Study = "ParentPatient",
+    Series = "ParentStudy",
+    Instance = "ParentSeries"
+  )
+}
+
+level_children_field <- function(level) {
+  switch(level,
+    Patient = "Studies",
+    Study = "Series",
+    Series = "Instances",
+    NULL
+  )
+}
+
+# "study", "STUDIES", ... -> "Study".
+match_level <- function(level, call = NULL) {
+  if (is_string(level)) {
+    l <- tolower(level)
+    l <- switch(l,
+      patients = "patient",
+      studies = "study",
+      instances = "instance",
+      l
+    )
+    hit <- orthanc_levels[tolower(orthanc_levels) == l]
+    if (length(hit)) {
+      return(hit)
+    }
+  }
+  orthanc_abort("argument", c(
+    "{.arg level} must be one of {.val {orthanc_levels}}.",
+    x = "It is {.val {format(level)}}."
+  ), call = call)
+}
+
+level_generator <- function(level) {
+  switch(level,
+    Patient = Patient,
+    Study = Study,
+    Series = Series,
+    Instance = Instance
+  )
+}
+
+new_resource <- function(level, id, client, lock_children = FALSE, info = NULL) {
+  level_generator(level)$new(id, client, lock_children = lock_children, info = info)
+}
+
+# Resources from an expanded answer (a list of main informations): no request.
+resources_from_answer <- function(level, answer, client, lock_children = FALSE) {
+  resource_list(lapply(answer, function(info) {
+    new_resource(level, info$ID, client, lock_children, info = info)
+  }))
+}
+
+# Lists of resources ---------------------------------------------------------
+
+resource_list <- function(x = list()) {
+  structure(unname(x), class = c("orthanc_resource_list", "list"))
+}
+
+#' @export
+`[.orthanc_resource_list` <- function(x, i) {
+  resource_list(unclass(x)[i])
+}
+
+#' @export
+c.orthanc_resource_list <- function(...) {
+  parts <- lapply(list(...), function(p) if (inherits(p, "Resource")) list(p) else unclass(p))
+  resource_list(do.call(c, parts))
+}
+
+#' @export
+format.orthanc_resource_list <- function(x, ...) {
+  vapply(x, function(r) r$format(), "")
+}
+
+#' @export
+print.orthanc_resource_list <- function(x, ..., n = 10L) {
+  levels <- unique(vapply(x, function(r) r$level, ""))
+  what <- if (length(levels) == 1L) level_noun(levels, length(x)) else level_noun("Resource", length(x))
+  cat("<orthanc_resource_list> ", length(x), " ", what, "\n", sep = "")
+  shown <- utils::head(unclass(x), n)
+  for (r in shown) cat("  ", r$format(), "\n", sep = "")
+  if (length(x) > n) cat("  ... and ", length(x) - n, " more\n", sep = "")
+  invisible(x)
+}
+
+# One line describing a resource, from what is already known (no request when
+# the information is cached; one request otherwise).
+resource_line <- function(r, info) {
+  if (is.null(info)) {
+    info <- tryCatch(r$get_main_information(), orthanc_error = function(e) NULL)
+  }
+  head <- paste0("<", r$level, "> ", r$identifier)
+  if (is.null(info)) {
+    return(paste0(head, " (unavailable)"))
+  }
+  tags <- info$MainDicomTags
+  pick <- switch(r$level,
+    Patient = c("PatientID", "PatientName"),
+    Study = c("StudyDate", "StudyDescription"),
+    Series = c("Modality", "SeriesNumber", "SeriesDescription"),
+    Instance = c("InstanceNumber", "SOPInstanceUID")
+  )
+  vals <- unlist(lapply(pick, function(p) {
+    v <- tags[[p]]
+    if (is.null(v) || !nzchar(v)) NULL else paste0(p, "=", v)
+  }))
+  if (r$level == "Study" && !is.null(info$PatientMainDicomTags$PatientName)) {
+    vals <- c(paste0("PatientName=", info$PatientMainDicomTags$PatientName), vals)
+  }
+  field <- level_children_field(r$level)
+  count <- if (!is.null(field) && !is.null(info[[field]])) {
+    n <- length(info[[field]])
+    paste0(n, " ", level_noun(level_child(r$level), n))
+  } else if (r$level == "Instance" && !is.null(info$FileSize)) {
+    paste0(info$FileSize, " bytes")
+  }
+  labels <- as_character_vector(info$Labels)
+  paste0(
+    head,
+    if (length(vals)) paste0(" ", paste(vals, collapse = " ")),
+    if (length(count)) paste0(" [", count, "]"),
+    if (length(labels)) paste0(" labels: ", paste(labels, collapse = ";"))
+  )
+}
+
+# The value representations of the main DICOM tags (Orthanc's defaults, plus a
+# few extra ones that can be configured): DA is read as a Date, IS/DS/US as
+# numbers when single-valued; anything else (and tags not listed) as text.
+main_dicom_tag_vrs <- c(
+  # Patient
+  PatientName = "PN", PatientID = "LO", PatientBirthDate = "DA", PatientSex = "CS",
+  OtherPatientIDs = "LO",
+  # Study
+  StudyDate = "DA", StudyTime = "TM", AccessionNumber = "SH", InstitutionName = "LO",
+  ReferringPhysicianName = "PN", TimezoneOffsetFromUTC = "SH", StudyDescription = "LO",
+  StudyInstanceUID = "UI", StudyID = "SH", RequestingPhysician = "PN",
+  RequestedProcedureDescription = "LO",
+  # Series
+  SeriesDate = "DA", SeriesTime = "TM", Modality = "CS", Manufacturer = "LO",
+  StationName = "SH", SeriesDescription = "LO", OperatorsName = "PN",
+  ContrastBolusAgent = "LO", BodyPartExamined = "CS", SequenceName = "SH",
+  ProtocolName = "LO", CardiacNumberOfImages = "IS",
+  AcquisitionDeviceProcessingDescription = "LO", SeriesInstanceUID = "UI",
+  SeriesNumber = "IS", ImageOrientationPatient = "DS", NumberOfTemporalPositions = "IS",
+  ImagesInAcquisition = "IS", PerformedProcedureStepStartDate = "DA",
+  PerformedProcedureStepStartTime = "TM", PerformedProcedureStepDescription = "LO",
+  NumberOfSlices = "US", NumberOfTimeSlices = "US", SeriesType = "CS",
+  # Instance
+  InstanceCreationDate = "DA", InstanceCreationTime = "TM", SOPInstanceUID = "UI",
+  AcquisitionNumber = "IS", InstanceNumber = "IS", ImagePositionPatient = "DS",
+  TemporalPositionIdentifier = "IS", ImageComments = "LT", NumberOfFrames = "IS",
+  ImageIndex = "US", SOPClassUID = "UI", AcquisitionDate = "DA", ContentDate = "DA",
+  SliceLocation = "DS", SliceThickness = "DS"
+)
+
+# Convert the values (character, NA where absent) of one main DICOM tag.
+convert_tag_column <- function(name, values) {
+  vr <- main_dicom_tag_vrs[name]
+  if (is.na(vr)) {
+    return(values)
+  }
+  if (vr == "DA") {
+    return(parse_dicom_date(values))
+  }
+  if (vr %in% c("IS", "DS", "US")) {
+    multi <- !is.na(values) & grepl("\\", values, fixed = TRUE)
+    if (any(multi)) {
+      return(values) # e.g. ImagePositionPatient: kept as "x\\y\\z"
+    }
+    return(suppressWarnings(as.numeric(values)))
+  }
+  values
+}
+
+#' A data frame of resources
+#'
+#' One row per resource of a list returned by the resource layer (`$studies`,
+#' `$series`, `$instances`, [find_studies()], ...). The information comes from
+#' what the resources already hold (filled from the listing or find that made
+#' them); a resource made by hand costs one request.
+#'
+#' Columns: `id`, `parent_id` (`NA` for patients), `labels` (labels joined by
+#' `";"`), then every main DICOM tag found in any of the resources (for
+#' studies, the patient's main tags as well). Tags of value representation DA
+#' become `Date`s, IS/DS/US numbers (multi-valued ones such as
+#' `ImagePositionPatient` stay text, `"x\\y\\z"`), the others text. Absent tags
+#' are `NA`.
+#'
+#' @param x An `orthanc_resource_list`.
+#' @param row.names,optional Unused (for compatibility with the generic).
+#' @param ... Unused.
+#' @return A data frame.
+#' @family resources
+#' @export
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' as.data.frame(find_studies(o))
+as.data.frame.orthanc_resource_list <- function(x, row.names = NULL, optional = FALSE, ...) {
+  infos <- lapply(x, function(r) r$.main_info())
+  levels <- vapply(x, function(r) r$level, "")
+  ids <- vapply(x, function(r) r$identifier, "")
+  parent <- vapply(seq_along(infos), function(i) {
+    f <- level_parent_field(levels[i])
+    v <- if (is.null(f)) NULL else infos[[i]][[f]]
+    if (is.null(v)) NA_character_ else v
+  }, "")
+  labels <- vapply(infos, function(i) paste(as_character_vector(i$Labels), collapse = ";"), "")
+  tag_lists <- lapply(infos, function(i) c(i$MainDicomTags, i$PatientMainDicomTags))
+  names_all <- unique(unlist(lapply(tag_lists, names)))
+  known <- intersect(names(main_dicom_tag_vrs), names_all)
+  names_all <- c(known, sort(setdiff(names_all, known)))
+  out <- data.frame(
+    id = ids, parent_id = parent, labels = labels,
+    stringsAsFactors = FALSE
+  )
+  for (nm in names_all) {
+    vals <- vapply(tag_lists, function(t) {
+      v <- t[[nm]]
+      if (is.null(v) || !length(v)) NA_character_ else paste(as.character(unlist(v)), collapse = "\\")
+    }, "")
+    out[[nm]] <- convert_tag_column(nm, vals)
+  }
+  out
+}
+
+# The JSON body of /anonymize and /modify. Only the arguments given are sent.
+modification_body <- function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
+                              keep_private_tags = NULL, remove_private_tags = NULL,
+                              keep_source = NULL, priority = NULL, permissive = NULL,
+                              private_creator = NULL, dicom_version = NULL, call = NULL) {
+  tags_arg <- function(x, arg) {
+    if (is.null(x)) {
+      return(NULL)
+    }
+    if (!is.character(x) || anyNA(x) || !all(nzchar(x))) {
+      orthanc_abort("argument", c(
+        "{.arg {arg}} must be a character vector of tags.",
+        x = "It is {.obj_type_friendly {x}}."
+      ), call = call)
+    }
+    I(unname(x))
+  }
+  flag_arg <- function(x, arg) {
+    if (!is.null(x)) check_flag_arg(x, arg, call = call)
+    x
+  }
+  string_arg <- function(x, arg) {
+    if (!is.null(x)) check_string_arg(x, arg, call = call)
+    x
+  }
+  if (!is.null(replace)) {
+    ok <- (is.list(replace) || is.character(replace)) && length(replace) &&
+      !is.null(names(replace)) && all(nzchar(names(replace)))
+    if (!ok) {
+      orthanc_abort("argument", c(
+        "{.arg replace} must be a named list of tag values, e.g. {.code list(PatientName = \"Anon\")}.",
+        x = "It is {.obj_type_friendly {replace}}."
+      ), call = call)
+    }
+    replace <- as.list(replace)
+  }
+  if (!is.null(priority) && (!is_number(priority) || priority != round(priority))) {
+    orthanc_abort("argument", "{.arg priority} must be a whole number.", call = call)
+  }
+  body <- list(
+    Remove = tags_arg(remove, "remove"),
+    Replace = replace,
+    Keep = tags_arg(keep, "keep"),
+    Force = flag_arg(force, "force"),
+    KeepPrivateTags = flag_arg(keep_private_tags, "keep_private_tags"),
+    RemovePrivateTags = flag_arg(remove_private_tags, "remove_private_tags"),
+    KeepSource = flag_arg(keep_source, "keep_source"),
+    Priority = if (!is.null(priority)) as.integer(priority),
+    Permissive = flag_arg(permissive, "permissive"),
+    PrivateCreator = string_arg(private_creator, "private_creator"),
+    DicomVersion = string_arg(dicom_version, "dicom_version")
+  )
+  body <- body[!vapply(body, is.null, TRUE)]
+  if (!length(body)) body <- empty_object
+  body
+}

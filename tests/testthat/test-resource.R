@@ -1,0 +1,140 @@
+test_that("Resource objects check their arguments", {
+  o <- orthanc_client("a")
+  expect_error(Study$new(1, o), class = "orthanc_argument_error")
+  expect_error(Study$new("", o), class = "orthanc_argument_error")
+  expect_error(Study$new("x", "not a client"), class = "orthanc_argument_error")
+  expect_error(Study$new("x", o, lock_children = NA), class = "orthanc_argument_error")
+  expect_error(Resource$new("x", o), class = "orthanc_argument_error")
+  expect_error(Study$new("x", o, info = list(ID = "y")), class = "orthanc_argument_error")
+})
+
+test_that("an unknown resource gives a classed 404 when first used", {
+  o <- orthanc_client("a")
+  s <- Study$new("00000000-00000000-00000000-00000000-00000000", o)
+  expect_error(s$main_dicom_tags, class = "orthanc_http_404")
+  expect_error(s$labels, class = "orthanc_http_404")
+  expect_match(format(s), "unavailable")
+})
+
+test_that("main information is asked once and kept; get_main_information() refreshes", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o)
+  s <- Study$new(tree$studies, o)
+  expect_equal(s$identifier, tree$studies)
+  expect_equal(s$level, "Study")
+  expect_equal(count_calls(s$main_dicom_tags$StudyDescription), 1L)
+  expect_equal(count_calls(s$description), 0L)
+  info <- s$get_main_information()
+  expect_equal(info$ID, tree$studies)
+  expect_equal(s$client, o)
+  expect_false(s$lock_children)
+})
+
+test_that("fields are read-only", {
+  o <- orthanc_client("a")
+  s <- Study$new("x", o)
+  expect_error(s$identifier <- "y", class = "orthanc_argument_error")
+  expect_error(s$labels <- "y", class = "orthanc_argument_error")
+  expect_error(s$description <- "y", class = "orthanc_argument_error")
+})
+
+test_that("labels can be added, tested and removed at every level", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o)
+  objs <- list(
+    Patient$new(tree$patient, o), Study$new(tree$studies, o),
+    Series$new(tree$series, o), Instance$new(tree$instances, o)
+  )
+  for (r in objs) {
+    expect_equal(r$labels, character())
+    expect_false(r$has_label("layer_a"))
+    expect_identical(r$add_label("layer_a"), r)
+    r$add_label("layer_b")
+    expect_true(r$has_label("layer_a"))
+    expect_equal(r$labels, c("layer_a", "layer_b"))
+    r$remove_label("layer_a")
+    expect_equal(r$labels, "layer_b")
+    r$remove_label("layer_b")
+    expect_equal(r$labels, character())
+  }
+  expect_error(objs[[1]]$add_label(""), class = "orthanc_argument_error")
+  expect_error(objs[[1]]$add_label("bad label!"), class = "orthanc_http_error")
+})
+
+test_that("is_stable, last_update and statistics", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o)
+  s <- Study$new(tree$studies, o)
+  expect_type(s$is_stable, "logical")
+  lu <- s$last_update
+  expect_s3_class(lu, "POSIXct")
+  expect_lt(abs(as.numeric(difftime(lu, Sys.time(), units = "mins"))), 24 * 60)
+  i <- Instance$new(tree$instances, o)
+  expect_true(i$is_stable)
+  expect_s3_class(i$last_update, "POSIXct")
+  expect_false(is.na(i$last_update))
+  st <- s$statistics
+  expect_equal(as.integer(st$CountInstances), 1L)
+})
+
+test_that("print() gives one line with level, id, tags and counts", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o, series = 2)
+  s <- Study$new(tree$studies, o)
+  out <- capture.output(print(s))
+  expect_length(out, 1L)
+  expect_match(out, "<Study>")
+  expect_match(out, tree$studies, fixed = TRUE)
+  expect_match(out, "StudyDescription=Study 1")
+  expect_match(out, "[2 series]", fixed = TRUE)
+  expect_match(capture.output(print(Patient$new(tree$patient, o))), "[1 study]", fixed = TRUE)
+  expect_match(capture.output(print(Series$new(tree$series[1], o))), "Modality=CT")
+  expect_match(capture.output(print(Instance$new(tree$instances[1], o))), "bytes")
+})
+
+test_that("resource lists print compactly, subset and combine", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o, series = 3)
+  series <- Study$new(tree$studies, o)$series
+  expect_s3_class(series, "orthanc_resource_list")
+  out <- capture.output(print(series))
+  expect_equal(out[1], "<orthanc_resource_list> 3 series")
+  expect_length(out, 4L)
+  expect_s3_class(series[1:2], "orthanc_resource_list")
+  expect_length(c(series[1], series[2:3]), 3L)
+  expect_s3_class(c(series[1], series[[2]]), "orthanc_resource_list")
+  expect_match(capture.output(print(series, n = 1))[3], "and 2 more")
+})
+
+test_that("as.data.frame() of a resource list has typed columns and costs no request", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o, studies = 2, series = 2)
+  studies <- find_studies(o, query = list(PatientID = tree$patient_id))
+  n <- count_calls(df <- as.data.frame(studies))
+  expect_equal(n, 0L)
+  expect_equal(nrow(df), 2L)
+  expect_setequal(df$id, tree$studies)
+  expect_equal(unique(df$parent_id), tree$patient)
+  expect_s3_class(df$StudyDate, "Date")
+  expect_setequal(df$StudyDate, as.Date(c("2020-01-01", "2020-01-02")))
+  expect_s3_class(df$PatientBirthDate, "Date")
+  expect_type(df$StudyDescription, "character")
+  expect_equal(unique(df$PatientName), "LAYER^TEST")
+  expect_equal(df$labels, c("", ""))
+
+  series <- Study$new(tree$studies[1], o)$series
+  series[[1]]$add_label("layer_df")
+  sdf <- as.data.frame(series)
+  expect_type(sdf$SeriesNumber, "double")
+  expect_setequal(sdf$SeriesNumber, c(1, 2))
+  expect_true("layer_df" %in% sdf$labels)
+
+  inst <- as.data.frame(find_instances(o, query = list(PatientID = tree$patient_id)))
+  expect_type(inst$InstanceNumber, "double")
+  expect_type(inst$ImagePositionPatient, "character") # multi-valued DS stays text
+  expect_equal(inst$ImagePositionPatient[1], "1.5\\-2\\3")
+
+  empty <- as.data.frame(find_studies(o, query = list(PatientID = "no-such-layer-patient")))
+  expect_equal(nrow(empty), 0L)
+  expect_named(empty, c("id", "parent_id", "labels"))
+})
