@@ -18,6 +18,8 @@
 #' * `orthanc_io_error`: a local file could not be read or written.
 #' * `orthanc_job_error`: an Orthanc job failed (see [Job]). Fields: `job_id`,
 #'   `error_code`, `details`.
+#' * `orthanc_plugin_error`: the server lacks the plugin that a function needs
+#'   (e.g. [write_nifti()] and the neuroimaging plugin). Field: `plugin`.
 #'
 #' @name orthanc_error
 #' @keywords internal
@@ -46,6 +48,7 @@ orthanc_condition <- function(kind, message, ..., call = NULL, .envir = parent.f
     decode = "orthanc_response_error",
     io = "orthanc_io_error",
     job = "orthanc_job_error",
+    plugin = "orthanc_plugin_error",
     character()
   )
   msg <- format_bullets(message, .envir)

@@ -37,6 +37,15 @@ rs_to_json <- function(x) .Call(wrap__rs_to_json, x)
 #' @noRd
 rs_from_json <- function(x) .Call(wrap__rs_from_json, x)
 
+#' Decode pixel data answered by Orthanc into an R array (integer when every value fits,
+#' double otherwise). `format`: `"npy"` (a `.npy` file), `"pam"` or `"pam-signed"` (a PAM
+#' image, 16-bit samples read as unsigned or two's complement). `axes`: NULL, or the
+#' 1-based permutation of the decoded axes (as for `aperm()`): for a `.npy` file the axes
+#' are the file's (C order or not), for PAM (rows, columns, samples). Returns the array, or
+#' an error list.
+#' @noRd
+rs_decode_pixels <- function(bytes, format, axes) .Call(wrap__rs_decode_pixels, bytes, format, axes)
+
 #' Panics on purpose: the tests check that a Rust panic becomes an R error and never
 #' aborts the R session.
 #' @noRd

@@ -8,6 +8,7 @@
 
 use extendr_api::prelude::*;
 use orthanc_core::http::{self, Body, Client, Config, Error, Method, Request, Response};
+use orthanc_core::npy;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -414,6 +415,57 @@ fn rs_from_json(x: Robj) -> Robj {
     }
 }
 
+/// Decode pixel data answered by Orthanc into an R array (integer when every value fits,
+/// double otherwise). `format`: `"npy"` (a `.npy` file), `"pam"` or `"pam-signed"` (a PAM
+/// image, 16-bit samples read as unsigned or two's complement). `axes`: NULL, or the
+/// 1-based permutation of the decoded axes (as for `aperm()`): for a `.npy` file the axes
+/// are the file's (C order or not), for PAM (rows, columns, samples). Returns the array, or
+/// an error list.
+#[extendr]
+fn rs_decode_pixels(bytes: Robj, format: &str, axes: Robj) -> Robj {
+    let Some(bytes) = bytes.as_raw_slice() else {
+        return error_list("decode", "the pixel data is not a raw vector");
+    };
+    let decoded = match format {
+        "npy" => npy::decode_npy(bytes),
+        "pam" => npy::decode_pam(bytes, false),
+        "pam-signed" => npy::decode_pam(bytes, true),
+        other => return error_list("argument", &format!("unknown pixel format `{other}`")),
+    };
+    let array = match decoded {
+        Ok(a) => a,
+        Err(e) => return error_list("decode", &e.0),
+    };
+    let array = if axes.is_null() {
+        Ok(array)
+    } else {
+        let axes: Vec<usize> = match axes.as_integer_slice() {
+            Some(a) if a.iter().all(|&v| v >= 1) => a.iter().map(|&v| (v - 1) as usize).collect(),
+            _ => return error_list("argument", "`axes` must be positive integers"),
+        };
+        array.permuted(&axes)
+    };
+    let array = match array {
+        Ok(a) => a,
+        Err(e) => return error_list("decode", &e.0),
+    };
+    let mut dims = Vec::with_capacity(array.shape.len());
+    for &d in &array.shape {
+        match i32::try_from(d) {
+            Ok(d) => dims.push(d),
+            Err(_) => return error_list("decode", "a dimension is too large for R"),
+        }
+    }
+    let mut out: Robj = match array.values {
+        npy::Values::Int(v) => v.into(),
+        npy::Values::Real(v) => v.into(),
+    };
+    if !dims.is_empty() && out.set_attrib("dim", dims).is_err() {
+        return error_list("decode", "cannot set the dimensions");
+    }
+    out
+}
+
 /// Panics on purpose: the tests check that a Rust panic becomes an R error and never
 /// aborts the R session.
 #[extendr]
@@ -429,5 +481,6 @@ extendr_module! {
     fn rs_perform_batch;
     fn rs_to_json;
     fn rs_from_json;
+    fn rs_decode_pixels;
     fn rs_panic_probe;
 }

@@ -1,10 +1,12 @@
 //! The transport of the `orthanc` R package, with no R in it: one pooled HTTP client per
 //! `Orthanc` object (`http`), one tokio runtime per process (`runtime`), many requests at
-//! once with a bound on how many are in flight (`batch`). `cargo test -p orthanc-core` runs
-//! on a machine without R.
+//! once with a bound on how many are in flight (`batch`), and the decoding of pixel data
+//! that Orthanc answers as `.npy` or PAM (`npy`). `cargo test -p orthanc-core` runs on a
+//! machine without R.
 
 pub mod batch;
 pub mod http;
+pub mod npy;
 pub mod runtime;
 
 pub use http::{Body, Client, Config, Error, Request, Response};
