@@ -16,7 +16,7 @@ not_exercised <- function(method, reason) {
 }
 
 # The methods of the Orthanc class that are not endpoint methods.
-coverage_core_methods <- c("initialize", "GET", "DELETE", "POST", "PUT", "stream", "print")
+coverage_core_methods <- c("initialize", "GET", "DELETE", "POST", "PUT", "stream", "batch", "print")
 
 # The endpoint method names derived from the pinned OpenAPI description: one
 # per operation that is not deprecated, named verb_path (braces dropped, "/"

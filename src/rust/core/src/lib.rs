@@ -4,6 +4,7 @@
 //! on a machine without R.
 
 pub mod batch;
+pub mod dicom_ids;
 pub mod http;
 pub mod runtime;
 
