@@ -436,7 +436,8 @@ fn rs_dicom_ids(paths: Strings) -> Robj {
         let result = if path.is_na() {
             Err("the path is NA".to_string())
         } else {
-            orthanc_core::dicom_ids::read_uids(std::path::Path::new(path.as_str()))
+            let path: &str = path;
+            orthanc_core::dicom_ids::read_uids(std::path::Path::new(path))
                 .map_err(|e| e.to_string())
         };
         match result {

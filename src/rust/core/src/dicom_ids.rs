@@ -262,7 +262,8 @@ mod tests {
         let Ok(root) = std::env::var("ORTHANC_TEST_DICOM") else {
             return;
         };
-        let mut stack = vec![std::path::PathBuf::from(root).join("Knee")];
+        let root = std::path::PathBuf::from(root);
+        let mut stack = vec![root.join("Brainix"), root.join("Knee")];
         let mut n = 0;
         while let Some(p) = stack.pop() {
             if p.is_dir() {
