@@ -3,8 +3,9 @@
 #' Sends every DICOM file found in `path` to Orthanc (`POST /instances`),
 #' several at once, and reports what happened to each file.
 #'
-#' `path` may name files, ZIP archives and folders (their files are uploaded;
-#' with `recursive = TRUE` also those of their sub-folders). Each file is looked
+#' `path` may name files, ZIP archives and folders (their files are uploaded,
+#' except hidden ones, whose names start with a dot; with `recursive = TRUE`
+#' also those of their sub-folders). Each file is looked
 #' at before it is sent:
 #'
 #' * a DICOM file (`"DICM"` at byte 128) is sent as it is;
@@ -21,7 +22,9 @@
 #' from the files' headers, never their pixel data), the server is asked which
 #' of them it already has (one `POST /tools/find` per 1000 files), and those are
 #' not sent (`"AlreadyStored"`). ZIP archives, and files whose identifying tags
-#' cannot be read, are always sent. Without the check every file is sent and
+#' cannot be read, are always sent; so are instances beyond a limit the server
+#' may put on the answers of a find (`LimitFindInstances`), for which Orthanc
+#' then answers itself. Without the check every file is sent and
 #' Orthanc itself answers `"AlreadyStored"` for an instance it has (unless it
 #' is configured with `OverwriteInstances`, when it stores it again and answers
 #' `"Success"`).
@@ -50,7 +53,8 @@
 #'     identifiers of the instance and of its parents (`NA` when unknown);
 #'   * `message`: why a file was skipped or failed (`NA` otherwise).
 #'
-#'   Printing it summarises the counts by status and lists the failures.
+#'   Printing it summarises the counts by status and lists the first failed
+#'   and skipped files; `as.data.frame()` gives the plain data frame.
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
@@ -266,5 +270,6 @@ print.orthanc_upload_report <- function(x, ..., n = 5L) {
     for (i in utils::head(rows, n)) cli::cat_line("  ", x$path[i], ": ", x$message[i])
     if (length(rows) > n) cli::cat_line("  ... and ", length(rows) - n, " more")
   }
+  cli::cat_line("Use as.data.frame() to see every row.")
   invisible(x)
 }
