@@ -46,6 +46,13 @@ rs_from_json <- function(x) .Call(wrap__rs_from_json, x)
 #' @noRd
 rs_decode_pixels <- function(bytes, format, axes) .Call(wrap__rs_decode_pixels, bytes, format, axes)
 
+#' The Orthanc identifiers of local DICOM files, read from their tags without the server
+#' (orthanc_core::dicom_ids). Returns list(patient, study, series, instance,
+#' sop_instance_uid, message): one element per path in each; NA ids and a message for a file
+#' that cannot be read.
+#' @noRd
+rs_dicom_ids <- function(paths) .Call(wrap__rs_dicom_ids, paths)
+
 #' Panics on purpose: the tests check that a Rust panic becomes an R error and never
 #' aborts the R session.
 #' @noRd

@@ -27,6 +27,13 @@ fi
 cleanup() { if [ "$started" = 1 ]; then dev/orthanc-server stop || true; fi; }
 trap cleanup EXIT
 
+# The shared DICOM samples (Brainix, Knee, ...) beside the checkout, for the
+# upload tests (tests/testthat/helper-dicom.R) and the Rust tests of dicom_ids.
+if [ -z "${ORTHANC_TEST_DICOM:-}" ] && [ -d "$root/../shared/dicom" ]; then
+  ORTHANC_TEST_DICOM=$(cd "$root/../shared/dicom" && pwd)
+  export ORTHANC_TEST_DICOM
+fi
+
 echo "== Rust core crate without R (R_HOME unset, R and Rscript not runnable)"
 nor=$(mktemp -d)
 printf '#!/bin/sh\necho "R is not available here" >&2\nexit 127\n' > "$nor/R"

@@ -466,6 +466,72 @@ fn rs_decode_pixels(bytes: Robj, format: &str, axes: Robj) -> Robj {
     out
 }
 
+/// The Orthanc identifiers of local DICOM files, read from their tags without the server
+/// (orthanc_core::dicom_ids). Returns list(patient, study, series, instance,
+/// sop_instance_uid, message): one element per path in each; NA ids and a message for a file
+/// that cannot be read.
+#[extendr]
+fn rs_dicom_ids(paths: Strings) -> Robj {
+    let n = paths.len();
+    let (mut patient, mut study, mut series, mut instance, mut sop, mut message) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (i, path) in paths.iter().enumerate() {
+        if i % 64 == 63 && rapi::user_interrupted() {
+            return error_list("interrupt", "interrupted");
+        }
+        let result = if path.is_na() {
+            Err("the path is NA".to_string())
+        } else {
+            let path: &str = path;
+            orthanc_core::dicom_ids::read_uids(std::path::Path::new(path))
+                .map_err(|e| e.to_string())
+        };
+        match result {
+            Ok(uids) => {
+                let ids = uids.orthanc_ids();
+                sop.push(Some(uids.sop_instance_uid));
+                patient.push(Some(ids.patient));
+                study.push(Some(ids.study));
+                series.push(Some(ids.series));
+                instance.push(Some(ids.instance));
+                message.push(None);
+            }
+            Err(e) => {
+                patient.push(None);
+                study.push(None);
+                series.push(None);
+                instance.push(None);
+                sop.push(None);
+                message.push(Some(e));
+            }
+        }
+    }
+    let strings = |v: Vec<Option<String>>| -> Robj {
+        v.into_iter()
+            .map(|s| match s {
+                Some(s) => Rstr::from(s),
+                None => Rstr::na(),
+            })
+            .collect::<Strings>()
+            .into()
+    };
+    list!(
+        patient = strings(patient),
+        study = strings(study),
+        series = strings(series),
+        instance = strings(instance),
+        sop_instance_uid = strings(sop),
+        message = strings(message)
+    )
+    .into()
+}
+
 /// Panics on purpose: the tests check that a Rust panic becomes an R error and never
 /// aborts the R session.
 #[extendr]
@@ -482,5 +548,6 @@ extendr_module! {
     fn rs_to_json;
     fn rs_from_json;
     fn rs_decode_pixels;
+    fn rs_dicom_ids;
     fn rs_panic_probe;
 }

@@ -5,6 +5,7 @@
 //! machine without R.
 
 pub mod batch;
+pub mod dicom_ids;
 pub mod http;
 pub mod npy;
 pub mod runtime;
