@@ -397,10 +397,13 @@ windows_reserved_names <- c("CON", "PRN", "AUX", "NUL", paste0("COM", 1:9), past
 sanitize_file_name <- function(x, fallback = "unnamed", max_bytes = 64L) {
   x <- as.character(x)
   x[is.na(x)] <- ""
+  # Bytes of invalid UTF-8 strings outside ASCII become "_".
+  bad <- !validUTF8(x) & Encoding(x) != "latin1"
+  x[bad] <- gsub("[\x80-\xff]", "_", x[bad], useBytes = TRUE)
   x <- enc2utf8(x)
-  x <- iconv(x, "UTF-8", "UTF-8", sub = "_")
-  x[is.na(x)] <- ""
-  # Control characters (C0, DEL, C1) go; forbidden characters become "_".
+  # Tabs and line breaks are spaces; other control characters (C0, DEL, C1)
+  # go; forbidden characters become "_".
+  x <- gsub("[\t\r\n]", " ", x, perl = TRUE)
   x <- gsub("[\\x{00}-\\x{1F}\\x{7F}-\\x{9F}]", "", x, perl = TRUE)
   x <- gsub("[<>:\"/\\\\|?*]", "_", x, perl = TRUE)
   x <- gsub("\\s+", " ", x, perl = TRUE)
