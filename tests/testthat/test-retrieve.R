@@ -19,9 +19,15 @@ local_big_series <- function(client, n = 12L, env = parent.frame()) {
   orig <- client$post_instances(file = fixture("Brainix-Flair-1.dcm"))
   uid <- function() paste0("2.25.", sample(1:9, 1), paste(sample(0:9, 30, TRUE), collapse = ""))
   ids <- character()
+  # Modifying one instance gives new study and series UIDs unless they are set.
+  study_uid <- uid()
+  series_uid <- uid()
   for (k in seq_len(n)) {
     bytes <- client$post_instances_id_modify(orig$ID, json = list(
-      Replace = list(PatientID = pid, SOPInstanceUID = uid(), InstanceNumber = as.character(k)),
+      Replace = list(
+        PatientID = pid, StudyInstanceUID = study_uid, SeriesInstanceUID = series_uid,
+        SOPInstanceUID = uid(), InstanceNumber = as.character(k)
+      ),
       Force = TRUE
     ))
     f <- tempfile(fileext = ".dcm")
@@ -32,6 +38,7 @@ local_big_series <- function(client, n = 12L, env = parent.frame()) {
     ids <- c(ids, r$ID)
   }
   if (!identical(orig$Status, "AlreadyStored")) client$delete_instances_id(orig$ID)
+  stopifnot(length(unique(ids)) == n, length(client$get_series_id(r$ParentSeries)$Instances) == n)
   list(series = r$ParentSeries, patient = r$ParentPatient, instances = ids)
 }
 
@@ -43,8 +50,14 @@ local_throttle_proxy <- function(target, rate, env = parent.frame()) {
     stdout = "|", stderr = NULL, cleanup = TRUE
   )
   withr::defer(if (p$is_alive()) p$kill(), envir = env)
-  p$poll_io(5000)
-  port <- as.integer(p$read_output_lines(1))
+  line <- character()
+  deadline <- Sys.time() + 15
+  while (!length(line) && p$is_alive() && Sys.time() < deadline) {
+    p$poll_io(200)
+    line <- p$read_output_lines(1)
+  }
+  port <- suppressWarnings(as.integer(line[1]))
+  if (!length(line) || is.na(port)) stop("the throttling relay did not start")
   sprintf("http://127.0.0.1:%d", port)
 }
 
@@ -265,7 +278,8 @@ test_that("SIGKILL in the middle leaves no truncated .dcm, only hidden .part fil
     f <- all_files(dir)
     f[grepl("\\.dcm$", f) & !startsWith(basename(f), ".")]
   }
-  expect_true(fault_wait_until(function() length(final()) >= 1L, timeout = 60, every = 0.02))
+  started <- fault_wait_until(function() length(final()) >= 1L || !bg$is_alive(), timeout = 60, every = 0.02)
+  expect_true(started && bg$is_alive(), info = paste(bg$read_all_error_lines(), collapse = "\n"))
   bg$kill() # SIGKILL: no cleanup can run
   done <- final()
   expect_lt(length(done), 12L)
