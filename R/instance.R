@@ -77,6 +77,15 @@ Instance <- R6::R6Class("Instance",
       )
     },
 
+    #' @description The pixel data as an R array (see [pixel_array()]).
+    #' @param frame `NULL` for all the frames, or the number of one frame
+    #'   (starting at 1).
+    #' @param ... Passed to [pixel_array()]: `rescale`, `via`.
+    #' @return A numeric array: rows x columns (x frames) (x samples).
+    pixel_array = function(frame = NULL, ...) {
+      pixel_array(private$.client, private$.id, frame = frame, ...)
+    },
+
     #' @description The raw content of a tag (or a path into sequences) of the
     #'   DICOM file (`GET /instances/{id}/content/{tag}`).
     #' @return A string for a value; the list of children for a sequence or

@@ -199,6 +199,12 @@ Resource <- R6::R6Class("Resource",
       private$info()
     },
 
+    #' @description Internal: the main information if it is already known
+    #'   (filled from a listing or asked before), else `NULL`; no request.
+    .cached_info = function() {
+      private$.info
+    },
+
     #' @description Internal: set the children kept by a resource whose
     #'   children are locked (used by [find_and_filter_patients()]).
     #' @param children An `orthanc_resource_list`.
@@ -586,16 +592,46 @@ convert_tag_column <- function(name, values) {
 #' `ImagePositionPatient` stay text, `"x\\y\\z"`), the others text. Absent tags
 #' are `NA`.
 #'
+#' With `tags`, for a list of instances only: a data frame of those tags
+#' instead, one row per instance (column `id`, then one column per tag named
+#' by its keyword, e.g. `"0018,0050"` gives `SliceThickness`; a private tag
+#' unknown to the DICOM dictionary keeps its `"GGGG,EEEE"` name). The tags of
+#' all the instances are asked for at once: through `/tools/find` with
+#' `RequestedTags` (Orthanc >= 1.11; 200 instances per request, all the
+#' requests in one batch) for instances whose `SOPInstanceUID` is known (those
+#' made from a listing or a find), else through one batch of
+#' `GET /instances/{id}/tags?simplify`. Orthanc gives no value
+#' representations: the package's copy of the DICOM data dictionary (PS3.6)
+#' types the columns: DA as `Date`; IS, DS, US, UL, SS, SL, FD, FL, SV, UV as
+#' numbers when every value is single (a multi-valued numeric tag such as
+#' `PixelSpacing` stays text, `"0.8\\0.8"`, as all multi-valued tags do;
+#' split it with `strsplit(x, "\\", fixed = TRUE)`); sequences as a list column (one list of items
+#' per instance, `NULL` when absent); anything else as text. Absent or empty
+#' values are `NA`.
+#'
 #' @param x An `orthanc_resource_list`.
 #' @param row.names,optional Unused (for compatibility with the generic).
 #' @param ... Unused.
+#' @param tags `NULL`, or (for a list of [Instance]s) the tags to tabulate:
+#'   keywords (`"SliceLocation"`) or group,element (`"0018,0050"`,
+#'   `"0018-0050"`, `"00180050"`).
+#' @param progress With `tags`: whether to show a progress bar (`NULL`: in
+#'   interactive sessions).
 #' @return A data frame.
 #' @family resources
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
 #' as.data.frame(find_studies(o))
-as.data.frame.orthanc_resource_list <- function(x, row.names = NULL, optional = FALSE, ...) {
+#' instances <- find_instances(o, query = list(Modality = "MR"))
+#' if (length(instances)) {
+#'   as.data.frame(instances, tags = c("SliceLocation", "0018,0050", "AcquisitionDate"))
+#' }
+as.data.frame.orthanc_resource_list <- function(x, row.names = NULL, optional = FALSE, ...,
+                                                tags = NULL, progress = NULL) {
+  if (!is.null(tags)) {
+    return(instance_tags_table(x, tags, progress, call = quote(as.data.frame())))
+  }
   infos <- lapply(x, function(r) r$.main_info())
   levels <- vapply(x, function(r) r$level, "")
   ids <- vapply(x, function(r) r$identifier, "")

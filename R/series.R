@@ -64,6 +64,24 @@ Series <- R6::R6Class("Series",
       )
     },
 
+    #' @description The pixel data of the whole series as an R array, one
+    #'   slice per frame in Orthanc's slice order (see [series_pixel_array()]).
+    #' @param ... Passed to [series_pixel_array()]: `rescale`, `via`.
+    #' @return A numeric array: rows x columns x slices (x samples).
+    pixel_array = function(...) {
+      series_pixel_array(private$.client, private$.id, ...)
+    },
+
+    #' @description Write the series as a NIfTI file through Orthanc's
+    #'   neuroimaging plugin (see [write_nifti()]), named `<id>.nii.gz` (or
+    #'   `.nii`).
+    #' @param path An existing folder.
+    #' @param compress Whether to write a gzip-compressed file (`.nii.gz`).
+    #' @return The path of the file written, invisibly.
+    write_nifti = function(path, compress = TRUE) {
+      invisible(unname(write_nifti(private$.client, private$.id, path, compress = compress)))
+    },
+
     #' @description The tags whose value is the same in every instance of the
     #'   series.
     #' @return A named list.

@@ -138,3 +138,59 @@ test_that("as.data.frame() of a resource list has typed columns and costs no req
   expect_equal(nrow(empty), 0L)
   expect_named(empty, c("id", "parent_id", "labels"))
 })
+
+test_that("as.data.frame(instances, tags =) tabulates tags, typed, in one request", {
+  o <- orthanc_client("a")
+  i1 <- local_instance(o, fixture("Brainix-Flair-1.dcm"))
+  i2 <- local_instance(o, fixture("Brainix-Flair-2.dcm"))
+  insts <- Series$new(i1$ParentSeries, o)$instances
+  tags <- c("SliceLocation", "0018,0050", "00200013", "PixelSpacing", "AcquisitionDate", "EchoTime",
+    "PatientID", "ReferencedImageSequence", "ContrastBolusAgent", "Rows")
+  n <- count_calls(df <- as.data.frame(insts, tags = tags, progress = FALSE))
+  expect_equal(n, 0L) # one /tools/find through batch()
+  expect_named(df, c("id", "SliceLocation", "SliceThickness", "InstanceNumber", "PixelSpacing",
+    "AcquisitionDate", "EchoTime", "PatientID", "ReferencedImageSequence", "ContrastBolusAgent", "Rows"))
+  expect_equal(df$id, vapply(insts, function(i) i$identifier, ""))
+  expect_type(df$SliceLocation, "double")
+  expect_type(df$SliceThickness, "double")
+  expect_type(df$InstanceNumber, "double")
+  expect_type(df$Rows, "double")
+  expect_type(df$PixelSpacing, "character") # multi-valued
+  expect_s3_class(df$AcquisitionDate, "Date")
+  expect_type(df$PatientID, "character")
+  expect_type(df$ReferencedImageSequence, "list")
+  expect_true(all(is.na(df$ContrastBolusAgent)))
+  for (k in seq_len(nrow(df))) {
+    t <- o$get_instances_id_simplified_tags(df$id[k])
+    expect_equal(df$SliceLocation[k], as.numeric(t$SliceLocation))
+    expect_equal(df$SliceThickness[k], as.numeric(t$SliceThickness))
+    expect_equal(df$InstanceNumber[k], as.numeric(t$InstanceNumber))
+    expect_equal(df$PixelSpacing[k], t$PixelSpacing)
+    expect_equal(df$AcquisitionDate[k], as.Date(t$AcquisitionDate, "%Y%m%d"))
+    expect_equal(df$EchoTime[k], as.numeric(t$EchoTime))
+    expect_equal(df$PatientID[k], t$PatientID)
+    expect_equal(df$Rows[k], as.numeric(t$Rows))
+    expect_equal(df$ReferencedImageSequence[[k]], t$ReferencedImageSequence)
+  }
+  # Instances made by hand (no SOPInstanceUID known): the batch of tags,
+  # same table.
+  bare <- resource_list(lapply(df$id, function(id) Instance$new(id, o)))
+  df2 <- as.data.frame(bare, tags = tags, progress = FALSE)
+  expect_equal(df2, df)
+  # Without tags: the usual table.
+  expect_named(as.data.frame(insts)[1:3], c("id", "parent_id", "labels"))
+})
+
+test_that("as.data.frame(tags =) checks its arguments", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o)
+  insts <- Series$new(tree$series, o)$instances
+  expect_error(as.data.frame(insts, tags = 1), class = "orthanc_argument_error")
+  expect_error(as.data.frame(insts, tags = c("Rows", NA)), class = "orthanc_argument_error")
+  expect_error(as.data.frame(Patient$new(tree$patient, o)$studies, tags = "Rows"), class = "orthanc_argument_error")
+  expect_error(as.data.frame(insts, tags = "NotADicomKeyword"), class = "orthanc_http_error")
+  o$delete_instances_id(tree$instances)
+  expect_error(as.data.frame(resource_list(list(Instance$new(tree$instances, o))), tags = "Rows", progress = FALSE),
+    class = "orthanc_http_404"
+  )
+})
