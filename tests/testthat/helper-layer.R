@@ -19,7 +19,7 @@ local_patient_tree <- function(client, studies = 1L, series = 1L, instances = 1L
   for (s in seq_len(studies)) {
     first <- client$post_tools_create_dicom(json = list(Tags = list(
       PatientID = patient_id, PatientName = "LAYER^TEST", PatientBirthDate = "19800102",
-      PatientSex = "F", OtherPatientIDs = "OTHER1\\OTHER2",
+      PatientSex = "F", `0010,1000` = "OTHER1\\OTHER2", # OtherPatientIDs, by number: 1.10.1 names it differently
       StudyDate = sprintf("202001%02d", s), StudyDescription = paste("Study", s),
       AccessionNumber = paste0("ACC", s), StudyID = paste0("S", s),
       ReferringPhysicianName = "REF^DOC", InstitutionName = "LAYER HOSPITAL",

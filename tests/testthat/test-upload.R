@@ -146,7 +146,7 @@ test_that("check_before_upload asks once, by SOPInstanceUID, and sends only what
   report <- upload(offline_client(), dir, check_before_upload = TRUE)
   paths <- vapply(requests, `[[`, "", "path")
   expect_equal(paths, c("/tools/find", "/instances", "/instances"))
-  find <- requests[[1]]$body
+  find <- jsonlite::fromJSON(requests[[1]]$body, simplifyVector = FALSE)
   expect_equal(find$Level, "Instance")
   expect_setequal(strsplit(find$Query$SOPInstanceUID, "\\", fixed = TRUE)[[1]], ids$sop_instance_uid)
   sent <- vapply(requests[-1], function(r) basename(r$body), "")
