@@ -6,7 +6,8 @@
 set -euo pipefail
 pkgs=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-withr
       r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx
-      debootstrap orthanc pandoc qpdf curl ca-certificates python3 openssl procps)
+      debootstrap orthanc pandoc qpdf curl ca-certificates python3 openssl procps
+      libssl-dev pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
