@@ -1,9 +1,9 @@
 # Group "study": the /studies and /patients endpoint methods, tested in
-# test-api-generated-studies.R, test-api-generated-patients.R
-# and (labels, metadata, attachments) test-api-generated-levels.R.
+# test-api-generated-levels.R (what both levels have) and
+# test-api-generated-studies.R, test-api-generated-patients.R (what one has).
 #
 # Every one of them is exercised, so nothing is registered with
-# not_exercised() here. The small fixtures below are shared by those two files.
+# not_exercised() here. The small fixtures below are shared by those files.
 
 # A synthetic patient with one study of `series` series (one instance each),
 # with a PatientID that no other test uses. The patient (and so everything in
