@@ -307,13 +307,14 @@ for (lv in levels_table) {
 # a patient or a study made by study_local_patient() (helper-uncovered-study.R).
 # The shared part runs once per level (levels_local_table: those entries of
 # levels_table, with what levels_local has for them); what differs between
-# the levels is in levels_local, by level name: `field`, the element of study_local_patient()
-# that holds the resource of the level; `type`, its Type; the rest are the
+# the levels is in levels_local, by level name: `element`, the element of
+# study_local_patient() that holds the resource of the level (not `field`, a
+# name levels_table uses); `type`, its Type; the rest are the
 # values and checks of that level only (functions of the client `o`, the
 # resources `x` of study_local_patient() and the answer at hand).
 levels_local <- list(
   patients = list(
-    field = "patient", type = "Patient",
+    element = "patient", type = "Patient",
     # get_patients(expand = TRUE): the entry of x.
     listed = function(mine, x) {
       expect_equal(mine$MainDicomTags$PatientID, x$patient_id)
@@ -423,7 +424,7 @@ levels_local <- list(
     }
   ),
   studies = list(
-    field = "study", type = "Study",
+    element = "study", type = "Study",
     listed = function(mine, x) {
       expect_equal(mine$ParentPatient, x$patient)
       expect_equal(mine$MainDicomTags$StudyInstanceUID, x$study_uid)
@@ -547,7 +548,7 @@ levels_methods <- function(o, level, ...) {
 # study_local_patient(), with `id`: the resource of level `lv` in it.
 levels_local_patient <- function(o, lv, series = 2, env = parent.frame()) {
   x <- study_local_patient(o, series = series, env = env)
-  x$id <- x[[lv$field]]
+  x$id <- x[[lv$element]]
   x
 }
 
@@ -562,7 +563,7 @@ for (lv in levels_local_table) {
     expect_type(ids, "list")
     ids <- unlist(ids)
     expect_type(ids, "character")
-    expect_true(all(c(x[[lv$field]], y[[lv$field]]) %in% ids))
+    expect_true(all(c(x[[lv$element]], y[[lv$element]]) %in% ids))
 
     # since/limit page through the same list.
     expect_equal(list_all(params = list(since = 0, limit = 1)), list(ids[[1]]))
@@ -572,13 +573,13 @@ for (lv in levels_local_table) {
     find_mine <- function(resources, id) Filter(function(r) identical(r$ID, id), resources)[[1]]
     expanded <- list_all(params = list(expand = TRUE))
     expect_length(expanded, length(ids))
-    mine <- find_mine(expanded, x[[lv$field]])
+    mine <- find_mine(expanded, x[[lv$element]])
     expect_equal(mine$Type, lv$type)
     lv$listed(mine, x)
 
     one <- find_mine(
       list_all(params = list(expand = TRUE, "requested-tags" = names(lv$requested_one))),
-      y[[lv$field]]
+      y[[lv$element]]
     )
     expect_equal(one$RequestedTags, lv$requested_one)
 
@@ -587,7 +588,7 @@ for (lv in levels_local_table) {
     # reach it as they are.
     two <- find_mine(
       list_all(params = list(expand = TRUE, "requested-tags" = lv$requested_two)),
-      y[[lv$field]]
+      y[[lv$element]]
     )
     values <- lv$requested_two_values(y)
     for (tag in names(values)) expect_equal(two$RequestedTags[[tag]], values[[tag]])
