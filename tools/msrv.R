@@ -98,8 +98,12 @@ message(if (vendored) {
 } else {
   "Rust dependencies: from crates.io (no src/rust/vendor.tar.xz; run dev/vendor.sh to vendor them)"
 })
+# GNU ld, gold and lld (Linux): export only R_init_orthanc (the Rust library's
+# symbols stay internal) and drop unused sections.
+link_flags <- if (sysname == "Linux") "-Wl,--exclude-libs,ALL -Wl,--gc-sections" else ""
 env <- sprintf("export PATH=\"%s\";", path)
 mk <- readLines("src/Makevars.in")
 mk <- gsub("@OPENSSL_LIBS@", openssl_libs, mk, fixed = TRUE)
 mk <- gsub("@CARGO_ENV@", env, mk, fixed = TRUE)
+mk <- gsub("@LINK_FLAGS@", link_flags, mk, fixed = TRUE)
 writeLines(mk, "src/Makevars")
