@@ -47,6 +47,28 @@ for dir in "$work"/vendor/*/; do
   printf '{"files":{},%s}\n' "$sum" > "$dir/.cargo-checksum.json"
 done
 
+# inst/AUTHORS: the authors and licences of the crates that are compiled (CRAN
+# asks for them); committed, and regenerated here whenever Cargo.lock changes.
+python3 - "$work/vendor" "$keep" ../../inst/AUTHORS <<'PY'
+import sys, tomllib, pathlib
+vendor, keep, out = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+names = [l.strip() for l in open(keep) if l.strip()]
+lines = [
+    "The orthanc package includes (in src/rust/vendor.tar.xz) and compiles the",
+    "following Rust crates, from https://crates.io, under their own licences.",
+    "Their authors and copyright holders, as given in each crate's Cargo.toml:",
+    "",
+]
+for name in names:
+    if not (vendor / name).is_dir():  # the package's own crates
+        continue
+    pkg = tomllib.loads((vendor / name / "Cargo.toml").read_text())["package"]
+    authors = ", ".join(pkg.get("authors", [])) or "the " + pkg["name"] + " developers"
+    lic = pkg.get("license", "see the crate's licence file")
+    lines.append(f"{pkg['name']} {pkg['version']} ({lic}): {authors}")
+open(out, "w").write("\n".join(lines) + "\n")
+PY
+
 rm -f vendor.tar.xz
 # Reproducible: sorted names, fixed owner and time.
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00Z' \
