@@ -53,13 +53,12 @@
 #' length(srv$client$get_instances())
 #' orthanc_server_stop(srv)
 #'
-#' # In a test or a function: stopped when it ends.
-#' count_instances <- function(file) {
-#'   srv <- local_orthanc()
-#'   srv$client$post_instances(file = file)
-#'   length(srv$client$get_instances())
-#' }
-#' count_instances(system.file("extdata", "Lena-1.dcm", package = "orthanc"))
+#' # In a function or a test, local_orthanc() stops it when that ends:
+#' #   count_instances <- function(file) {
+#' #     srv <- local_orthanc()
+#' #     srv$client$post_instances(file = file)
+#' #     length(srv$client$get_instances())
+#' #   }
 local_orthanc <- function(..., binary = NULL, plugins = NULL, config = list(), aet = "ORTHANC",
                           timeout = 30, verbose = FALSE, env = parent.frame()) {
   server <- orthanc_server_start(...,
