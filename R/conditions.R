@@ -20,6 +20,9 @@
 #'   `error_code`, `details`.
 #' * `orthanc_plugin_error`: the server lacks the plugin that a function needs
 #'   (e.g. [write_nifti()] and the neuroimaging plugin). Field: `plugin`.
+#' * `orthanc_server_error`: a local server (see [local_orthanc()]) did not
+#'   start; `orthanc_server_not_found`, a subclass, when there is no Orthanc
+#'   program to start (field `binary`).
 #'
 #' @name orthanc_error
 #' @keywords internal
@@ -49,6 +52,8 @@ orthanc_condition <- function(kind, message, ..., call = NULL, .envir = parent.f
     io = "orthanc_io_error",
     job = "orthanc_job_error",
     plugin = "orthanc_plugin_error",
+    server = "orthanc_server_error",
+    server_not_found = c("orthanc_server_not_found", "orthanc_server_error"),
     character()
   )
   msg <- format_bullets(message, .envir)

@@ -226,6 +226,7 @@ image_frames <- function(client, slices, tags, rescale) {
 #'   instance's first `WindowCenter`/`WindowWidth`, else the range.
 #' @param invert Whether high values are dark (`MONOCHROME1`).
 #' @inheritParams pixel_array
+#' @param instance_id Orthanc identifier of the instance.
 #' @param frame The number of the frame (starting at 1).
 #' @param ... Passed to [graphics::plot()] of the raster (e.g.
 #'   `interpolate = FALSE`).

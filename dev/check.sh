@@ -6,9 +6,12 @@
 #    (dev/orthanc-server; stopped again at the end);
 # 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test;
 # 4. generated code is up to date (dev/generate-api.R --check);
-# 5. R CMD build, then R CMD check --no-manual on the tarball, whose tests run
-#    against the live servers; fails on any ERROR, WARNING or test failure and
-#    prints the endpoint coverage line.
+# 5. dev/vendor.sh (the Rust crates into src/rust/vendor.tar.xz, for the
+#    offline build), R CMD build, then R CMD check --as-cran on the tarball
+#    (CRAN's remote incoming checks off: no CRAN here; --no-manual only when
+#    pdflatex is missing), whose tests run against the live servers; fails on
+#    any ERROR, WARNING or test failure, lists the NOTEs (explained in
+#    cran-comments.md) and prints the endpoint coverage line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -52,17 +55,24 @@ export R_HOME="${R_HOME:-$(R RHOME)}"
 echo "== Generated code is up to date"
 Rscript dev/generate-api.R --check
 
+echo "== Vendor the Rust dependencies"
+bash dev/vendor.sh
+
 echo "== R CMD build"
 work=$(mktemp -d)
-R CMD build --no-manual "$root" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+R CMD build "$root" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 tarball=$(ls -t orthanc_*.tar.gz | head -n 1)
 mv "$tarball" "$work/"
 
-echo "== R CMD check --no-manual $tarball"
+manual="--no-manual"
+# The PDF manual is not built (it needs TeX fonts that are large to install).
+echo "== R CMD check --as-cran $manual $tarball"
 export ORTHANC_PKG_SRC="$root"
 set +e
-# NOT_CRAN=true: the snapshot tests of error messages run (testthat skips them on CRAN).
-(cd "$work" && NOT_CRAN=true _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual "$tarball")
+# NOT_CRAN=true: the snapshot tests of error messages run (testthat skips them
+# on CRAN). No CRAN mirror here: the remote parts of the incoming checks are off.
+(cd "$work" && NOT_CRAN=true _R_CHECK_FORCE_SUGGESTS_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false \
+  R CMD check --as-cran $manual "$tarball")
 status=$?
 set -e
 log="$work/orthanc.Rcheck/00check.log"
@@ -84,6 +94,8 @@ if [ "$status" != 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" "$log"; then
   exit 1
 fi
 grep -E "^Status:" "$log"
+# The NOTEs, for comparison with cran-comments.md.
+grep -B1 -A6 -E "\.\.\. NOTE$" "$log" || true
 rm -rf "$work"
 # Last line: the plain test summary.
 [ -z "$summary_line" ] || echo "$summary_line"

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building, checking and testing the package needs on Debian 12
-# (R from Debian, the R packages the package and its tests use, debootstrap for
+# (R from Debian, the R packages the package and its tests use, OpenSSL's
+# development files, the tools of R CMD check --as-cran, debootstrap for
 # the Orthanc 1.12.7 test servers, Orthanc 1.10.1 for the legacy tests) and makes
 # sure a Rust toolchain is there. Idempotent: installs only what is missing.
 set -euo pipefail
 pkgs=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-withr
       r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx
       debootstrap orthanc pandoc qpdf curl ca-certificates python3 openssl procps
-      libssl-dev pkg-config)
+      libssl-dev pkg-config xz-utils
+      # R CMD check --as-cran: HTML validation, bashisms (the PDF manual is
+      # not built: --no-manual)
+      tidy devscripts)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

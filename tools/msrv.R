@@ -1,10 +1,28 @@
-# Called by ./configure: check that cargo and rustc are available, print their
-# versions, and write src/Makevars from src/Makevars.in.
+# Called by ./configure: check that cargo and rustc are available and recent
+# enough, print their versions (CRAN asks for them in the installation log),
+# check that the OpenSSL development files are there (Linux), and write
+# src/Makevars from src/Makevars.in.
 # The minimum Rust version is read from DESCRIPTION's SystemRequirements
 # ("rustc >= x.y.z"), as in rextendr's template.
 sysreq <- paste(read.dcf("DESCRIPTION", fields = "SystemRequirements"), collapse = " ")
 msrv <- regmatches(sysreq, regexpr("rustc[^,]*>= *[0-9]+\\.[0-9]+(\\.[0-9]+)?", sysreq))
 msrv <- if (length(msrv)) sub(".*>= *", "", msrv) else "1.80.0"
+sysname <- Sys.info()[["sysname"]]
+
+# What to install, per platform, in the words of each package manager.
+how_to_install_rust <- paste0(
+  "Install Rust (cargo and rustc >= ", msrv, "), e.g.:\n",
+  "  - any platform: rustup, https://rustup.rs\n",
+  "  - Debian/Ubuntu: apt-get install cargo (Debian 13 / Ubuntu 24.10 or newer)\n",
+  "  - Fedora/RHEL: dnf install cargo\n",
+  "  - macOS: brew install rust\n",
+  "then make sure 'cargo' and 'rustc' are on the PATH (or in ~/.cargo/bin)."
+)
+fail <- function(title, ...) {
+  line <- strrep("-", 66)
+  stop("\n", line, "\n", title, "\n", ..., "\n", line, call. = FALSE)
+}
+
 cargo_home_bin <- file.path(Sys.getenv("HOME"), ".cargo", "bin")
 path <- Sys.getenv("PATH")
 if (!nzchar(Sys.which("cargo")) && file.exists(file.path(cargo_home_bin, "cargo"))) {
@@ -12,38 +30,80 @@ if (!nzchar(Sys.which("cargo")) && file.exists(file.path(cargo_home_bin, "cargo"
   Sys.setenv(PATH = path)
 }
 if (!nzchar(Sys.which("cargo")) || !nzchar(Sys.which("rustc"))) {
-  stop(
-    "------------------ RUST TOOLCHAIN NOT FOUND ------------------\n",
-    "This package needs cargo and rustc (>= ", msrv, ") to build.\n",
-    "Install them from your system's packages or with rustup (https://rustup.rs),\n",
-    "then make sure 'cargo' is on the PATH.\n",
-    "--------------------------------------------------------------",
-    call. = FALSE
+  missing <- c("cargo", "rustc")[!nzchar(Sys.which(c("cargo", "rustc")))]
+  fail(
+    "RUST TOOLCHAIN NOT FOUND",
+    "This package is written partly in Rust: building it needs ",
+    paste(missing, collapse = " and "), ", which ", if (length(missing) > 1) "are" else "is",
+    " not on the PATH.\n", how_to_install_rust
   )
 }
 rustc_version <- system2("rustc", "--version", stdout = TRUE)
 cargo_version <- system2("cargo", "--version", stdout = TRUE)
-message("using ", rustc_version)
-message("using ", cargo_version)
-v <- regmatches(rustc_version, regexpr("[0-9]+\\.[0-9]+\\.[0-9]+", rustc_version))
-if (length(v) && package_version(v) < package_version(msrv)) {
-  stop("rustc ", v, " is older than the minimum supported ", msrv, call. = FALSE)
+message("using ", rustc_version, " (", Sys.which("rustc"), ")")
+message("using ", cargo_version, " (", Sys.which("cargo"), ")")
+version_of <- function(x) {
+  v <- regmatches(x, regexpr("[0-9]+\\.[0-9]+\\.[0-9]+", x))
+  if (length(v)) package_version(v) else NULL
 }
-vendored <- file.exists("src/rust/vendor.tar.xz")
-env <- sprintf("export PATH=\"%s\" CARGO_HOME=\"$(CARGOTMP)\";", path)
-if (!vendored) env <- sprintf("export PATH=\"%s\";", path)
-# reqwest uses the platform's TLS: OpenSSL on Linux (as curl does).
+for (tool in list(list("rustc", rustc_version), list("cargo", cargo_version))) {
+  v <- version_of(tool[[2]])
+  if (!is.null(v) && v < package_version(msrv)) {
+    fail(
+      "RUST TOOLCHAIN TOO OLD",
+      tool[[1]], " ", format(v), " is older than the minimum this package needs, ", msrv, ".\n",
+      "Update it (rustup update), or: ", how_to_install_rust
+    )
+  }
+}
+
+# reqwest uses the platform's TLS: OpenSSL on Linux and other Unixes (as curl
+# does), the Security framework on macOS. openssl-sys finds OpenSSL with
+# pkg-config (or OPENSSL_DIR); check here, where the message can be clear.
+how_to_install_openssl <- paste0(
+  "Install the OpenSSL development files and pkg-config:\n",
+  "  - Debian/Ubuntu: apt-get install libssl-dev pkg-config\n",
+  "  - Fedora/RHEL: dnf install openssl-devel pkgconf-pkg-config\n",
+  "  - Alpine: apk add openssl-dev pkgconf\n",
+  "  - openSUSE: zypper install libopenssl-devel pkg-config\n",
+  "or set OPENSSL_DIR to an OpenSSL installation."
+)
 openssl_libs <- "-lssl -lcrypto"
-if (nzchar(Sys.which("pkg-config"))) {
-  libs <- suppressWarnings(system2("pkg-config", c("--libs", "openssl"), stdout = TRUE, stderr = FALSE))
-  if (is.null(attr(libs, "status")) && length(libs) == 1L && nzchar(libs)) openssl_libs <- libs
-}
-if (Sys.info()[["sysname"]] == "Darwin") {
+if (sysname == "Darwin") {
   openssl_libs <- "-framework Security -framework CoreFoundation"
+} else if (nzchar(Sys.getenv("OPENSSL_DIR"))) {
+  message("OpenSSL from OPENSSL_DIR=", Sys.getenv("OPENSSL_DIR"))
+  openssl_libs <- sprintf("-L%s/lib -lssl -lcrypto", Sys.getenv("OPENSSL_DIR"))
+} else if (nzchar(Sys.which("pkg-config"))) {
+  ok <- suppressWarnings(system2("pkg-config", c("--exists", "openssl"), stdout = FALSE, stderr = FALSE)) == 0
+  if (!ok) {
+    fail("OPENSSL NOT FOUND", "pkg-config does not know 'openssl'.\n", how_to_install_openssl)
+  }
+  version <- suppressWarnings(system2("pkg-config", c("--modversion", "openssl"), stdout = TRUE, stderr = FALSE))
+  libs <- suppressWarnings(system2("pkg-config", c("--libs", "openssl"), stdout = TRUE, stderr = FALSE))
+  message("using OpenSSL ", paste(version, collapse = " "))
+  if (is.null(attr(libs, "status")) && length(libs) == 1L && nzchar(libs)) openssl_libs <- libs
+} else {
+  headers <- file.path(c("/usr/include", "/usr/local/include"), "openssl", "ssl.h")
+  if (!any(file.exists(headers))) {
+    fail("OPENSSL NOT FOUND", "Neither pkg-config nor the OpenSSL headers were found.\n", how_to_install_openssl)
+  }
+  message("pkg-config not found; OpenSSL headers in ", dirname(dirname(headers[file.exists(headers)][1])))
 }
 message("TLS libraries: ", openssl_libs)
+
+vendored <- file.exists("src/rust/vendor.tar.xz")
+message(if (vendored) {
+  "Rust dependencies: vendored (src/rust/vendor.tar.xz), offline build"
+} else {
+  "Rust dependencies: from crates.io (no src/rust/vendor.tar.xz; run dev/vendor.sh to vendor them)"
+})
+# GNU ld, gold and lld (Linux): export only R_init_orthanc (the Rust library's
+# symbols stay internal) and drop unused sections.
+link_flags <- if (sysname == "Linux") "-Wl,--exclude-libs,ALL -Wl,--gc-sections" else ""
+env <- sprintf("export PATH=\"%s\";", path)
 mk <- readLines("src/Makevars.in")
 mk <- gsub("@OPENSSL_LIBS@", openssl_libs, mk, fixed = TRUE)
 mk <- gsub("@CARGO_ENV@", env, mk, fixed = TRUE)
-mk <- gsub("@CARGO_OFFLINE@", if (vendored) "--offline" else "", mk, fixed = TRUE)
+mk <- gsub("@LINK_FLAGS@", link_flags, mk, fixed = TRUE)
 writeLines(mk, "src/Makevars")
