@@ -124,7 +124,7 @@ test_that("construction costs no request (counted on a server and with the mock 
     n <<- n + 1L
     orthanc_mock_response(body = list(Version = "9.9.9"))
   })
-  o2 <- Orthanc$new("http://orthanc.invalid:8042", "user", "pw")
+  o2 <- Orthanc$new("https://orthanc.invalid:8042", "user", "pw")
   expect_equal(n, 0L)
   expect_equal(o2$server_version, "9.9.9")
   expect_equal(o2$server_version, "9.9.9")
