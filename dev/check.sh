@@ -8,7 +8,8 @@
 # 4. generated code is up to date (dev/generate-api.R --check);
 # 5. R CMD build, then R CMD check --no-manual on the tarball, whose tests run
 #    against the live servers; fails on any ERROR, WARNING or test failure and
-#    prints the endpoint coverage line.
+#    prints the endpoint coverage line;
+# 6. a smoke run of the benchmark (Rscript bench/run.R --smoke).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -84,6 +85,13 @@ if [ "$status" != 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" "$log"; then
   exit 1
 fi
 grep -E "^Status:" "$log"
+
+# The benchmark at tiny sizes, with the package just checked: it must run to the
+# end (its own Orthanc, its own data); its figures are not looked at. The Rust
+# baseline is used only when already built (bench/rust-baseline/target).
+echo "== Benchmark smoke run (bench/run.R --smoke)"
+R_LIBS="$work/orthanc.Rcheck${R_LIBS:+:$R_LIBS}" Rscript bench/run.R --smoke > "$work/bench.md"
+tail -n 8 "$work/bench.md"
 rm -rf "$work"
 # Last line: the plain test summary.
 [ -z "$summary_line" ] || echo "$summary_line"
