@@ -56,6 +56,8 @@ pub fn perform_all(
                 },
                 _ = tick.tick() => {
                     if interrupted() {
+                        drop(pending);
+                        runtime::settle().await;
                         return Err(Error::Interrupted);
                     }
                 }

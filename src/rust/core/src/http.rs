@@ -666,13 +666,15 @@ pub fn block_on<F: Future>(fut: F, interrupted: &dyn Fn() -> bool) -> Result<F::
         return Err(Error::Interrupted);
     }
     runtime::block_on(async {
-        tokio::pin!(fut);
+        let mut fut = Box::pin(fut);
         loop {
             tokio::select! {
                 biased;
                 out = &mut fut => return Ok(out),
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {
                     if interrupted() {
+                        drop(fut);
+                        runtime::settle().await;
                         return Err(Error::Interrupted);
                     }
                 }

@@ -43,6 +43,15 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     rt.block_on(fut)
 }
 
+/// After cancelled transfers were dropped: let the runtime run a few more turns, so that the
+/// connection tasks see the cancellation and close their sockets now (the server sees the
+/// client go away) rather than at the next request, when the runtime runs again.
+pub async fn settle() {
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// R handles SIGPIPE with a handler that raises an R error (a longjmp). A write to a socket
 /// the server has reset (hyper writes with writev(), which has no MSG_NOSIGNAL) raises
 /// SIGPIPE in the writing thread: R's handler would then longjmp out of Rust code (or run R
