@@ -137,7 +137,7 @@ orthanc_private <- list(
       json <- empty_object
     }
     body <- request_body(file, json, data, call)
-    ids <- any(nzchar(names(segments) %||% ""))
+    ids <- !is.null(names(segments)) && any(nzchar(names(segments)))
     req <- request_value(method, path, TRUE, params, headers, NULL, body)
     answer(private$perform(req, call, ids)$body, method)
   },

@@ -19,6 +19,7 @@ no_body <- list(kind = "none", value = NULL)
 
 # Body arguments -> list(kind, value).
 request_body <- function(file, json, data, call = NULL) {
+  if (is.null(file) && is.null(json) && is.null(data)) return(no_body)
   given <- c(file = !is.null(file), json = !is.null(json), data = !is.null(data))
   if (sum(given) > 1L) {
     orthanc_abort("argument", "Give only one of {.arg {names(given)[given]}}.", call = call)
@@ -50,7 +51,9 @@ request_body <- function(file, json, data, call = NULL) {
 # Turn the route given as segments (literal strings unnamed, user values named by
 # their argument) into a character vector, checking the user values.
 route_segments <- function(segments, call = NULL) {
-  nms <- names(segments) %||% rep("", length(segments))
+  nms <- names(segments)
+  # Literal segments only (e.g. list("system")): nothing to check.
+  if (is.null(nms)) return(unlist(segments, use.names = FALSE))
   out <- vector("list", length(segments))
   for (i in seq_along(segments)) {
     v <- segments[[i]]

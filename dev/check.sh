@@ -7,11 +7,12 @@
 # 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test;
 # 4. generated code is up to date (dev/generate-api.R --check);
 # 5. dev/vendor.sh (the Rust crates into src/rust/vendor.tar.xz, for the
-#    offline build), R CMD build, then R CMD check --as-cran on the tarball
-#    (CRAN's remote incoming checks off: no CRAN here; --no-manual only when
-#    pdflatex is missing), whose tests run against the live servers; fails on
-#    any ERROR, WARNING or test failure, lists the NOTEs (explained in
-#    cran-comments.md) and prints the endpoint coverage line.
+#    offline build), R CMD build, then R CMD check --as-cran --no-manual on the
+#    tarball (CRAN's remote incoming checks off: no CRAN here), whose tests run
+#    against the live servers; fails on any ERROR, WARNING or test failure,
+#    lists the NOTEs (explained in cran-comments.md) and prints the endpoint
+#    coverage line;
+# 6. a smoke run of the benchmark (Rscript bench/run.R --smoke).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -96,6 +97,13 @@ fi
 grep -E "^Status:" "$log"
 # The NOTEs, for comparison with cran-comments.md.
 grep -B1 -A6 -E "\.\.\. NOTE$" "$log" || true
+
+# The benchmark at tiny sizes, with the package just checked: it must run to the
+# end (its own Orthanc, its own data); its figures are not looked at. The Rust
+# baseline is used only when already built (bench/rust-baseline/target).
+echo "== Benchmark smoke run (bench/run.R --smoke)"
+R_LIBS="$work/orthanc.Rcheck${R_LIBS:+:$R_LIBS}" Rscript bench/run.R --smoke > "$work/bench.md"
+tail -n 8 "$work/bench.md"
 rm -rf "$work"
 # Last line: the plain test summary.
 [ -z "$summary_line" ] || echo "$summary_line"

@@ -32,7 +32,7 @@ pub fn perform_all(
         return Err(Error::Interrupted);
     }
     let mut results: Vec<Option<Result<Response, Error>>> = (0..total).map(|_| None).collect();
-    runtime::get().block_on(async {
+    runtime::block_on(async {
         let mut pending = futures_util::stream::iter(requests.iter().enumerate())
             .map(|(i, r)| async move { (i, client.execute(r).await) })
             .buffer_unordered(concurrency.max(1));
@@ -56,6 +56,8 @@ pub fn perform_all(
                 },
                 _ = tick.tick() => {
                     if interrupted() {
+                        drop(pending);
+                        runtime::settle().await;
                         return Err(Error::Interrupted);
                     }
                 }

@@ -496,6 +496,11 @@ impl Client {
         req: &Request,
         url: &reqwest::Url,
     ) -> Result<Response, Error> {
+        // The runtime runs only while a request is waited for: a pooled connection that the
+        // server closed while idle (Orthanc's keep-alive timeout) has not been seen closing.
+        // Yielding once lets the runtime poll its sockets first, so that the pool drops that
+        // connection instead of sending this request on it (which would fail a POST).
+        tokio::task::yield_now().await;
         let mut headers = self.headers(req)?;
         let mut rb = http.request(req.method.clone(), url.clone());
         let default_type = |h: &mut HeaderMap, t: &'static str| {
@@ -571,9 +576,12 @@ impl Client {
                 path: dir.join(format!(".{name}.part-{}-{n}", std::process::id())),
                 done: false,
             };
-            let mut f = tokio::fs::File::create(&part.path)
+            let f = tokio::fs::File::create(&part.path)
                 .await
                 .map_err(|e| Error::Io(format!("cannot create {}: {e}", part.path.display())))?;
+            // Chunks arrive in pieces of a few KiB: each write of a tokio file is a trip to
+            // the blocking pool, so they are gathered into writes of 1 MiB.
+            let mut f = tokio::io::BufWriter::with_capacity(1 << 20, f);
             while let Some(chunk) = resp.chunk().await.map_err(classify_body)? {
                 f.write_all(&chunk)
                     .await
@@ -657,14 +665,16 @@ pub fn block_on<F: Future>(fut: F, interrupted: &dyn Fn() -> bool) -> Result<F::
     if interrupted() {
         return Err(Error::Interrupted);
     }
-    runtime::get().block_on(async {
-        tokio::pin!(fut);
+    runtime::block_on(async {
+        let mut fut = Box::pin(fut);
         loop {
             tokio::select! {
                 biased;
                 out = &mut fut => return Ok(out),
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {
                     if interrupted() {
+                        drop(fut);
+                        runtime::settle().await;
                         return Err(Error::Interrupted);
                     }
                 }

@@ -1,7 +1,16 @@
-//! One tokio runtime per process. A forked child (parallel::mclapply) inherits a runtime
-//! whose worker threads do not exist in it; it gets a new runtime and the old one is leaked,
-//! never dropped (dropping it would wait for threads that are gone).
+//! One tokio runtime per process, driven by the thread that waits for it.
+//!
+//! The runtime is a current-thread one: the future of a request, its socket IO and its
+//! timers are all polled on the calling thread (R's main thread) inside `block_on`, so a
+//! request never bounces between threads (a multi-thread runtime polls the IO on a worker
+//! and wakes the caller for every step). Only blocking file operations (`tokio::fs`) run on
+//! tokio's blocking pool.
+//!
+//! A forked child (parallel::mclapply) inherits a runtime whose blocking threads do not
+//! exist in it; it gets a new runtime and the old one is leaked, never dropped (dropping it
+//! would wait for threads that are gone).
 
+use std::future::Future;
 use std::sync::Mutex;
 use tokio::runtime::Runtime;
 
@@ -15,8 +24,7 @@ pub fn get() -> &'static Runtime {
             return rt;
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let rt = tokio::runtime::Builder::new_current_thread()
         .thread_name("orthanc-io")
         .on_thread_start(block_sigpipe)
         .enable_all()
@@ -27,11 +35,27 @@ pub fn get() -> &'static Runtime {
     rt
 }
 
+/// Drive `fut` to completion on this process's runtime, from the calling thread, with
+/// SIGPIPE blocked in this thread meanwhile (see `SigpipeBlocked`).
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let rt = get();
+    let _guard = SigpipeBlocked::new();
+    rt.block_on(fut)
+}
+
+/// After cancelled transfers were dropped: let the runtime run a few more turns, so that the
+/// connection tasks see the cancellation and close their sockets now (the server sees the
+/// client go away) rather than at the next request, when the runtime runs again.
+pub async fn settle() {
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// R handles SIGPIPE with a handler that raises an R error (a longjmp). A write to a socket
 /// the server has reset (hyper writes with writev(), which has no MSG_NOSIGNAL) raises
-/// SIGPIPE in the writing thread: in a runtime thread, R's handler would then run R code
-/// off the main thread and crash the session. Runtime threads block SIGPIPE: the write
-/// fails with EPIPE instead, which becomes a connection error.
+/// SIGPIPE in the writing thread: R's handler would then longjmp out of Rust code (or run R
+/// code off the main thread). Threads of the blocking pool block SIGPIPE for good.
 fn block_sigpipe() {
     #[cfg(unix)]
     unsafe {
@@ -39,5 +63,94 @@ fn block_sigpipe() {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGPIPE);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// SIGPIPE blocked in the calling thread while the runtime runs there: a write to a reset
+/// socket then fails with EPIPE (a connection error) instead. On drop (also when unwinding),
+/// a SIGPIPE that became pending meanwhile is consumed, then the previous mask is restored,
+/// so R's handler never sees it.
+pub struct SigpipeBlocked {
+    #[cfg(unix)]
+    restore: Option<libc::sigset_t>,
+}
+
+impl SigpipeBlocked {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> SigpipeBlocked {
+        #[cfg(unix)]
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) != 0 {
+                return SigpipeBlocked { restore: None };
+            }
+            // Already blocked (a nested call, or a thread that blocks it for good): nothing
+            // to restore.
+            let restore = (libc::sigismember(&old, libc::SIGPIPE) != 1).then_some(old);
+            SigpipeBlocked { restore }
+        }
+        #[cfg(not(unix))]
+        SigpipeBlocked {}
+    }
+}
+
+impl Drop for SigpipeBlocked {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        unsafe {
+            let Some(old) = self.restore.take() else {
+                return;
+            };
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            for _ in 0..8 {
+                let mut pending: libc::sigset_t = std::mem::zeroed();
+                if libc::sigpending(&mut pending) != 0
+                    || libc::sigismember(&pending, libc::SIGPIPE) != 1
+                {
+                    break;
+                }
+                libc::sigtimedwait(&set, std::ptr::null_mut(), &zero);
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SIGPIPE raised while blocked is consumed: restoring the mask does not deliver it
+    /// (the test process would die of it, SIGPIPE's default action being to terminate...
+    /// except that Rust ignores SIGPIPE in binaries: so the test checks the pending set).
+    #[cfg(unix)]
+    #[test]
+    fn pending_sigpipe_is_consumed() {
+        std::thread::spawn(|| unsafe {
+            {
+                let _g = SigpipeBlocked::new();
+                libc::pthread_kill(libc::pthread_self(), libc::SIGPIPE);
+                let mut pending: libc::sigset_t = std::mem::zeroed();
+                libc::sigpending(&mut pending);
+                assert_eq!(libc::sigismember(&pending, libc::SIGPIPE), 1);
+            }
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            assert_eq!(libc::sigismember(&pending, libc::SIGPIPE), 0);
+            let mut now: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut now);
+            assert_eq!(libc::sigismember(&now, libc::SIGPIPE), 0, "mask restored");
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -1,0 +1,454 @@
+#!/usr/bin/env Rscript
+# bench/run.R: the benchmark of the `orthanc` package against baselines measured
+# in the same run (httr2 + jsonlite, curl + jsonlite, and a bare Rust reqwest
+# loop in bench/rust-baseline/). See bench/README.md.
+#
+#   Rscript bench/run.R            # full sizes (about 10 minutes on 2 cores)
+#   Rscript bench/run.R --smoke    # tiny sizes: checks that everything runs
+#
+# Options: --smoke, --no-rust (skip the Rust baseline), --rust (build it even
+# with --smoke), --scale (W6: W2 and W4 at a second size), --use-env-server
+# (use ORTHANC_TEST_URL/USERNAME/PASSWORD instead of starting a server).
+# Sizes: environment variables BENCH_CALLS, BENCH_REPS, BENCH_FIND, BENCH_UPLOAD,
+# BENCH_ARCHIVE, BENCH_TAGS (see bench/README.md).
+
+args <- commandArgs(TRUE)
+smoke <- "--smoke" %in% args
+scale <- "--scale" %in% args || nzchar(Sys.getenv("BENCH_SCALE"))
+use_env_server <- "--use-env-server" %in% args
+root <- normalizePath(".")
+if (!file.exists(file.path(root, "bench", "run.R"))) {
+  stop("run bench/run.R from the package root")
+}
+
+size <- function(var, full, tiny) {
+  v <- Sys.getenv(var)
+  if (nzchar(v)) as.integer(v) else if (smoke) tiny else full
+}
+cfg <- list(
+  calls = size("BENCH_CALLS", 1000L, 20L),
+  reps = size("BENCH_REPS", 5L, 1L),
+  find = size("BENCH_FIND", 1000L, 30L),
+  upload = size("BENCH_UPLOAD", 100L, 5L),
+  archive = size("BENCH_ARCHIVE", 440L, 22L),
+  tags = size("BENCH_TAGS", 200L, 10L)
+)
+
+suppressPackageStartupMessages({
+  library(orthanc)
+  library(jsonlite)
+  have_httr2 <- requireNamespace("httr2", quietly = TRUE)
+  have_curl <- requireNamespace("curl", quietly = TRUE)
+})
+
+say <- function(...) cat(sprintf(...), "\n", sep = "", file = stderr())
+
+# ---- the server -------------------------------------------------------------
+state_dir <- NULL
+stop_server <- function() {
+  if (!is.null(state_dir)) {
+    system2(file.path(root, "dev", "orthanc-server"), "stop",
+      env = paste0("ORTHANC_STATE_DIR=", state_dir), stdout = FALSE, stderr = FALSE
+    )
+    unlink(state_dir, recursive = TRUE)
+    state_dir <<- NULL
+  }
+}
+if (!use_env_server) {
+  state_dir <- tempfile("orthanc-bench-state-")
+  dir.create(state_dir)
+  say("starting Orthanc (dev/orthanc-server, ORTHANC_STATE_DIR=%s)", state_dir)
+  out <- system2(file.path(root, "dev", "orthanc-server"), "start",
+    env = paste0("ORTHANC_STATE_DIR=", state_dir), stdout = TRUE
+  )
+  if (!is.null(attr(out, "status"))) stop("dev/orthanc-server start failed")
+  for (line in grep("^export ", out, value = TRUE)) {
+    kv <- sub("^export ", "", line)
+    k <- sub("=.*", "", kv)
+    v <- sub("^[^=]*=", "", kv)
+    v <- gsub("^'|'$", "", v)
+    do.call(Sys.setenv, stats::setNames(list(v), k))
+  }
+}
+url <- Sys.getenv("ORTHANC_TEST_URL")
+user <- Sys.getenv("ORTHANC_TEST_USERNAME")
+pass <- Sys.getenv("ORTHANC_TEST_PASSWORD")
+if (!nzchar(url)) stop("no server: ORTHANC_TEST_URL is not set")
+work <- tempfile("orthanc-bench-")
+dir.create(work)
+
+main <- function() {
+  o <- Orthanc$new(url, username = user, password = pass)
+  Sys.setenv(BENCH_URL = url, BENCH_USER = user, BENCH_PASS = pass)
+
+  # ---- the Rust baseline ----------------------------------------------------
+  rust_bin <- file.path(root, "bench", "rust-baseline", "target", "release", "orthanc-bench-baseline")
+  want_rust <- !"--no-rust" %in% args && (!smoke || "--rust" %in% args || file.exists(rust_bin))
+  have_rust <- FALSE
+  if (want_rust) {
+    manifest <- file.path(root, "bench", "rust-baseline", "Cargo.toml")
+    say("building the Rust baseline (cargo build --release)")
+    st <- system2("cargo", c("build", "--release", "--quiet", "--offline", "--manifest-path", manifest))
+    if (st != 0) st <- system2("cargo", c("build", "--release", "--quiet", "--manifest-path", manifest))
+    have_rust <- st == 0 && file.exists(rust_bin)
+    if (!have_rust) say("the Rust baseline could not be built: its rows are left out")
+  }
+  rust <- function(...) {
+    out <- system2(rust_bin, c(...), stdout = TRUE)
+    if (!is.null(attr(out, "status"))) stop("the Rust baseline failed: ", paste(c(...), collapse = " "))
+    fromJSON(out[length(out)])
+  }
+
+  # ---- data -----------------------------------------------------------------
+  dicom_dir <- Sys.getenv("ORTHANC_TEST_DICOM", file.path(root, "..", "shared", "dicom"))
+  if (!dir.exists(dicom_dir)) dicom_dir <- "/work/shared/dicom"
+  seed_files <- sort(list.files(file.path(dicom_dir, "Brainix", "Flair"), full.names = TRUE))
+  if (!length(seed_files)) stop("no DICOM samples in ", dicom_dir)
+  say("uploading %d seed files", length(seed_files))
+  seed <- lapply(seed_files, function(f) o$post_instances(file = f))
+  seed_series <- seed[[1]]$ParentSeries
+  seed_instance <- seed[[1]]$ID
+  uid <- function() paste0("2.25.", paste(sample(0:9, 30, TRUE), collapse = ""))
+
+  # A new study of (at least) n instances: copies of the seed series with new UIDs.
+  make_study <- function(n, tag) {
+    study_uid <- uid()
+    k <- ceiling(n / length(seed_files))
+    for (i in seq_len(k)) {
+      o$post_series_id_modify(seed_series, json = list(
+        Replace = list(StudyInstanceUID = study_uid, PatientID = paste0("BENCH-", tag),
+          PatientName = paste0("BENCH^", tag), SeriesDescription = paste("copy", i)),
+        Force = TRUE
+      ))
+    }
+    found <- o$post_tools_lookup(data = study_uid)
+    list(uid = study_uid, id = found[[1]]$ID, n = k * length(seed_files))
+  }
+  big_n <- max(cfg$find, cfg$tags, cfg$archive)
+  say("making a study of %d instances", big_n)
+  big <- make_study(big_n, "BIG")
+  archive_studies <- list(list(n = cfg$archive, study = if (cfg$archive == big_n) big else make_study(cfg$archive, "ARCH")))
+  if (scale) {
+    n2 <- max(length(seed_files), cfg$archive %/% 4L)
+    archive_studies <- c(list(list(n = n2, study = make_study(n2, "ARCH2"))), archive_studies)
+  }
+  big_instances <- unlist(o$get_studies_id_instances(big$id, params = list(expand = FALSE)))
+  if (!is.character(big_instances)) big_instances <- vapply(o$get_studies_id_instances(big$id), function(x) x$ID, "")
+  one_instance <- big_instances[1]
+
+  # Files to upload: copies of seed files with new UIDs, all in one new study.
+  upload_dir <- file.path(work, "upload")
+  dir.create(upload_dir)
+  up_study_uid <- uid()
+  up_series_uid <- uid()
+  say("writing %d files to upload", cfg$upload)
+  seed_ids <- vapply(seed, function(s) s$ID, "")
+  up_files <- character(cfg$upload)
+  for (i in seq_len(cfg$upload)) {
+    raw <- o$post_instances_id_modify(seed_ids[(i - 1L) %% length(seed_ids) + 1L], json = list(
+      Replace = list(StudyInstanceUID = up_study_uid, SeriesInstanceUID = up_series_uid,
+        SOPInstanceUID = uid(), PatientID = "BENCH-UP"),
+      Force = TRUE
+    ))
+    up_files[i] <- file.path(upload_dir, sprintf("up-%05d.dcm", i))
+    writeBin(raw, up_files[i])
+  }
+  up_list <- file.path(work, "upload.txt")
+  writeLines(up_files, up_list)
+  delete_uploads <- function() {
+    found <- o$post_tools_lookup(data = up_study_uid)
+    for (f in found) if (identical(f$Type, "Study")) o$delete_studies_id(f$ID)
+  }
+
+  # ---- measuring --------------------------------------------------------------
+  cpu_now <- function() {
+    t <- proc.time()
+    c(wall = t[["elapsed"]], cpu = t[["user.self"]] + t[["sys.self"]])
+  }
+  timed <- function(expr_fun) {
+    gc(FALSE)
+    t0 <- cpu_now()
+    expr_fun()
+    cpu_now() - t0
+  }
+  # Run each variant once per repetition, in a rotating order; `setup` runs
+  # (untimed) before each. Returns a data frame of medians (wall, cpu, and any
+  # extra numbers a variant returns).
+  interleave <- function(variants, reps = cfg$reps, setup = NULL) {
+    res <- list()
+    nm <- names(variants)
+    for (r in seq_len(reps)) {
+      order <- nm[(seq_along(nm) + r - 2L) %% length(nm) + 1L]
+      for (v in order) {
+        if (!is.null(setup)) setup()
+        x <- variants[[v]]()
+        res[[v]] <- rbind(res[[v]], x)
+      }
+    }
+    out <- do.call(rbind, lapply(nm, function(v) {
+      m <- res[[v]]
+      as.data.frame(t(apply(m, 2, stats::median)))
+    }))
+    cbind(client = nm, out, stringsAsFactors = FALSE)
+  }
+  md <- function(df, title) {
+    cat("\n### ", title, "\n\n", sep = "")
+    fmt <- function(x) {
+      if (is.numeric(x)) ifelse(is.na(x), "", formatC(x, format = "fg", digits = 3, big.mark = ",")) else x
+    }
+    cells <- lapply(df, fmt)
+    cat("| ", paste(names(df), collapse = " | "), " |\n", sep = "")
+    cat("|", paste(rep("---", ncol(df)), collapse = "|"), "|\n", sep = "")
+    for (i in seq_len(nrow(df))) {
+      cat("| ", paste(vapply(cells, function(x) as.character(x[i]), ""), collapse = " | "), " |\n", sep = "")
+    }
+  }
+  # Ratios to the best (lowest) baseline of the same table.
+  with_ratios <- function(df, cols, baseline_rows) {
+    for (col in cols) {
+      best <- suppressWarnings(min(df[[col]][baseline_rows], na.rm = TRUE))
+      df[[paste0(col, " × best baseline")]] <- round(df[[col]] / best, 2)
+    }
+    df
+  }
+  is_baseline <- function(df) !startsWith(df$client, "orthanc")
+
+  auth_h2 <- function(req) httr2::req_auth_basic(req, user, pass)
+  curl_handle <- function() {
+    h <- curl::new_handle()
+    curl::handle_setopt(h, username = user, password = pass, httpauth = 1L)
+    h
+  }
+  curl_json <- function(h, path) {
+    r <- curl::curl_fetch_memory(paste0(url, path), handle = h)
+    if (r$status_code >= 300) stop("curl: ", r$status_code)
+    fromJSON(rawToChar(r$content), simplifyVector = FALSE)
+  }
+
+  cat("## orthanc benchmark\n\n")
+  cat(sprintf("- %s, %s, orthanc %s (%s), Orthanc server %s\n", format(Sys.time(), "%Y-%m-%d %H:%M"),
+    R.version.string, packageVersion("orthanc"), dirname(system.file(package = "orthanc")),
+    o$server_version))
+  cat(sprintf("- sizes: %s; medians of %d interleaved repetitions%s\n",
+    paste(names(cfg), unlist(cfg), sep = " = ", collapse = ", "), cfg$reps,
+    if (smoke) " (smoke run: tiny sizes, figures mean nothing)" else ""))
+  cat(sprintf("- machine: %s cores; the server runs on the same machine\n", parallel::detectCores()))
+
+  # ---- W1: per-call latency and client CPU ------------------------------------
+  say("W1")
+  n <- cfg$calls
+  w1 <- NULL
+  for (ep in list(list(name = "GET /system", path = "/system", pkg = function() o$get_system()),
+                  list(name = "GET /instances/{id}", path = paste0("/instances/", one_instance),
+                       pkg = function() o$get_instances_id(one_instance)))) {
+    h <- if (have_curl) curl_handle()
+    req <- if (have_httr2) auth_h2(httr2::request(paste0(url, ep$path)))
+    for (i in 1:20) ep$pkg()
+    v <- list(orthanc = function() timed(function() for (i in seq_len(n)) ep$pkg()))
+    if (have_httr2) v$httr2 <- function() timed(function() for (i in seq_len(n)) httr2::resp_body_json(httr2::req_perform(req)))
+    if (have_curl) v$curl <- function() timed(function() for (i in seq_len(n)) curl_json(h, ep$path))
+    if (have_rust) v$rust <- function() {
+      r <- rust("get", n, ep$path)
+      c(wall = r$wall_us * n / 1e6, cpu = r$cpu_us * n / 1e6)
+    }
+    m <- interleave(v)
+    w1 <- rbind(w1, data.frame(request = ep$name, client = m$client,
+      `wall µs/call` = m$wall / n * 1e6, `CPU µs/call` = m$cpu / n * 1e6, check.names = FALSE))
+  }
+  w1 <- do.call(rbind, lapply(split(w1, w1$request), function(d) {
+    with_ratios(d, c("wall µs/call", "CPU µs/call"), is_baseline(d))
+  }))
+  rownames(w1) <- NULL
+  md(w1, sprintf("W1: per-call latency and client CPU (%d calls; CPU of the client process)", n))
+
+  # ---- W2: large JSON ----------------------------------------------------------
+  say("W2")
+  w2 <- NULL
+  conv <- NULL
+  find_sizes <- if (scale) unique(c(max(10L, cfg$find %/% 10L), cfg$find)) else cfg$find
+  h <- if (have_curl) curl_handle()
+  for (fs in find_sizes) {
+    body <- list(Level = "Instance", Expand = TRUE, Query = list(StudyInstanceUID = big$uid), Limit = fs)
+    body_json <- as.character(toJSON(body, auto_unbox = TRUE))
+    payloads <- list(
+      list(name = sprintf("POST /tools/find (%d instances, expanded)", fs),
+        pkg = function() o$post_tools_find(json = body),
+        h2 = function() httr2::resp_body_json(httr2::req_perform(httr2::req_body_raw(
+          auth_h2(httr2::request(paste0(url, "/tools/find"))), body_json, "application/json"))),
+        curl = function() {
+          hh <- curl_handle()
+          curl::handle_setopt(hh, postfields = body_json)
+          curl::handle_setheaders(hh, "Content-Type" = "application/json")
+          r <- curl::curl_fetch_memory(paste0(url, "/tools/find"), handle = hh)
+          fromJSON(rawToChar(r$content), simplifyVector = FALSE)
+        })
+    )
+    if (fs == max(find_sizes)) {
+      payloads[[2]] <- list(name = "GET /instances?expand (all)",
+        pkg = function() o$get_instances(params = list(expand = TRUE)),
+        h2 = function() httr2::resp_body_json(httr2::req_perform(auth_h2(httr2::request(paste0(url, "/instances?expand"))))),
+        curl = function() curl_json(h, "/instances?expand"))
+    }
+    for (p in payloads) {
+      v <- list(orthanc = function() timed(p$pkg))
+      if (have_httr2) v$httr2 <- function() timed(p$h2)
+      if (have_curl) v$curl <- function() timed(p$curl)
+      m <- interleave(v)
+      # The answer's bytes, for the conversion alone.
+      hh <- curl_handle()
+      if (startsWith(p$name, "POST")) {
+        curl::handle_setopt(hh, postfields = body_json)
+        curl::handle_setheaders(hh, "Content-Type" = "application/json")
+        bytes <- curl::curl_fetch_memory(paste0(url, "/tools/find"), handle = hh)$content
+      } else {
+        bytes <- curl::curl_fetch_memory(paste0(url, "/instances?expand"), handle = hh)$content
+      }
+      text <- rawToChar(bytes)
+      k <- max(1L, min(20L, as.integer(2e7 / length(bytes))))
+      cv <- list(
+        `orthanc (rs_from_json)` = function() timed(function() for (i in seq_len(k)) orthanc:::rs_from_json(bytes)) / k,
+        `jsonlite::fromJSON(simplifyVector = FALSE)` = function() timed(function() for (i in seq_len(k)) fromJSON(text, simplifyVector = FALSE)) / k
+      )
+      if (have_rust) {
+        jf <- file.path(work, "answer.json")
+        writeBin(bytes, jf)
+        cv$`rust serde_json::Value` <- function() {
+          r <- rust("decode", jf, k)
+          c(wall = NA, cpu = r$cpu_ms / 1e3)
+        }
+      }
+      cm <- interleave(cv)
+      w2 <- rbind(w2, data.frame(answer = p$name, MB = length(bytes) / 1e6, client = m$client,
+        `wall ms` = m$wall * 1e3, `CPU ms` = m$cpu * 1e3, check.names = FALSE))
+      conv <- rbind(conv, data.frame(answer = p$name, MB = length(bytes) / 1e6, conversion = cm$client,
+        `CPU ms` = cm$cpu * 1e3, check.names = FALSE))
+    }
+  }
+  w2 <- do.call(rbind, lapply(split(w2, w2$answer), function(d) with_ratios(d, c("wall ms", "CPU ms"), is_baseline(d))))
+  rownames(w2) <- NULL
+  md(w2, "W2: large JSON answers, whole call (request + conversion to R lists)")
+  conv <- do.call(rbind, lapply(split(conv, conv$answer), function(d) {
+    for (b in c("rust serde_json::Value", "jsonlite::fromJSON(simplifyVector = FALSE)")) {
+      ref <- d$`CPU ms`[d$conversion == b]
+      d[[paste("×", sub("::.*|\\(.*| .*", "", b))]] <- if (length(ref)) round(d$`CPU ms` / ref, 2) else NA
+    }
+    d
+  }))
+  rownames(conv) <- NULL
+  md(conv, "W2: conversion alone (same bytes; CPU per conversion)")
+
+  # ---- W3: upload -------------------------------------------------------------
+  say("W3")
+  delete_uploads()
+  v <- list(
+    `orthanc post_instances() sequential` = function() timed(function() for (f in up_files) o$post_instances(file = f)),
+    `orthanc upload() (4 at once)` = function() timed(function() upload(o, up_files, concurrency = 4, progress = FALSE))
+  )
+  if (have_curl) v$`curl sequential` <- function() timed(function() {
+    hh <- curl_handle()
+    curl::handle_setheaders(hh, "Content-Type" = "application/dicom")
+    for (f in up_files) {
+      curl::handle_setopt(hh, postfields = readBin(f, "raw", file.size(f)))
+      fromJSON(rawToChar(curl::curl_fetch_memory(paste0(url, "/instances"), handle = hh)$content), simplifyVector = FALSE)
+    }
+  })
+  if (have_rust) {
+    v$`rust 1 connection` <- function() { r <- rust("upload", 1, up_list); c(wall = r$wall_s, cpu = r$cpu_s) }
+    v$`rust 4 connections` <- function() { r <- rust("upload", 4, up_list); c(wall = r$wall_s, cpu = r$cpu_s) }
+  }
+  m <- interleave(v, setup = delete_uploads)
+  delete_uploads()
+  w3 <- data.frame(client = m$client, `files/s` = cfg$upload / m$wall, `wall s` = m$wall,
+    `CPU s` = m$cpu, check.names = FALSE)
+  best_rate <- max(w3$`files/s`[is_baseline(w3)])
+  w3$`rate × best baseline` <- round(w3$`files/s` / best_rate, 2)
+  w3 <- with_ratios(w3, "CPU s", is_baseline(w3))
+  md(w3, sprintf("W3: upload of %d files (%.0f KB each)", cfg$upload, mean(file.size(up_files)) / 1e3))
+
+  # ---- W4: a study archive to disk ---------------------------------------------
+  say("W4")
+  child <- file.path(work, "download-child.R")
+  writeLines(c(
+    "a <- commandArgs(TRUE); variant <- a[1]; route <- a[2]; out <- a[3]",
+    "suppressPackageStartupMessages({library(orthanc); library(jsonlite)})",
+    "url <- Sys.getenv('BENCH_URL'); user <- Sys.getenv('BENCH_USER'); pass <- Sys.getenv('BENCH_PASS')",
+    "if (variant == 'orthanc') { o <- Orthanc$new(url, username = user, password = pass); invisible(o$get_system()) }",
+    "if (variant == 'httr2') { library(httr2); req <- req_auth_basic(request(paste0(url, route)), user, pass) }",
+    "if (variant == 'curl') { library(curl); h <- new_handle(); handle_setopt(h, username = user, password = pass, httpauth = 1L) }",
+    "invisible(gc())",
+    "rss <- as.numeric(sub('[^0-9]*([0-9]+).*', '\\\\1', grep('^VmRSS', readLines('/proc/self/status'), value = TRUE)))",
+    "t0 <- proc.time()",
+    "if (variant == 'orthanc') Study$new(sub('.*/studies/([^/]+)/.*', '\\\\1', route), o)$download(out)",
+    "if (variant == 'httr2') invisible(req_perform(req, path = out))",
+    "if (variant == 'curl') invisible(curl_download(paste0(url, route), out, handle = h, quiet = TRUE))",
+    "t <- proc.time() - t0",
+    "cat(toJSON(list(wall = t[['elapsed']], cpu = t[['user.self']] + t[['sys.self']], rss_kb = rss, bytes = file.size(out)), auto_unbox = TRUE), '\\n')"
+  ), child)
+  rscript <- file.path(R.home("bin"), "Rscript")
+  run_child <- function(variant, route, out) {
+    err <- file.path(work, "time.txt")
+    res <- system2("/usr/bin/time", c("-v", rscript, child, variant, route, out), stdout = TRUE, stderr = err)
+    tv <- readLines(err)
+    maxrss <- as.numeric(sub(".*: *", "", grep("Maximum resident set size", tv, value = TRUE)))
+    r <- fromJSON(res[length(res)])
+    unlink(out)
+    c(wall = r$wall, cpu = r$cpu, growth_mb = (maxrss - r$rss_kb) / 1024, mb = r$bytes / 1e6)
+  }
+  w4 <- NULL
+  for (as in archive_studies) {
+    route <- paste0("/studies/", as$study$id, "/archive")
+    out <- file.path(work, "archive.zip")
+    v <- list(orthanc = function() run_child("orthanc", route, out))
+    if (have_httr2) v$httr2 <- function() run_child("httr2", route, out)
+    if (have_curl) v$curl <- function() run_child("curl", route, out)
+    if (have_rust) v$rust <- function() {
+      r <- rust("download", route, out)
+      unlink(out)
+      c(wall = r$wall_s, cpu = r$cpu_s, growth_mb = (r$maxrss_kb - r$rss0_kb) / 1024, mb = r$bytes / 1e6)
+    }
+    m <- interleave(v)
+    d <- data.frame(study = sprintf("%d instances, %.0f MB", as$study$n, m$mb[1]), client = m$client,
+      `wall s` = m$wall, `CPU s` = m$cpu, `peak RSS growth MB` = m$growth_mb, check.names = FALSE)
+    w4 <- rbind(w4, with_ratios(d, c("wall s", "CPU s"), is_baseline(d)))
+  }
+  md(w4, "W4: study archive to disk (each in a child process; CPU and RSS of that process during the call)")
+
+  # ---- W5: tags of N instances into a data frame --------------------------------
+  say("W5")
+  tags <- c("SliceLocation", "InstanceNumber", "SeriesDescription", "ImagePositionPatient", "0018,0050")
+  instances <- find_instances(o, query = list(StudyInstanceUID = big$uid))[seq_len(cfg$tags)]
+  ids <- vapply(instances, function(x) x$identifier, "")
+  tag_list <- file.path(work, "tags.txt")
+  writeLines(paste0("/instances/", ids, "/tags?simplify"), tag_list)
+  v <- list(
+    `orthanc as.data.frame(tags =)` = function() timed(function() as.data.frame(instances, tags = tags)),
+    `orthanc sequential loop` = function() timed(function() {
+      vals <- lapply(ids, function(id) o$get_instances_id_tags(id, params = list(simplify = TRUE)))
+      d <- data.frame(id = ids)
+      for (t in tags[1:4]) d[[t]] <- vapply(vals, function(x) paste(unlist(x[[t]]), collapse = "\\"), "")
+      d
+    })
+  )
+  if (have_rust) v$`rust 4 connections (GET tags each)` <- function() {
+    r <- rust("getmany", 4, tag_list)
+    c(wall = r$wall_s, cpu = r$cpu_s)
+  }
+  m <- interleave(v)
+  w5 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu, check.names = FALSE)
+  w5 <- with_ratios(w5, c("wall s", "CPU s"), is_baseline(w5))
+  md(w5, sprintf("W5: %d tags of %d instances into a data frame", length(tags), cfg$tags))
+  cat("\n")
+  invisible()
+}
+
+status <- tryCatch({
+  main()
+  0L
+}, error = function(e) {
+  say("bench/run.R failed: %s", conditionMessage(e))
+  1L
+}, finally = {
+  stop_server()
+  unlink(work, recursive = TRUE)
+})
+quit(status = status)
