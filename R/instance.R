@@ -104,13 +104,7 @@ Instance <- R6::R6Class("Instance",
     anonymize = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
                          keep_private_tags = NULL, keep_source = NULL, priority = NULL,
                          permissive = NULL, private_creator = NULL, dicom_version = NULL) {
-      body <- modification_body(
-        remove = remove, replace = replace, keep = keep, force = force,
-        keep_private_tags = keep_private_tags, keep_source = keep_source,
-        priority = priority, permissive = permissive,
-        private_creator = private_creator, dicom_version = dicom_version,
-        call = quote(anonymize())
-      )
+      body <- modification_body_of(environment(), quote(anonymize()))
       private$.client$post_instances_id_anonymize(private$.id, json = body)
     },
 
@@ -120,12 +114,7 @@ Instance <- R6::R6Class("Instance",
     modify = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
                       remove_private_tags = NULL, keep_source = NULL, priority = NULL,
                       permissive = NULL, private_creator = NULL) {
-      body <- modification_body(
-        remove = remove, replace = replace, keep = keep, force = force,
-        remove_private_tags = remove_private_tags, keep_source = keep_source,
-        priority = priority, permissive = permissive,
-        private_creator = private_creator, call = quote(modify())
-      )
+      body <- modification_body_of(environment(), quote(modify()))
       private$.client$post_instances_id_modify(private$.id, json = body)
     }
   ),

@@ -52,3 +52,41 @@ client_options <- function(..., call = NULL) {
   }
   out
 }
+
+#' Options of orthanc
+#'
+#' @description
+#' Options of one client are given to `Orthanc$new(url, username, password, ...)`:
+#' - `timeout`: time limit of a request in seconds (default `60`); it bounds
+#'   the connection and each wait for data, not a whole long download.
+#' - `retries`: how many times a request of a method in `retry_methods` is
+#'   retried after a connection failure, with a growing pause (default `2`).
+#' - `retry_methods`: the HTTP methods that are retried (default `"GET"`;
+#'   `POST` should never be, it could store twice).
+#' - `verify`: whether the server's TLS certificate is verified (default
+#'   `TRUE`; `FALSE` warns).
+#' - `ca_file`: a PEM file of certificates to trust besides the system's: the
+#'   server's own certificate when it is self-signed, or its authority's.
+#' - `cert_file`, `key_file`: a client certificate and its PKCS#8 key (PEM),
+#'   for servers that ask for one.
+#'
+#' URL and credentials may come from the environment variables `ORTHANC_URL`,
+#' `ORTHANC_USERNAME` and `ORTHANC_PASSWORD` (a client restored by
+#' [readRDS()] or sent to another process takes the password from there
+#' only). Every request carries the user agent `orthanc-r/<version>`.
+#'
+#' Session-wide R options:
+#' - `orthanc.concurrency`: how many requests the batch operations
+#'   (`batch()`, [upload()], the `retrieve_and_write_*()` functions, tags of
+#'   many instances) keep in flight at once (default `4`).
+#' - `orthanc.progress`: `TRUE` or `FALSE` to force or hide the progress bars
+#'   of job waits; batch operations take a `progress` argument (`NULL`: shown
+#'   in interactive sessions only). The bars follow cli's own options (e.g.
+#'   `cli.progress_show_after`).
+#'
+#' @name orthanc_options
+#' @examples
+#' o <- Orthanc$new("https://pacs.example.org", "me", "secret", timeout = 300, retries = 5)
+#' old <- options(orthanc.concurrency = 8)
+#' options(old)
+NULL

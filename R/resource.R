@@ -126,13 +126,7 @@ Resource <- R6::R6Class("Resource",
     anonymize = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
                          keep_private_tags = NULL, keep_source = NULL, priority = NULL,
                          permissive = NULL, private_creator = NULL, dicom_version = NULL) {
-      body <- modification_body(
-        remove = remove, replace = replace, keep = keep, force = force,
-        keep_private_tags = keep_private_tags, keep_source = keep_source,
-        priority = priority, permissive = permissive,
-        private_creator = private_creator, dicom_version = dicom_version,
-        call = quote(anonymize())
-      )
+      body <- modification_body_of(environment(), quote(anonymize()))
       private$transform("anonymize", body, asynchronous = FALSE)
     },
 
@@ -141,13 +135,7 @@ Resource <- R6::R6Class("Resource",
     anonymize_as_job = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
                                 keep_private_tags = NULL, keep_source = NULL, priority = NULL,
                                 permissive = NULL, private_creator = NULL, dicom_version = NULL) {
-      body <- modification_body(
-        remove = remove, replace = replace, keep = keep, force = force,
-        keep_private_tags = keep_private_tags, keep_source = keep_source,
-        priority = priority, permissive = permissive,
-        private_creator = private_creator, dicom_version = dicom_version,
-        call = quote(anonymize_as_job())
-      )
+      body <- modification_body_of(environment(), quote(anonymize_as_job()))
       private$transform("anonymize", body, asynchronous = TRUE)
     },
 
@@ -158,12 +146,7 @@ Resource <- R6::R6Class("Resource",
     modify = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
                       remove_private_tags = NULL, keep_source = NULL, priority = NULL,
                       permissive = NULL, private_creator = NULL) {
-      body <- modification_body(
-        remove = remove, replace = replace, keep = keep, force = force,
-        remove_private_tags = remove_private_tags, keep_source = keep_source,
-        priority = priority, permissive = permissive,
-        private_creator = private_creator, call = quote(modify())
-      )
+      body <- modification_body_of(environment(), quote(modify()))
       private$transform("modify", body, asynchronous = FALSE)
     },
 
@@ -172,12 +155,7 @@ Resource <- R6::R6Class("Resource",
     modify_as_job = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
                              remove_private_tags = NULL, keep_source = NULL, priority = NULL,
                              permissive = NULL, private_creator = NULL) {
-      body <- modification_body(
-        remove = remove, replace = replace, keep = keep, force = force,
-        remove_private_tags = remove_private_tags, keep_source = keep_source,
-        priority = priority, permissive = permissive,
-        private_creator = private_creator, call = quote(modify_as_job())
-      )
+      body <- modification_body_of(environment(), quote(modify_as_job()))
       private$transform("modify", body, asynchronous = TRUE)
     },
 
@@ -657,6 +635,13 @@ as.data.frame.orthanc_resource_list <- function(x, row.names = NULL, optional = 
     out[[nm]] <- convert_tag_column(nm, vals)
   }
   out
+}
+
+# The JSON body from the arguments of the calling anonymize/modify method
+# (its frame `env`).
+modification_body_of <- function(env, call) {
+  args <- mget(intersect(names(formals(modification_body)), ls(env)), envir = env)
+  do.call(modification_body, c(args, list(call = call)))
 }
 
 # The JSON body of /anonymize and /modify. Only the arguments given are sent.
