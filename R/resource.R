@@ -641,7 +641,7 @@ as.data.frame.orthanc_resource_list <- function(x, row.names = NULL, optional = 
 # (its frame `env`).
 modification_body_of <- function(env, call) {
   args <- mget(intersect(names(formals(modification_body)), ls(env)), envir = env)
-  do.call(modification_body, c(args, list(call = call)))
+  do.call(modification_body, c(args, list(call = call)), quote = TRUE)
 }
 
 # The JSON body of /anonymize and /modify. Only the arguments given are sent.
