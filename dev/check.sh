@@ -98,6 +98,24 @@ grep -E "^Status:" "$log"
 # The NOTEs, for comparison with cran-comments.md.
 grep -B1 -A6 -E "\.\.\. NOTE$" "$log" || true
 
+# The tarball installs without any network (a new network namespace: not even
+# loopback) and with an empty CARGO_HOME: every crate comes from
+# src/rust/vendor.tar.xz inside it.
+echo "== Offline install of $tarball (unshare -n, empty CARGO_HOME)"
+if unshare -n true 2>/dev/null; then
+  offline=$(mktemp -d)
+  mkdir -p "$offline/lib" "$offline/cargo-home"
+  if ! (cd "$work" && unshare -n env CARGO_HOME="$offline/cargo-home" R CMD INSTALL -l "$offline/lib" "$tarball" > "$offline/install.log" 2>&1); then
+    tail -n 40 "$offline/install.log"; echo "offline install failed"; exit 1
+  fi
+  grep -E "^(cargo|rustc) " "$offline/install.log" || true
+  unshare -n env R_LIBS="$offline/lib" Rscript -e 'library(orthanc); o <- Orthanc$new("http://127.0.0.1:9", retries = 0); stopifnot(inherits(tryCatch(o$get_system(), error = identity), "orthanc_connection_error")); cat("offline install: OK (", format(packageVersion("orthanc")), ")\n")'
+  if [ -n "$(ls -A "$offline/cargo-home")" ]; then echo "the build wrote into CARGO_HOME"; ls -A "$offline/cargo-home"; exit 1; fi
+  rm -rf "$offline"
+else
+  echo "(skipped: unshare -n is not permitted here)"
+fi
+
 # The benchmark at tiny sizes, with the package just checked: it must run to the
 # end (its own Orthanc, its own data); its figures are not looked at. The Rust
 # baseline is used only when already built (bench/rust-baseline/target).
