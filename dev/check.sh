@@ -108,7 +108,7 @@ if unshare -n true 2>/dev/null; then
   if ! (cd "$work" && unshare -n env CARGO_HOME="$offline/cargo-home" R CMD INSTALL -l "$offline/lib" "$tarball" > "$offline/install.log" 2>&1); then
     tail -n 40 "$offline/install.log"; echo "offline install failed"; exit 1
   fi
-  grep -E "^(cargo|rustc) " "$offline/install.log" || true
+  grep -E "^using (cargo|rustc) " "$offline/install.log" || true
   unshare -n env R_LIBS="$offline/lib" Rscript -e 'library(orthanc); o <- Orthanc$new("http://127.0.0.1:9", retries = 0); stopifnot(inherits(tryCatch(o$get_system(), error = identity), "orthanc_connection_error")); cat("offline install: OK (", format(packageVersion("orthanc")), ")\n")'
   if [ -n "$(ls -A "$offline/cargo-home")" ]; then echo "the build wrote into CARGO_HOME"; ls -A "$offline/cargo-home"; exit 1; fi
   rm -rf "$offline"
