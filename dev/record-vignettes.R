@@ -13,7 +13,9 @@
 #
 # --check knits every vignette in replay mode (nothing evaluated, no server, no
 # package needed) and fails when an evaluated chunk has no record, when its
-# record was made for other code, when a record or plot is no longer used.
+# record was made for other code, when a record or plot is no longer used, or
+# when a chunk that needs a server (or raises an error) would be in the
+# tangled R code that R CMD check runs (it needs purl = FALSE).
 
 args <- commandArgs(trailingOnly = TRUE)
 check <- "--check" %in% args
@@ -61,7 +63,21 @@ if (check) {
   }
   bad <- seen[seen$what != "ok", ]
   for (i in seq_len(nrow(bad))) {
-    problems <- c(problems, sprintf("%s.Rmd, chunk '%s': record %s", bad$vignette[i], bad$label[i], bad$what[i]))
+    problems <- c(problems, if (bad$what[i] == "purl") {
+      sprintf("%s.Rmd, chunk '%s': needs a server or has error = TRUE, so needs purl = FALSE", bad$vignette[i], bad$label[i])
+    } else {
+      sprintf("%s.Rmd, chunk '%s': record %s", bad$vignette[i], bad$label[i], bad$what[i])
+    })
+  }
+  for (n in all) {
+    lines <- readLines(file.path(vig, paste0(n, ".Rmd")))
+    first <- grep("^```\\{r", lines)[1]
+    end <- grep("^```\\s*$", lines)
+    end <- end[end > first][1]
+    if (is.na(end) || !grepl("purl = FALSE", lines[first]) ||
+      !'source("setup.R", local = TRUE)' %in% lines[first:end]) {
+      problems <- c(problems, paste0(n, ".Rmd: the first chunk must source setup.R, with purl = FALSE"))
+    }
   }
   used_png <- character()
   for (f in list.files(rec, pattern = "\\.md$", full.names = TRUE)) {

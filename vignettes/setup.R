@@ -22,6 +22,12 @@
 # recorded run lists missing and stale records; nothing is evaluated).
 # Chunk option `offline = TRUE`: the chunk needs no server and is always
 # evaluated (nothing recorded).
+#
+# Every other chunk (and any chunk with `error = TRUE`) has `purl = FALSE`:
+# R CMD check also runs the code of the vignettes as a plain R script, without
+# knitr and maybe without a server, where the first error would stop it; that
+# script holds the offline chunks only. `dev/record-vignettes.R --check` checks
+# this too.
 
 local({
   env <- Sys.getenv
@@ -53,7 +59,7 @@ local({
       paste(needs, collapse = ", "), ")", call. = FALSE)
   }
   live <- !is.null(version)
-  knitr::opts_chunk$set(collapse = TRUE, comment = "#>", fig.width = 4, fig.height = 4)
+  knitr::opts_chunk$set(collapse = TRUE, comment = "#>", error = FALSE, fig.width = 4, fig.height = 4)
 
   if (live) {
     Sys.setenv(
@@ -121,6 +127,9 @@ local({
   }
   first <- TRUE
   knitr::opts_hooks$set(eval = function(options) {
+    if (nzchar(check_file) && (!isTRUE(options$offline) || isTRUE(options$error)) && !isFALSE(options$purl)) {
+      problem("purl", options$label)
+    }
     if (nzchar(check_file) || (isTRUE(options$eval) && !isTRUE(options$offline))) {
       options$orthanc_replay <- isTRUE(options$eval) && isTRUE(options$include) && !isTRUE(options$offline)
       options$eval <- FALSE
