@@ -37,10 +37,12 @@ local({
   needs <- c("ORTHANC_TEST_URL", if (exists("orthanc_needs")) orthanc_needs)
   name <- tools::file_path_sans_ext(basename(knitr::current_input()))
   record_file <- file.path("recorded", paste0(name, ".md"))
+  # The MD5 of a chunk's code: its lines joined by "\n", in UTF-8 (the same
+  # bytes on every system).
   code_md5 <- function(code) {
     f <- tempfile()
     on.exit(unlink(f))
-    writeLines(enc2utf8(code), f, useBytes = TRUE)
+    writeBin(charToRaw(enc2utf8(paste(code, collapse = "\n"))), f)
     unname(tools::md5sum(f))
   }
 
