@@ -5,7 +5,8 @@
 # 2. starts Orthanc test servers unless ORTHANC_TEST_URL is already set
 #    (dev/orthanc-server; stopped again at the end);
 # 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test;
-# 4. generated code is up to date (dev/generate-api.R --check);
+# 4. generated code and the vignettes' recorded outputs are up to date
+#    (dev/generate-api.R --check, dev/record-vignettes.R --check);
 # 5. dev/vendor.sh (the Rust crates into src/rust/vendor.tar.xz, for the
 #    offline build), R CMD build, then R CMD check --as-cran --no-manual on the
 #    tarball (CRAN's remote incoming checks off: no CRAN here), whose tests run
@@ -55,6 +56,9 @@ export R_HOME="${R_HOME:-$(R RHOME)}"
 
 echo "== Generated code is up to date"
 Rscript dev/generate-api.R --check
+
+echo "== Vignette records are up to date (re-record: Rscript dev/record-vignettes.R)"
+Rscript dev/record-vignettes.R --check
 
 echo "== Vendor the Rust dependencies"
 bash dev/vendor.sh
