@@ -260,8 +260,17 @@ const MAX_DEPTH: usize = 512;
 /// Encode an R object as JSON bytes following the rules in the module documentation.
 pub fn r_to_json(x: &extendr_api::Robj) -> Result<Vec<u8>, EncodeError> {
     use extendr_api::GetSexp;
+    unsafe { sexp_to_json(x.get()) }
+}
+
+/// As `r_to_json()`, for a raw SEXP.
+///
+/// # Safety
+/// `x` must be a valid R object, protected (or reachable from R) during the call; R main
+/// thread only.
+pub(crate) unsafe fn sexp_to_json(x: SEXP) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(256);
-    unsafe { encode(x.get(), &mut out, 0, "json")? };
+    encode(x, &mut out, 0, "json")?;
     Ok(out)
 }
 
@@ -273,7 +282,7 @@ unsafe fn is_asis(x: SEXP) -> bool {
     rapi::Rf_inherits(x, c"AsIs".as_ptr()) != 0
 }
 
-unsafe fn char_to_str<'a>(ch: SEXP) -> &'a str {
+pub(crate) unsafe fn char_to_str<'a>(ch: SEXP) -> &'a str {
     let p = rapi::Rf_translateCharUTF8(ch);
     let c = std::ffi::CStr::from_ptr(p);
     // R guarantees UTF-8 after translation; fall back to an empty string if not.

@@ -219,6 +219,9 @@ pub fn redact_url(url: &str) -> String {
 /// process that built it. After a fork the child builds its own.
 pub struct Client {
     config: Config,
+    /// `config.base_url` parsed once; `base_path` is its path without the trailing '/'.
+    base: reqwest::Url,
+    base_path: String,
     auth: Option<HeaderValue>,
     inner: Mutex<Option<(u32, reqwest::Client)>>,
 }
@@ -358,6 +361,7 @@ impl Client {
             return Err(Error::Invalid("`url` has no host".into()));
         }
         config.base_url = config.base_url.trim_end_matches('/').to_string();
+        let base_path = url.path().trim_end_matches('/').to_string();
         let auth = match (&config.username, &config.password) {
             (Some(u), p) => {
                 let raw = format!("{}:{}", u, p.as_deref().unwrap_or(""));
@@ -372,6 +376,8 @@ impl Client {
         };
         let client = Client {
             config,
+            base: url,
+            base_path,
             auth,
             inner: Mutex::new(None),
         };
@@ -473,6 +479,25 @@ impl Client {
 
     pub fn url_for(&self, path: &str) -> String {
         format!("{}{}", self.config.base_url, path)
+    }
+
+    /// The URL of `path` (relative to the base URL, starting with '/'). A path without a
+    /// query or fragment only replaces the parsed base URL's path (the host is not parsed
+    /// again); other paths are parsed whole.
+    fn url_of(&self, path: &str) -> Result<reqwest::Url, Error> {
+        if path.starts_with('/') && !path.contains(['?', '#']) {
+            let mut url = self.base.clone();
+            url.set_query(None);
+            url.set_fragment(None);
+            if self.base_path.is_empty() {
+                url.set_path(path);
+            } else {
+                url.set_path(&format!("{}{}", self.base_path, path));
+            }
+            return Ok(url);
+        }
+        reqwest::Url::parse(&self.url_for(path))
+            .map_err(|e| Error::Invalid(format!("`{path}` does not make a valid URL ({e})")))
     }
 
     fn headers(&self, req: &Request) -> Result<HeaderMap, Error> {
@@ -621,9 +646,7 @@ impl Client {
     /// Perform a request, retrying idempotent methods on connection failures.
     pub async fn execute(&self, req: &Request) -> Result<Response, Error> {
         let http = self.reqwest()?;
-        let mut url = reqwest::Url::parse(&self.url_for(&req.path)).map_err(|e| {
-            Error::Invalid(format!("`{}` does not make a valid URL ({e})", req.path))
-        })?;
+        let mut url = self.url_of(&req.path)?;
         if !req.query.is_empty() {
             let q = encode_query(&req.query);
             let full = match url.query() {
@@ -731,6 +754,33 @@ mod tests {
             "PRIVATE KEY"
         )
         .is_empty());
+    }
+
+    #[test]
+    fn url_of_matches_parsing_the_whole_url() {
+        for base in [
+            "http://127.0.0.1:8042",
+            "http://h:1/orthanc/",
+            "https://x.org/a/b",
+        ] {
+            let c = Client::new(Config {
+                base_url: base.into(),
+                ..Config::default()
+            })
+            .unwrap();
+            for path in [
+                "/system",
+                "/instances/a%2Fb/tags",
+                "/a b/\u{e9}",
+                "/x/../y",
+                "/tools/find?expand",
+                "/p#frag",
+                "/",
+            ] {
+                let whole = reqwest::Url::parse(&c.url_for(path)).unwrap();
+                assert_eq!(c.url_of(path).unwrap(), whole, "{base} {path}");
+            }
+        }
     }
 
     #[test]
