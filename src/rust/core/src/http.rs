@@ -338,14 +338,24 @@ fn sniff_content_type(path: &Path) -> &'static str {
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
-    if n >= 4 && &head[..4] == b"PK\x03\x04" {
+    sniff(&head[..n])
+}
+
+/// The content type of a file body from its first bytes: ZIP, DICOM (Part 10) or bytes.
+fn sniff(head: &[u8]) -> &'static str {
+    if head.len() >= 4 && &head[..4] == b"PK\x03\x04" {
         "application/zip"
-    } else if n >= 132 && &head[128..132] == b"DICM" {
+    } else if head.len() >= 132 && &head[128..132] == b"DICM" {
         "application/dicom"
     } else {
         "application/octet-stream"
     }
 }
+
+/// Files up to this size are read whole and sent from memory: for a small file (a DICOM
+/// instance is often some kB) the trips of `tokio::fs` to the blocking pool (open, metadata,
+/// each read) cost more than the read. Larger files are streamed from disk.
+const SMALL_FILE: u64 = 4 << 20;
 
 impl Client {
     pub fn new(mut config: Config) -> Result<Client, Error> {
@@ -548,18 +558,25 @@ impl Client {
                 rb = rb.body(b.clone());
             }
             Body::File(p) => {
-                let file = tokio::fs::File::open(p)
-                    .await
-                    .map_err(|e| Error::Io(format!("cannot open {}: {e}", p.display())))?;
-                let len = file
-                    .metadata()
-                    .await
-                    .map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?
-                    .len();
-                default_type(&mut headers, sniff_content_type(p));
-                headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-                rb = rb.body(reqwest::Body::wrap_stream(stream));
+                let open_error =
+                    |e: std::io::Error| Error::Io(format!("cannot open {}: {e}", p.display()));
+                let len = std::fs::metadata(p).map_err(open_error)?.len();
+                if len <= SMALL_FILE {
+                    let bytes = std::fs::read(p).map_err(open_error)?;
+                    default_type(&mut headers, sniff(&bytes));
+                    rb = rb.body(bytes);
+                } else {
+                    let file = tokio::fs::File::open(p).await.map_err(open_error)?;
+                    let len = file
+                        .metadata()
+                        .await
+                        .map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?
+                        .len();
+                    default_type(&mut headers, sniff_content_type(p));
+                    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+                    rb = rb.body(reqwest::Body::wrap_stream(stream));
+                }
             }
         }
         let mut resp = rb.headers(headers).send().await.map_err(classify)?;
