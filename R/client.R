@@ -103,9 +103,15 @@ orthanc_private <- list(
   # The answer `res` to `req` is not a success: a client restored from disk (its
   # pointer is gone: reconnect and send again), a transfer error or an HTTP error
   # status. Raises the condition, or returns the answer of the second attempt.
-  failed = function(res, req, call, ids) {
+  failed = function(res, req, call, ids, segments = NULL) {
     if (identical(res$error, "stale")) {
       private$connect(env_or_null("ORTHANC_PASSWORD"))
+      return(private$perform(req, call, ids))
+    }
+    # Route segments that Rust leaves to R (not all single strings): converted
+    # here, or the error naming the argument is raised.
+    if (identical(res$error, "segments")) {
+      req$path <- route_segments(segments, call)
       return(private$perform(req, call, ids))
     }
     if (!is.null(res$status)) {
@@ -145,11 +151,9 @@ orthanc_private <- list(
   # not a success.
   api = function(endpoint, method, segments, params = NULL, json = NULL, data = NULL,
                  file = NULL, headers = NULL) {
-    path <- if (is.null(names(segments))) {
-      unlist(segments, use.names = FALSE)
-    } else {
-      route_segments(segments, sys.call(-1L))
-    }
+    # Literal segments only: a character vector. With user values: the list,
+    # checked by Rust (see failed() for what it leaves to R).
+    path <- if (is.null(names(segments))) unlist(segments, use.names = FALSE) else segments
     if (!is.null(params)) check_named_list(params, "params", sys.call(-1L))
     if (!is.null(headers)) check_named_list(headers, "headers", sys.call(-1L))
     # Routes that take a JSON body get `{}` (Orthanc's defaults) when none is given:
@@ -170,11 +174,12 @@ orthanc_private <- list(
     res <- if (is.null(the$mock)) {
       .Call(wrap__rs_perform, private$handle, req)
     } else {
+      if (is.list(path)) req$path <- route_segments(segments, sys.call(-1L))
       mock_answer(req, private$config$url)
     }
     if (!is.null(res$error) || res$status >= 300L && res$status != 304L) {
       nms <- names(segments)
-      res <- private$failed(res, req, sys.call(-1L), !is.null(nms) && any(nzchar(nms)))
+      res <- private$failed(res, req, sys.call(-1L), !is.null(nms) && any(nzchar(nms)), segments)
     } else {
       private$last <- list(status = res$status, url = res$url, headers = res$headers)
     }

@@ -148,6 +148,46 @@ unsafe fn sexp_str<'a>(x: SEXP) -> Option<&'a str> {
     }
 }
 
+/// What `parse_request()` answers for route segments it leaves to R (see `route_segments()`).
+const SEGMENTS: &str = "segments";
+
+/// The segments of a route given as the list of a generated method (literal strings unnamed,
+/// the user's values named by their argument), when every user value is a single non-empty
+/// string; a value named `path` (a path inside a DICOM file) is split at its slashes. None
+/// for anything else (numbers, NA, empty or longer values...): the R function
+/// `route_segments()` then converts them or raises the error that names the argument.
+unsafe fn route_segments<'a>(x: SEXP) -> Option<Vec<&'a str>> {
+    let names = Rf_getAttrib(x, R_NamesSymbol);
+    let named = TYPEOF(names) == SEXPTYPE::STRSXP;
+    let mut out = Vec::with_capacity(XLENGTH(x) as usize);
+    for i in 0..XLENGTH(x) {
+        let v = VECTOR_ELT(x, i);
+        if TYPEOF(v) != SEXPTYPE::STRSXP || XLENGTH(v) != 1 || STRING_ELT(v, 0) == R_NaString {
+            return None;
+        }
+        let s = char_str(STRING_ELT(v, 0));
+        let name = if named {
+            char_str(STRING_ELT(names, i))
+        } else {
+            ""
+        };
+        if name.is_empty() {
+            out.push(s);
+        } else if s.is_empty() {
+            return None;
+        } else if name == "path" {
+            let before = out.len();
+            out.extend(s.split('/').filter(|p| !p.is_empty()));
+            if out.len() == before {
+                return None;
+            }
+        } else {
+            out.push(s);
+        }
+    }
+    Some(out)
+}
+
 /// The one request value of the R side, parsed once:
 /// `list(method, path, encode, query, headers, cookies, body_kind, body, dest)`.
 /// `path` is a route (`encode = FALSE`) or the segments of one, percent-encoded here.
@@ -174,6 +214,9 @@ fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
             let v = VECTOR_ELT(x, i);
             match char_str(STRING_ELT(names, i)) {
                 "method" => method = sexp_str(v).map(|m| m.to_ascii_uppercase()),
+                "path" if TYPEOF(v) == SEXPTYPE::VECSXP => {
+                    segments = route_segments(v).ok_or(SEGMENTS)?;
+                }
                 "path" => {
                     if TYPEOF(v) != SEXPTYPE::STRSXP {
                         return Err("`path` must be a character vector".into());
@@ -439,6 +482,7 @@ fn rs_perform(client: Robj, request: Robj) -> Robj {
     };
     let req = match parse_request(unsafe { request.get() }) {
         Ok(r) => r,
+        Err(e) if e == SEGMENTS => return error_list(SEGMENTS, "route segments left to R"),
         Err(e) => return error_at("argument", &e, client.config().base_url.as_str()),
     };
     let result = client.perform(&req, &rapi::user_interrupted);
