@@ -81,6 +81,8 @@ orthanc_private <- list(
 
   # The live Rust client. After saveRDS()/readRDS() or in another R process the
   # pointer is gone: rebuild it, with the password from the environment only.
+  # (A single request does not ask: Rust answers it with the error "stale", see
+  # private$failed().)
   ptr = function() {
     if (!rs_client_valid(private$handle)) {
       private$connect(env_or_null("ORTHANC_PASSWORD"))
@@ -90,18 +92,35 @@ orthanc_private <- list(
 
   # Send one request value; raise the condition of a failure; return the answer.
   perform = function(req, call = NULL, ids = NA) {
-    res <- send_request(private$ptr, req, private$config$url)
+    res <- send_request(private$handle, req, private$config$url)
+    if (!is.null(res$error) || res$status >= 300L && res$status != 304L) {
+      return(private$failed(res, req, call, ids))
+    }
+    private$last <- list(status = res$status, url = res$url, headers = res$headers)
+    res
+  },
+
+  # The answer `res` to `req` is not a success: a client restored from disk (its
+  # pointer is gone: reconnect and send again), a transfer error or an HTTP error
+  # status. Raises the condition, or returns the answer of the second attempt.
+  failed = function(res, req, call, ids, segments = NULL) {
+    if (identical(res$error, "stale")) {
+      private$connect(env_or_null("ORTHANC_PASSWORD"))
+      return(private$perform(req, call, ids))
+    }
+    # Route segments that Rust leaves to R (not all single strings): converted
+    # here, or the error naming the argument is raised.
+    if (identical(res$error, "segments")) {
+      req$path <- route_segments(segments, call)
+      return(private$perform(req, call, ids))
+    }
     if (!is.null(res$status)) {
       private$last <- list(status = res$status, url = res$url, headers = res$headers)
     }
     if (!is.null(res$error)) {
       orthanc_transport_abort(res, req$method, call)
     }
-    # 304 Not Modified (If-None-Match) is an answer, not an error: the body is empty.
-    if (res$status >= 300L && res$status != 304L) {
-      orthanc_http_abort(res, req$method, private$version_for_hint, call, ids)
-    }
-    res
+    orthanc_http_abort(res, req$method, private$version_for_hint, call, ids)
   },
 
   # The server's version for the hints of some errors; "unknown" when it cannot
@@ -124,22 +143,48 @@ orthanc_private <- list(
     private$version
   },
 
-  # The request path of the generated endpoint methods.
+  # The request path of the generated endpoint methods: the hot path, kept to a
+  # few primitive calls. `sys.call(-1L)` (the user's call, for error messages) is
+  # only evaluated when an error is raised: it is passed as a promise to the
+  # checks, which force it only to fail. The request value has the shape of
+  # request_value()'s; the answer goes through private$failed() only when it is
+  # not a success.
   api = function(endpoint, method, segments, params = NULL, json = NULL, data = NULL,
                  file = NULL, headers = NULL) {
-    call <- sys.call(-1L)
-    path <- route_segments(segments, call)
-    check_named_list(params, "params", call)
-    check_named_list(headers, "headers", call)
+    # Literal segments only: a character vector. With user values: the list,
+    # checked by Rust (see failed() for what it leaves to R).
+    path <- if (is.null(names(segments))) unlist(segments, use.names = FALSE) else segments
+    if (!is.null(params)) check_named_list(params, "params", sys.call(-1L))
+    if (!is.null(headers)) check_named_list(headers, "headers", sys.call(-1L))
     # Routes that take a JSON body get `{}` (Orthanc's defaults) when none is given:
     # Orthanc refuses an empty body there.
     if (!missing(json) && is.null(json) && is.null(data) && is.null(file) && method == "POST") {
       json <- empty_object
     }
-    body <- request_body(file, json, data, call)
-    ids <- !is.null(names(segments)) && any(nzchar(names(segments)))
-    req <- request_value(method, path, TRUE, params, headers, NULL, body)
-    answer(private$perform(req, call, ids)$body, method)
+    body <- if (is.null(file) && is.null(json) && is.null(data)) {
+      no_body
+    } else {
+      request_body(file, json, data, sys.call(-1L))
+    }
+    req <- list(
+      method = method, path = path, encode = TRUE, query = params,
+      headers = headers, cookies = NULL, body_kind = body$kind,
+      body = body$value, dest = NULL
+    )
+    res <- if (is.null(the$mock)) {
+      .Call(wrap__rs_perform, private$handle, req)
+    } else {
+      if (is.list(path)) req$path <- route_segments(segments, sys.call(-1L))
+      mock_answer(req, private$config$url)
+    }
+    if (!is.null(res$error) || res$status >= 300L && res$status != 304L) {
+      nms <- names(segments)
+      res <- private$failed(res, req, sys.call(-1L), !is.null(nms) && any(nzchar(nms)), segments)
+    } else {
+      private$last <- list(status = res$status, url = res$url, headers = res$headers)
+    }
+    body <- res$body
+    if (is.null(body) || method == "DELETE") invisible(body) else body
   },
 
   # GET/POST/PUT/DELETE with a route written by the user.

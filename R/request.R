@@ -122,15 +122,15 @@ answer <- function(body, method) {
   if (is.null(body) || identical(method, "DELETE")) invisible(body) else body
 }
 
-# Send one request value with the client's handle (a function giving the live
-# Rust client); the answer is a list(status, url, content_type, headers, body,
+# Send one request value with the client's Rust handle (an answer with error
+# "stale" when the handle is gone, see the private failed() of `Orthanc`); the answer is a list(status, url, content_type, headers, body,
 # file) or list(error, message, url, ...). The mock seam: while a mock is set
 # (local_orthanc_mock()), it answers instead of the server.
 send_request <- function(handle, req, base_url) {
   if (!is.null(the$mock)) {
     return(mock_answer(req, base_url))
   }
-  rs_perform(handle(), req)
+  rs_perform(handle, req)
 }
 
 # Send many request values at once (at most `concurrency` in flight).

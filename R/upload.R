@@ -122,8 +122,7 @@ upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
     }
   }
 
-  report <- do.call(rbind, rows)
-  rownames(report) <- NULL
+  report <- bind_rows_of(rows)
   class(report) <- c("orthanc_upload_report", "data.frame")
   report
 }
@@ -172,13 +171,26 @@ file_kind <- function(file) {
   "not a DICOM file (no \"DICM\" at byte 128) nor a ZIP archive"
 }
 
+# Rows of the report are lists of columns (a data frame is made once, at the
+# end, by bind_rows_of(): one data.frame() and rbind() per file cost more than
+# the upload of a small file).
 upload_row <- function(path, status, id = NA_character_, patient = NA_character_,
                        study = NA_character_, series = NA_character_, message = NA_character_) {
-  data.frame(
+  list(
     path = path, status = status, id = id, parent_patient = patient,
-    parent_study = study, parent_series = series, message = message,
-    stringsAsFactors = FALSE
+    parent_study = study, parent_series = series, message = message
   )
+}
+
+# Rows (lists of columns of equal length, as upload_row()'s) -> one data frame
+# of character columns.
+bind_rows_of <- function(rows) {
+  cols <- names(rows[[1L]])
+  out <- lapply(cols, function(col) {
+    as.character(unlist(lapply(rows, .subset2, col), use.names = FALSE))
+  })
+  names(out) <- cols
+  structure(out, class = "data.frame", row.names = .set_row_names(length(out[[1L]])))
 }
 
 # Orthanc's ids of local DICOM files (NA where the tags cannot be read).
@@ -217,7 +229,7 @@ answer_rows <- function(path, kind, answer) {
     if (!length(answer)) {
       return(upload_row(path, "Skipped", message = "the ZIP archive holds no DICOM file"))
     }
-    return(do.call(rbind, lapply(answer, function(a) instance_row(path, a))))
+    return(bind_rows_of(lapply(answer, function(a) instance_row(path, a))))
   }
   instance_row(path, answer)
 }

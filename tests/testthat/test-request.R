@@ -108,3 +108,27 @@ test_that("a Rust panic becomes an R error and the session goes on", {
   expect_error(orthanc:::rs_panic_probe("boom"), "boom")
   expect_equal(orthanc:::rs_from_json("[1]"), list(1L))
 })
+
+test_that("route segments: strings as they are, `path` split at its slashes, numbers formatted by R", {
+  skip_if_no_orthanc("ORTHANC_TEST_URL")
+  cred <- test_credentials()
+  # A plain client (orthanc_client()'s records calls through a private$api of its own,
+  # which would be the call named by errors).
+  o <- Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, cred$password)
+  # A number is left by Rust to route_segments(), which formats it; then it is sent.
+  err <- expect_error(o$get_instances_id(12345), class = "orthanc_http_error")
+  expect_match(err$url, "/instances/12345$")
+  expect_identical(err$call, quote(o$get_instances_id(12345)))
+  err <- expect_error(o$get_instances_id(1e6), class = "orthanc_http_error")
+  expect_match(err$url, "/instances/1000000$")
+  # A `path` inside a DICOM file: each part encoded on its own.
+  err <- expect_error(
+    o$get_instances_id_content_path("no such", path = "/0010-0010//0/a b"),
+    class = "orthanc_http_error"
+  )
+  expect_match(err$url, "/instances/no%20such/content/0010-0010/0/a%20b$")
+  # A `path` of slashes only is refused by R, naming the argument and the call.
+  err <- expect_error(o$get_instances_id_content_path("x", path = "//"), class = "orthanc_argument_error")
+  expect_match(conditionMessage(err), "`path` must be a single non-empty string")
+  expect_identical(err$call, quote(o$get_instances_id_content_path("x", path = "//")))
+})

@@ -23,102 +23,131 @@ use std::io::Write;
 use std::os::raw::c_int;
 
 /// Parse JSON bytes into an R object. The returned SEXP is not protected.
+///
+/// Valid UTF-8 (the usual case) is checked once for the whole text and parsed as a `str`
+/// (serde_json then does not check each string again); other bytes go through the byte
+/// parser, which reports where the text is not UTF-8.
 pub fn json_to_r(bytes: &[u8]) -> Result<SEXP, String> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = RSeed.deserialize(&mut de).map_err(|e| e.to_string())?;
-    unsafe { Rf_protect(value) };
+    unsafe {
+        let mut b = Builder::new();
+        let out = match std::str::from_utf8(bytes) {
+            Ok(text) => parse_with(&mut serde_json::Deserializer::from_str(text), &mut b),
+            Err(_) => parse_with(&mut serde_json::Deserializer::from_slice(bytes), &mut b),
+        };
+        Rf_unprotect(2);
+        out
+    }
+}
+
+unsafe fn parse_with<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    b: &mut Builder,
+) -> Result<SEXP, String> {
+    let value = RSeed(b).deserialize(&mut *de).map_err(|e| e.to_string())?;
+    Rf_protect(value);
     let end = de.end().map_err(|e| e.to_string());
-    unsafe { Rf_unprotect(1) };
+    Rf_unprotect(1);
     end.map(|_| value)
 }
 
-/// A vector that grows while it is filled, protected in one slot of R's protect stack.
-struct Growing {
-    vec: SEXP,
-    len: isize,
-    cap: isize,
-    slot: c_int,
-    kind: SEXPTYPE,
+/// The values (and object keys) parsed so far whose container is not complete yet, on two
+/// stacks (an R list and a character vector, each protected in one slot of R's protect
+/// stack, doubled when full). A complete array or object is allocated once, at its exact
+/// length, and its elements are moved there from the top of the stacks.
+struct Builder {
+    vals: SEXP,
+    vals_slot: c_int,
+    nv: isize,
+    keys: SEXP,
+    keys_slot: c_int,
+    nk: isize,
 }
 
-impl Growing {
-    unsafe fn new(kind: SEXPTYPE, cap: isize) -> Self {
-        let vec = Rf_allocVector(kind, cap);
-        let mut slot: c_int = 0;
-        rapi::R_ProtectWithIndex(vec, &mut slot);
-        Growing {
-            vec,
-            len: 0,
-            cap,
-            slot,
-            kind,
+impl Builder {
+    /// Protects two objects: the caller unprotects 2 when done.
+    unsafe fn new() -> Builder {
+        let vals = Rf_allocVector(SEXPTYPE::VECSXP, 64);
+        let mut vals_slot: c_int = 0;
+        rapi::R_ProtectWithIndex(vals, &mut vals_slot);
+        let keys = Rf_allocVector(SEXPTYPE::STRSXP, 64);
+        let mut keys_slot: c_int = 0;
+        rapi::R_ProtectWithIndex(keys, &mut keys_slot);
+        Builder {
+            vals,
+            vals_slot,
+            nv: 0,
+            keys,
+            keys_slot,
+            nk: 0,
         }
     }
 
-    unsafe fn set(&self, i: isize, x: SEXP) {
-        if self.kind == SEXPTYPE::STRSXP {
-            SET_STRING_ELT(self.vec, i, x);
-        } else {
-            SET_VECTOR_ELT(self.vec, i, x);
-        }
-    }
-
-    unsafe fn get(&self, i: isize) -> SEXP {
-        if self.kind == SEXPTYPE::STRSXP {
-            STRING_ELT(self.vec, i)
-        } else {
-            VECTOR_ELT(self.vec, i)
-        }
-    }
-
-    /// Append `x`, an unprotected object that is kept alive across the growth.
-    unsafe fn push(&mut self, x: SEXP) {
-        if self.len == self.cap {
+    /// Push `x`, an unprotected object (kept alive across the growth of the stack).
+    unsafe fn push_val(&mut self, x: SEXP) {
+        if self.nv == XLENGTH(self.vals) {
             Rf_protect(x);
-            let cap = self.cap * 2;
-            let bigger = Rf_allocVector(self.kind, cap);
-            rapi::R_Reprotect(bigger, self.slot);
-            let old = self.vec;
-            self.vec = bigger;
-            // `old` is unreachable now but no allocation happens until the copy is done.
-            for i in 0..self.len {
-                let e = if self.kind == SEXPTYPE::STRSXP {
-                    STRING_ELT(old, i)
-                } else {
-                    VECTOR_ELT(old, i)
-                };
-                self.set(i, e);
-            }
-            self.cap = cap;
+            self.vals = grown(self.vals, self.nv, self.vals_slot);
             Rf_unprotect(1);
         }
-        self.set(self.len, x);
-        self.len += 1;
+        SET_VECTOR_ELT(self.vals, self.nv, x);
+        self.nv += 1;
     }
 
-    /// Shrink to the filled length; the result stays protected in the same slot.
-    unsafe fn finish(&mut self) -> SEXP {
-        if self.len != self.cap {
-            let exact = Rf_allocVector(self.kind, self.len);
-            for i in 0..self.len {
-                let e = self.get(i);
-                if self.kind == SEXPTYPE::STRSXP {
-                    SET_STRING_ELT(exact, i, e);
-                } else {
-                    SET_VECTOR_ELT(exact, i, e);
-                }
-            }
-            rapi::R_Reprotect(exact, self.slot);
-            self.vec = exact;
-            self.cap = self.len;
+    unsafe fn push_key(&mut self, ch: SEXP) {
+        if self.nk == XLENGTH(self.keys) {
+            Rf_protect(ch);
+            self.keys = grown(self.keys, self.nk, self.keys_slot);
+            Rf_unprotect(1);
         }
-        self.vec
+        SET_STRING_ELT(self.keys, self.nk, ch);
+        self.nk += 1;
     }
+
+    /// A list of the values from `start` to the top, popped from the stack. Unprotected.
+    unsafe fn pop_list(&mut self, start: isize) -> SEXP {
+        let n = self.nv - start;
+        let out = Rf_allocVector(SEXPTYPE::VECSXP, n);
+        for i in 0..n {
+            SET_VECTOR_ELT(out, i, VECTOR_ELT(self.vals, start + i));
+        }
+        self.nv = start;
+        out
+    }
+
+    /// The keys from `start` to the top as a character vector, popped. Unprotected.
+    unsafe fn pop_keys(&mut self, start: isize) -> SEXP {
+        let n = self.nk - start;
+        let out = Rf_allocVector(SEXPTYPE::STRSXP, n);
+        for i in 0..n {
+            SET_STRING_ELT(out, i, STRING_ELT(self.keys, start + i));
+        }
+        self.nk = start;
+        out
+    }
+}
+
+/// A copy of the stack `old` (its first `len` elements) twice as long, protected in `slot`.
+unsafe fn grown(old: SEXP, len: isize, slot: c_int) -> SEXP {
+    let kind = TYPEOF(old);
+    let bigger = Rf_allocVector(kind, XLENGTH(old) * 2);
+    rapi::R_Reprotect(bigger, slot);
+    // `old` is unreachable now but no allocation happens until the copy is done.
+    for i in 0..len {
+        if kind == SEXPTYPE::STRSXP {
+            SET_STRING_ELT(bigger, i, STRING_ELT(old, i));
+        } else {
+            SET_VECTOR_ELT(bigger, i, VECTOR_ELT(old, i));
+        }
+    }
+    bigger
 }
 
 unsafe fn r_string(s: &str) -> Result<SEXP, String> {
     if s.as_bytes().contains(&0) {
         return Err("a JSON string contains a NUL character, which R strings cannot hold".into());
+    }
+    if s.len() > i32::MAX as usize {
+        return Err("a JSON string is longer than R allows".into());
     }
     let ch = Rf_mkCharLenCE(s.as_ptr() as *const _, s.len() as c_int, cetype_t::CE_UTF8);
     Rf_protect(ch);
@@ -142,18 +171,92 @@ unsafe fn r_char(s: &str) -> Result<SEXP, String> {
     ))
 }
 
-struct RSeed;
+/// Object keys seen before, with their CHARSXPs: the keys of Orthanc's answers are few and
+/// repeat (in every element of a large answer, and in every answer), and this lookup costs
+/// less than R's own (`Rf_mkCharLenCE` hashes and searches R's global string cache). The
+/// CHARSXPs are kept alive by one preserved character vector; at most `KEY_CACHE` keys of
+/// at most `KEY_MAX` bytes are kept, the first ones seen.
+const KEY_CACHE: isize = 4096;
+const KEY_MAX: usize = 48;
 
-impl<'de> DeserializeSeed<'de> for RSeed {
-    type Value = SEXP;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<SEXP, D::Error> {
-        d.deserialize_any(RVisitor)
+struct KeyCache {
+    map: std::collections::HashMap<Box<[u8]>, isize, std::hash::BuildHasherDefault<Fx>>,
+    store: SEXP,
+}
+
+thread_local! {
+    static KEYS: std::cell::RefCell<Option<KeyCache>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The CHARSXP of an object key (unprotected; cached ones are kept alive by the cache).
+unsafe fn key_char(s: &str) -> Result<SEXP, String> {
+    if s.len() > KEY_MAX {
+        return r_char(s);
+    }
+    KEYS.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let cache = guard.get_or_insert_with(|| {
+            let store = Rf_allocVector(SEXPTYPE::STRSXP, KEY_CACHE);
+            extendr_ffi::R_PreserveObject(store);
+            KeyCache {
+                map: Default::default(),
+                store,
+            }
+        });
+        if let Some(&i) = cache.map.get(s.as_bytes()) {
+            return Ok(STRING_ELT(cache.store, i));
+        }
+        let ch = r_char(s)?;
+        let n = cache.map.len() as isize;
+        if n < KEY_CACHE {
+            SET_STRING_ELT(cache.store, n, ch);
+            cache.map.insert(s.as_bytes().into(), n);
+        }
+        Ok(ch)
+    })
+}
+
+/// A small fast hash for short keys (the multiply-rotate hash of rustc's FxHasher).
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        for &b in chunks.remainder() {
+            self.add(b as u64);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
-struct RVisitor;
+impl Fx {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
 
-impl<'de> Visitor<'de> for RVisitor {
+struct RSeed<'b>(&'b mut Builder);
+
+impl<'de> DeserializeSeed<'de> for RSeed<'_> {
+    type Value = SEXP;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<SEXP, D::Error> {
+        d.deserialize_any(RVisitor(self.0))
+    }
+}
+
+struct RVisitor<'b>(&'b mut Builder);
+
+impl<'de> Visitor<'de> for RVisitor<'_> {
     type Value = SEXP;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -202,48 +305,30 @@ impl<'de> Visitor<'de> for RVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SEXP, A::Error> {
+        let b = self.0;
         unsafe {
-            let hint = seq.size_hint().unwrap_or(0).clamp(4, 1 << 16) as isize;
-            let mut items = Growing::new(SEXPTYPE::VECSXP, hint);
-            let out = loop {
-                match seq.next_element_seed(RSeed) {
-                    Ok(Some(x)) => items.push(x),
-                    Ok(None) => break Ok(items.finish()),
-                    Err(e) => break Err(e),
-                }
-            };
-            Rf_unprotect(1);
-            out
+            let start = b.nv;
+            while let Some(x) = seq.next_element_seed(RSeed(&mut *b))? {
+                b.push_val(x);
+            }
+            Ok(b.pop_list(start))
         }
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SEXP, A::Error> {
+        let b = self.0;
         unsafe {
-            let mut keys = Growing::new(SEXPTYPE::STRSXP, 4);
-            let mut values = Growing::new(SEXPTYPE::VECSXP, 4);
-            let out = loop {
-                let key = match map.next_key::<std::borrow::Cow<'de, str>>() {
-                    Ok(Some(k)) => k,
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
-                };
-                match r_char(&key) {
-                    Ok(ch) => keys.push(ch),
-                    Err(e) => break Err(de::Error::custom(e)),
-                }
-                match map.next_value_seed(RSeed) {
-                    Ok(v) => values.push(v),
-                    Err(e) => break Err(e),
-                }
-            };
-            let out = out.map(|_| {
-                let names = keys.finish();
-                let list = values.finish();
-                Rf_setAttrib(list, R_NamesSymbol, names);
-                list
-            });
-            Rf_unprotect(2);
-            out
+            let (start_v, start_k) = (b.nv, b.nk);
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                b.push_key(key_char(&key).map_err(de::Error::custom)?);
+                let v = map.next_value_seed(RSeed(&mut *b))?;
+                b.push_val(v);
+            }
+            let list = Rf_protect(b.pop_list(start_v));
+            let names = b.pop_keys(start_k);
+            Rf_setAttrib(list, R_NamesSymbol, names);
+            Rf_unprotect(1);
+            Ok(list)
         }
     }
 }
@@ -260,8 +345,17 @@ const MAX_DEPTH: usize = 512;
 /// Encode an R object as JSON bytes following the rules in the module documentation.
 pub fn r_to_json(x: &extendr_api::Robj) -> Result<Vec<u8>, EncodeError> {
     use extendr_api::GetSexp;
+    unsafe { sexp_to_json(x.get()) }
+}
+
+/// As `r_to_json()`, for a raw SEXP.
+///
+/// # Safety
+/// `x` must be a valid R object, protected (or reachable from R) during the call; R main
+/// thread only.
+pub(crate) unsafe fn sexp_to_json(x: SEXP) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(256);
-    unsafe { encode(x.get(), &mut out, 0, "json")? };
+    encode(x, &mut out, 0, "json")?;
     Ok(out)
 }
 
@@ -273,7 +367,7 @@ unsafe fn is_asis(x: SEXP) -> bool {
     rapi::Rf_inherits(x, c"AsIs".as_ptr()) != 0
 }
 
-unsafe fn char_to_str<'a>(ch: SEXP) -> &'a str {
+pub(crate) unsafe fn char_to_str<'a>(ch: SEXP) -> &'a str {
     let p = rapi::Rf_translateCharUTF8(ch);
     let c = std::ffi::CStr::from_ptr(p);
     // R guarantees UTF-8 after translation; fall back to an empty string if not.

@@ -7,6 +7,11 @@
 //! (`wrap__make_orthanc_wrappers`), as rextendr::document() does.
 
 use extendr_api::prelude::*;
+use extendr_ffi::{
+    cetype_t, R_NaString, R_NamesSymbol, R_NilValue, R_PreserveObject, Rf_ScalarInteger,
+    Rf_allocVector, Rf_getAttrib, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, LOGICAL,
+    RAW, SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT, TYPEOF, VECTOR_ELT, XLENGTH,
+};
 use orthanc_core::http::{self, Body, Client, Config, Error, Method, Request, Response};
 use orthanc_core::npy;
 use std::path::PathBuf;
@@ -106,87 +111,178 @@ fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, Str
     Ok(out)
 }
 
-/// The live client behind an external pointer, or an error list to return.
-fn client_of(x: &Robj) -> std::result::Result<ExternalPtr<Client>, Robj> {
-    if !rs_client_valid(x.clone()) {
-        return Err(error_list(
-            "argument",
-            "the client is not connected (made in another R session)",
-        ));
+/// The live client behind an external pointer made by `rs_client_new()`. A pointer restored
+/// by readRDS() (or from another session) has a NULL address: the error "stale" tells the R
+/// side to reconnect. No `Robj` is made: this runs for every request.
+fn client_of(x: SEXP) -> std::result::Result<&'static Client, Robj> {
+    unsafe {
+        if TYPEOF(x) != SEXPTYPE::EXTPTRSXP {
+            return Err(error_list("argument", "not an Orthanc client"));
+        }
+        // ExternalPtr<T> stores a Box<Box<dyn Any>> (extendr-api 0.9, externalptr.rs).
+        let addr = extendr_ffi::R_ExternalPtrAddr(x) as *const Box<dyn std::any::Any>;
+        if addr.is_null() {
+            return Err(error_list(
+                "stale",
+                "the client is not connected (made in another R session)",
+            ));
+        }
+        // The object stays alive while R holds the pointer, i.e. during this call.
+        (*addr)
+            .downcast_ref::<Client>()
+            .ok_or_else(|| error_list("argument", "not an Orthanc client"))
     }
-    x.clone()
-        .try_into()
-        .map_err(|_| error_list("argument", "not an Orthanc client"))
+}
+
+/// The UTF-8 text of a CHARSXP (R has converted it; NA gives "NA").
+unsafe fn char_str<'a>(ch: SEXP) -> &'a str {
+    json::char_to_str(ch)
+}
+
+/// A string element of a character vector of length >= 1, or None.
+unsafe fn sexp_str<'a>(x: SEXP) -> Option<&'a str> {
+    if TYPEOF(x) == SEXPTYPE::STRSXP && XLENGTH(x) >= 1 && STRING_ELT(x, 0) != R_NaString {
+        Some(char_str(STRING_ELT(x, 0)))
+    } else {
+        None
+    }
+}
+
+/// What `parse_request()` answers for route segments it leaves to R (see `route_segments()`).
+const SEGMENTS: &str = "segments";
+
+/// The segments of a route given as the list of a generated method (literal strings unnamed,
+/// the user's values named by their argument), when every user value is a single non-empty
+/// string; a value named `path` (a path inside a DICOM file) is split at its slashes. None
+/// for anything else (numbers, NA, empty or longer values...): the R function
+/// `route_segments()` then converts them or raises the error that names the argument.
+unsafe fn route_segments<'a>(x: SEXP) -> Option<Vec<&'a str>> {
+    let names = Rf_getAttrib(x, R_NamesSymbol);
+    let named = TYPEOF(names) == SEXPTYPE::STRSXP;
+    let mut out = Vec::with_capacity(XLENGTH(x) as usize);
+    for i in 0..XLENGTH(x) {
+        let v = VECTOR_ELT(x, i);
+        if TYPEOF(v) != SEXPTYPE::STRSXP || XLENGTH(v) != 1 || STRING_ELT(v, 0) == R_NaString {
+            return None;
+        }
+        let s = char_str(STRING_ELT(v, 0));
+        let name = if named {
+            char_str(STRING_ELT(names, i))
+        } else {
+            ""
+        };
+        if name.is_empty() {
+            out.push(s);
+        } else if s.is_empty() {
+            return None;
+        } else if name == "path" {
+            let before = out.len();
+            out.extend(s.split('/').filter(|p| !p.is_empty()));
+            if out.len() == before {
+                return None;
+            }
+        } else {
+            out.push(s);
+        }
+    }
+    Some(out)
 }
 
 /// The one request value of the R side, parsed once:
 /// `list(method, path, encode, query, headers, cookies, body_kind, body, dest)`.
 /// `path` is a route (`encode = FALSE`) or the segments of one, percent-encoded here.
-fn parse_request(x: &Robj) -> std::result::Result<Request, String> {
-    let list = x
-        .as_list()
-        .ok_or_else(|| "the request must be a list".to_string())?;
-    let mut method = None;
-    let mut segments: Vec<String> = vec![];
-    let mut encode = false;
-    let (mut query, mut headers, mut cookies) = (vec![], vec![], vec![]);
-    let mut body_kind = String::from("none");
-    let mut body = Robj::from(());
-    let mut dest = None;
-    for (name, v) in list.iter() {
-        match name {
-            "method" => method = v.as_str().map(|m| m.to_ascii_uppercase()),
-            "path" => {
-                segments = v
-                    .as_str_iter()
-                    .ok_or("`path` must be a character vector")?
-                    .map(|s| s.to_string())
-                    .collect()
+/// Read through raw SEXPs: no `Robj` (and no entry in extendr's ownership table) is made
+/// unless there are query parameters, headers or cookies.
+fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
+    unsafe {
+        if TYPEOF(x) != SEXPTYPE::VECSXP {
+            return Err("the request must be a list".into());
+        }
+        let names = Rf_getAttrib(x, R_NamesSymbol);
+        if TYPEOF(names) != SEXPTYPE::STRSXP {
+            return Err("the request must be a named list".into());
+        }
+        let mut method = None;
+        let mut segments: Vec<&str> = vec![];
+        let mut encode = false;
+        let (mut query, mut headers, mut cookies) = (vec![], vec![], vec![]);
+        let mut body_kind = "none";
+        let mut body = R_NilValue;
+        let mut dest = None;
+        let as_robj = |v: SEXP| Robj::from_sexp(v);
+        for i in 0..XLENGTH(x) {
+            let v = VECTOR_ELT(x, i);
+            match char_str(STRING_ELT(names, i)) {
+                "method" => method = sexp_str(v).map(|m| m.to_ascii_uppercase()),
+                "path" if TYPEOF(v) == SEXPTYPE::VECSXP => {
+                    segments = route_segments(v).ok_or(SEGMENTS)?;
+                }
+                "path" => {
+                    if TYPEOF(v) != SEXPTYPE::STRSXP {
+                        return Err("`path` must be a character vector".into());
+                    }
+                    segments = (0..XLENGTH(v))
+                        .map(|j| char_str(STRING_ELT(v, j)))
+                        .collect();
+                }
+                "encode" => {
+                    encode = TYPEOF(v) == SEXPTYPE::LGLSXP && XLENGTH(v) >= 1 && *LOGICAL(v) == 1
+                }
+                "query" if v != R_NilValue => query = pairs(&as_robj(v), "params")?,
+                "headers" if v != R_NilValue => headers = pairs(&as_robj(v), "headers")?,
+                "cookies" if v != R_NilValue => cookies = pairs(&as_robj(v), "cookies")?,
+                "body_kind" => body_kind = sexp_str(v).unwrap_or("none"),
+                "body" => body = v,
+                "dest" => dest = sexp_str(v).map(PathBuf::from),
+                _ => {}
             }
-            "encode" => encode = v.as_bool().unwrap_or(false),
-            "query" => query = pairs(&v, "params")?,
-            "headers" => headers = pairs(&v, "headers")?,
-            "cookies" => cookies = pairs(&v, "cookies")?,
-            "body_kind" => body_kind = v.as_str().unwrap_or("none").to_string(),
-            "body" => body = v,
-            "dest" => dest = opt_string(&v).map(PathBuf::from),
-            _ => {}
         }
-    }
-    let method = method.ok_or("the request has no method")?;
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
-    let path = if encode {
-        http::encode_segments(&segments)
-    } else {
-        let p = segments.into_iter().next().unwrap_or_default();
-        if p.starts_with('/') {
-            p
+        let method = method.ok_or("the request has no method")?;
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+        let path = if encode {
+            http::encode_segments(&segments)
         } else {
-            format!("/{p}")
+            let p = segments.first().copied().unwrap_or_default();
+            if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("/{p}")
+            }
+        };
+        let mut req = Request::new(method, path);
+        req.query = query;
+        req.headers = headers;
+        if !cookies.is_empty() {
+            let v: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            req.headers.push(("cookie".into(), v.join("; ")));
         }
-    };
-    let mut req = Request::new(method, path);
-    req.query = query;
-    req.headers = headers;
-    if !cookies.is_empty() {
-        let v: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        req.headers.push(("cookie".into(), v.join("; ")));
+        req.body = match body_kind {
+            "none" => Body::Empty,
+            "json" => Body::Json(json::sexp_to_json(body).map_err(|e| e.0)?.into()),
+            "raw" => {
+                if TYPEOF(body) != SEXPTYPE::RAWSXP {
+                    return Err("`data` must be a raw vector".into());
+                }
+                let n = XLENGTH(body) as usize;
+                let bytes: &[u8] = if n == 0 {
+                    &[]
+                } else {
+                    std::slice::from_raw_parts(RAW(body), n)
+                };
+                Body::Raw(bytes::Bytes::copy_from_slice(bytes))
+            }
+            "text" => Body::Text(bytes::Bytes::copy_from_slice(
+                sexp_str(body).ok_or("`data` must be a string")?.as_bytes(),
+            )),
+            "file" => Body::File(PathBuf::from(
+                sexp_str(body).ok_or("`file` must be a path")?,
+            )),
+            other => return Err(format!("unknown body kind `{other}`")),
+        };
+        req.dest = dest;
+        Ok(req)
     }
-    req.body = match body_kind.as_str() {
-        "none" => Body::Empty,
-        "json" => Body::Json(json::r_to_json(&body).map_err(|e| e.0)?.into()),
-        "raw" => Body::Raw(bytes::Bytes::copy_from_slice(
-            body.as_raw_slice().ok_or("`data` must be a raw vector")?,
-        )),
-        "text" => Body::Text(bytes::Bytes::copy_from_slice(
-            body.as_str().ok_or("`data` must be a string")?.as_bytes(),
-        )),
-        "file" => Body::File(PathBuf::from(body.as_str().ok_or("`file` must be a path")?)),
-        other => return Err(format!("unknown body kind `{other}`")),
-    };
-    req.dest = dest;
-    Ok(req)
 }
 
 /// Make a client. Returns an external pointer, or an error list.
@@ -249,79 +345,130 @@ fn rs_client_valid(ptr: Robj) -> bool {
     unsafe { !extendr_ffi::R_ExternalPtrAddr(ptr.get()).is_null() }
 }
 
+/// A CHARSXP in UTF-8 (for text that is known to hold no NUL).
+unsafe fn mk_char(s: &str) -> SEXP {
+    Rf_mkCharLenCE(s.as_ptr() as *const _, s.len() as i32, cetype_t::CE_UTF8)
+}
+
+/// A character(1), unprotected.
+unsafe fn mk_string(s: &str) -> SEXP {
+    let ch = Rf_protect(mk_char(s));
+    let out = Rf_allocVector(SEXPTYPE::STRSXP, 1);
+    SET_STRING_ELT(out, 0, ch);
+    Rf_unprotect(1);
+    out
+}
+
 /// Decode an answer's body by its content type: JSON -> R objects, text -> character(1),
-/// empty -> NULL, anything else -> raw vector.
-fn decode_body(content_type: &str, body: &[u8]) -> std::result::Result<Robj, String> {
+/// empty -> NULL, anything else -> raw vector. The result is unprotected.
+unsafe fn decode_body(content_type: &str, body: &[u8]) -> std::result::Result<SEXP, String> {
     if body.is_empty() {
-        return Ok(Robj::from(()));
+        return Ok(R_NilValue);
     }
     if content_type == "application/json" || content_type.ends_with("+json") {
-        let s = json::json_to_r(body)
-            .map_err(|e| format!("the answer is not the JSON it claims to be: {e}"))?;
-        return Ok(unsafe { Robj::from_sexp(s) });
+        return json::json_to_r(body)
+            .map_err(|e| format!("the answer is not the JSON it claims to be: {e}"));
     }
     if content_type.starts_with("text/") {
         return match std::str::from_utf8(body) {
-            Ok(s) if !s.contains('\0') => Ok(Robj::from(s)),
-            Ok(_) => Err("the text answer contains a NUL character".into()),
+            Ok(s) if !s.contains('\0') && s.len() <= i32::MAX as usize => Ok(mk_string(s)),
+            Ok(s) if s.contains('\0') => Err("the text answer contains a NUL character".into()),
+            Ok(_) => Err("the text answer is longer than R allows".into()),
             Err(e) => Err(format!("the text answer is not valid UTF-8 ({e})")),
         };
     }
-    Ok(Robj::from(body))
+    let out = Rf_allocVector(SEXPTYPE::RAWSXP, body.len() as isize);
+    std::ptr::copy_nonoverlapping(body.as_ptr(), RAW(out), body.len());
+    Ok(out)
+}
+
+/// The names of an answer's list, made once and kept for the session (a names attribute
+/// may be shared: R copies it before any change).
+fn answer_names() -> SEXP {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    static NAMES: AtomicPtr<extendr_ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
+    let p = NAMES.load(Ordering::Relaxed);
+    if !p.is_null() {
+        return p as SEXP;
+    }
+    unsafe {
+        let fields = ["status", "url", "content_type", "headers", "body", "file"];
+        let names = Rf_protect(Rf_allocVector(SEXPTYPE::STRSXP, fields.len() as isize));
+        for (i, f) in fields.iter().enumerate() {
+            SET_STRING_ELT(names, i as isize, mk_char(f));
+        }
+        R_PreserveObject(names);
+        Rf_unprotect(1);
+        NAMES.store(names as *mut _, Ordering::Relaxed);
+        names
+    }
 }
 
 /// An answer (or a transport error) as the R side reads it:
 /// list(status, url, content_type, headers, body, file), or
-/// list(error, message, url[, status, text]).
+/// list(error, message, url[, status, text]). The answer is built from raw SEXPs under
+/// Rf_protect (no `Robj`, no entry in extendr's ownership table).
 fn result_to_r(client: &Client, path: &str, result: std::result::Result<Response, Error>) -> Robj {
     let resp = match result {
         Ok(r) => r,
         Err(e) => return error_at(e.kind(), &e.to_string(), &client.url_for(path)),
     };
-    let names: Vec<&str> = resp.headers.iter().map(|(k, _)| k.as_ref()).collect();
-    let values: Vec<&str> = resp.headers.iter().map(|(_, v)| v.as_ref()).collect();
-    let mut header_robj: Robj = values.into();
-    let _ = header_robj.set_names(names);
-    let file: Robj = match &resp.file {
-        Some(p) => p.to_string_lossy().as_ref().into(),
-        None => ().into(),
-    };
     let status = resp.status as i32;
-    let url = http::redact_url(&resp.url);
+    // The final URL only holds credentials when a redirect put them there.
+    let url = if resp.url.contains('@') {
+        http::redact_url(&resp.url)
+    } else {
+        resp.url.clone()
+    };
     // Orthanc sends its error descriptions as JSON labelled text/plain.
     let content_type = if status >= 400 && resp.body.first() == Some(&b'{') {
         "application/json"
     } else {
         resp.content_type.as_str()
     };
-    let body = match decode_body(content_type, &resp.body) {
-        Ok(body) => body,
-        // An error status with an undecodable body: report the status, with the text.
-        Err(_) if status >= 400 => {
-            Robj::from(String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).as_ref())
+    unsafe {
+        let body = match decode_body(content_type, &resp.body) {
+            Ok(body) => body,
+            // An error status with an undecodable body: report the status, with the text.
+            Err(_) if status >= 400 => mk_string(
+                &String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).replace('\0', ""),
+            ),
+            Err(msg) => {
+                let text =
+                    String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).into_owned();
+                return list!(
+                    error = "decode",
+                    message = msg,
+                    status = status,
+                    url = url,
+                    text = text
+                )
+                .into();
+            }
+        };
+        let body = Rf_protect(body);
+        let out = Rf_protect(Rf_allocVector(SEXPTYPE::VECSXP, 6));
+        SET_VECTOR_ELT(out, 4, body);
+        SET_VECTOR_ELT(out, 0, Rf_ScalarInteger(status));
+        SET_VECTOR_ELT(out, 1, mk_string(&url));
+        SET_VECTOR_ELT(out, 2, mk_string(content_type));
+        let n = resp.headers.len() as isize;
+        let hv = Rf_allocVector(SEXPTYPE::STRSXP, n);
+        SET_VECTOR_ELT(out, 3, hv);
+        let hn = Rf_allocVector(SEXPTYPE::STRSXP, n);
+        Rf_setAttrib(hv, R_NamesSymbol, hn);
+        for (i, (k, v)) in resp.headers.iter().enumerate() {
+            SET_STRING_ELT(hn, i as isize, mk_char(k));
+            // Header names and values hold no NUL (the http crate refuses them).
+            SET_STRING_ELT(hv, i as isize, mk_char(v));
         }
-        Err(msg) => {
-            let text =
-                String::from_utf8_lossy(&resp.body[..resp.body.len().min(2000)]).into_owned();
-            return list!(
-                error = "decode",
-                message = msg,
-                status = status,
-                url = url,
-                text = text
-            )
-            .into();
+        if let Some(p) = &resp.file {
+            SET_VECTOR_ELT(out, 5, mk_string(p.to_string_lossy().as_ref()));
         }
-    };
-    list!(
-        status = status,
-        url = url,
-        content_type = content_type,
-        headers = header_robj,
-        body = body,
-        file = file
-    )
-    .into()
+        Rf_setAttrib(out, R_NamesSymbol, answer_names());
+        Rf_unprotect(2);
+        Robj::from_sexp(out)
+    }
 }
 
 /// Perform one request, described by one value (see the R function `request_value()`).
@@ -329,13 +476,13 @@ fn result_to_r(client: &Client, path: &str, result: std::result::Result<Response
 /// list(error, message, url[, status]).
 #[extendr]
 fn rs_perform(client: Robj, request: Robj) -> Robj {
-    let ptr = match client_of(&client) {
+    let client = match client_of(unsafe { client.get() }) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let client: &Client = &ptr;
-    let req = match parse_request(&request) {
+    let req = match parse_request(unsafe { request.get() }) {
         Ok(r) => r,
+        Err(e) if e == SEGMENTS => return error_list(SEGMENTS, "route segments left to R"),
         Err(e) => return error_at("argument", &e, client.config().base_url.as_str()),
     };
     let result = client.perform(&req, &rapi::user_interrupted);
@@ -348,14 +495,15 @@ fn rs_perform(client: Robj, request: Robj) -> Robj {
 /// list when the batch was interrupted.
 #[extendr]
 fn rs_perform_batch(client: Robj, requests: List, concurrency: i32, progress: Robj) -> Robj {
-    let ptr = match client_of(&client) {
+    let client = match client_of(unsafe { client.get() }) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let client: &Client = &ptr;
     let base = client.config().base_url.clone();
-    let parsed: Vec<std::result::Result<Request, String>> =
-        requests.values().map(|r| parse_request(&r)).collect();
+    let parsed: Vec<std::result::Result<Request, String>> = requests
+        .values()
+        .map(|r| parse_request(unsafe { r.get() }))
+        .collect();
     let valid: Vec<Request> = parsed
         .iter()
         .filter_map(|r| r.as_ref().ok())

@@ -219,6 +219,9 @@ pub fn redact_url(url: &str) -> String {
 /// process that built it. After a fork the child builds its own.
 pub struct Client {
     config: Config,
+    /// `config.base_url` parsed once; `base_path` is its path without the trailing '/'.
+    base: reqwest::Url,
+    base_path: String,
     auth: Option<HeaderValue>,
     inner: Mutex<Option<(u32, reqwest::Client)>>,
 }
@@ -335,14 +338,24 @@ fn sniff_content_type(path: &Path) -> &'static str {
     let n = std::fs::File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
-    if n >= 4 && &head[..4] == b"PK\x03\x04" {
+    sniff(&head[..n])
+}
+
+/// The content type of a file body from its first bytes: ZIP, DICOM (Part 10) or bytes.
+fn sniff(head: &[u8]) -> &'static str {
+    if head.len() >= 4 && &head[..4] == b"PK\x03\x04" {
         "application/zip"
-    } else if n >= 132 && &head[128..132] == b"DICM" {
+    } else if head.len() >= 132 && &head[128..132] == b"DICM" {
         "application/dicom"
     } else {
         "application/octet-stream"
     }
 }
+
+/// Files up to this size are read whole and sent from memory: for a small file (a DICOM
+/// instance is often some kB) the trips of `tokio::fs` to the blocking pool (open, metadata,
+/// each read) cost more than the read. Larger files are streamed from disk.
+const SMALL_FILE: u64 = 4 << 20;
 
 impl Client {
     pub fn new(mut config: Config) -> Result<Client, Error> {
@@ -358,6 +371,7 @@ impl Client {
             return Err(Error::Invalid("`url` has no host".into()));
         }
         config.base_url = config.base_url.trim_end_matches('/').to_string();
+        let base_path = url.path().trim_end_matches('/').to_string();
         let auth = match (&config.username, &config.password) {
             (Some(u), p) => {
                 let raw = format!("{}:{}", u, p.as_deref().unwrap_or(""));
@@ -372,6 +386,8 @@ impl Client {
         };
         let client = Client {
             config,
+            base: url,
+            base_path,
             auth,
             inner: Mutex::new(None),
         };
@@ -475,6 +491,25 @@ impl Client {
         format!("{}{}", self.config.base_url, path)
     }
 
+    /// The URL of `path` (relative to the base URL, starting with '/'). A path without a
+    /// query or fragment only replaces the parsed base URL's path (the host is not parsed
+    /// again); other paths are parsed whole.
+    fn url_of(&self, path: &str) -> Result<reqwest::Url, Error> {
+        if path.starts_with('/') && !path.contains(['?', '#']) {
+            let mut url = self.base.clone();
+            url.set_query(None);
+            url.set_fragment(None);
+            if self.base_path.is_empty() {
+                url.set_path(path);
+            } else {
+                url.set_path(&format!("{}{}", self.base_path, path));
+            }
+            return Ok(url);
+        }
+        reqwest::Url::parse(&self.url_for(path))
+            .map_err(|e| Error::Invalid(format!("`{path}` does not make a valid URL ({e})")))
+    }
+
     fn headers(&self, req: &Request) -> Result<HeaderMap, Error> {
         let mut h = HeaderMap::with_capacity(req.headers.len() + 2);
         if let Some(a) = &self.auth {
@@ -523,18 +558,25 @@ impl Client {
                 rb = rb.body(b.clone());
             }
             Body::File(p) => {
-                let file = tokio::fs::File::open(p)
-                    .await
-                    .map_err(|e| Error::Io(format!("cannot open {}: {e}", p.display())))?;
-                let len = file
-                    .metadata()
-                    .await
-                    .map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?
-                    .len();
-                default_type(&mut headers, sniff_content_type(p));
-                headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-                rb = rb.body(reqwest::Body::wrap_stream(stream));
+                let open_error =
+                    |e: std::io::Error| Error::Io(format!("cannot open {}: {e}", p.display()));
+                let len = std::fs::metadata(p).map_err(open_error)?.len();
+                if len <= SMALL_FILE {
+                    let bytes = std::fs::read(p).map_err(open_error)?;
+                    default_type(&mut headers, sniff(&bytes));
+                    rb = rb.body(bytes);
+                } else {
+                    let file = tokio::fs::File::open(p).await.map_err(open_error)?;
+                    let len = file
+                        .metadata()
+                        .await
+                        .map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?
+                        .len();
+                    default_type(&mut headers, sniff_content_type(p));
+                    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+                    rb = rb.body(reqwest::Body::wrap_stream(stream));
+                }
             }
         }
         let mut resp = rb.headers(headers).send().await.map_err(classify)?;
@@ -621,9 +663,7 @@ impl Client {
     /// Perform a request, retrying idempotent methods on connection failures.
     pub async fn execute(&self, req: &Request) -> Result<Response, Error> {
         let http = self.reqwest()?;
-        let mut url = reqwest::Url::parse(&self.url_for(&req.path)).map_err(|e| {
-            Error::Invalid(format!("`{}` does not make a valid URL ({e})", req.path))
-        })?;
+        let mut url = self.url_of(&req.path)?;
         if !req.query.is_empty() {
             let q = encode_query(&req.query);
             let full = match url.query() {
@@ -731,6 +771,33 @@ mod tests {
             "PRIVATE KEY"
         )
         .is_empty());
+    }
+
+    #[test]
+    fn url_of_matches_parsing_the_whole_url() {
+        for base in [
+            "http://127.0.0.1:8042",
+            "http://h:1/orthanc/",
+            "https://x.org/a/b",
+        ] {
+            let c = Client::new(Config {
+                base_url: base.into(),
+                ..Config::default()
+            })
+            .unwrap();
+            for path in [
+                "/system",
+                "/instances/a%2Fb/tags",
+                "/a b/\u{e9}",
+                "/x/../y",
+                "/tools/find?expand",
+                "/p#frag",
+                "/",
+            ] {
+                let whole = reqwest::Url::parse(&c.url_for(path)).unwrap();
+                assert_eq!(c.url_of(path).unwrap(), whole, "{base} {path}");
+            }
+        }
     }
 
     #[test]
