@@ -188,8 +188,9 @@ Orthanc <- R6::R6Class(
     #' @param requests A list of [orthanc_request()] values.
     #' @param concurrency How many requests may be in flight at once (default
     #'   `getOption("orthanc.concurrency", 4)`).
-    #' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (shown
-    #'   in interactive sessions); a string names the bar.
+    #' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (the
+    #'   option `orthanc.progress`, else shown in interactive sessions only;
+    #'   see [orthanc_options]); a string names the bar.
     #' @return A list with one element per request, in their order: the
     #'   answer's body (converted as for the endpoint methods), the path of the
     #'   file written for a request with `dest`, or, for a request that failed,

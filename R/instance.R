@@ -80,7 +80,7 @@ Instance <- R6::R6Class("Instance",
     #' @description The pixel data as an R array (see [pixel_array()]).
     #' @param frame `NULL` for all the frames, or the number of one frame
     #'   (starting at 1).
-    #' @param ... Passed to [pixel_array()]: `rescale`, `via`.
+    #' @param ... Passed to [pixel_array()]: `rescale`, `via`, `progress`.
     #' @return A numeric array: rows x columns (x frames) (x samples).
     pixel_array = function(frame = NULL, ...) {
       pixel_array(private$.client, private$.id, frame = frame, ...)

@@ -30,6 +30,11 @@
 #' @param via `"auto"` (the default): `/numpy`, or the image routes when
 #'   Orthanc cannot decode the instance for `/numpy`; `"numpy"` or `"image"`
 #'   to use only one of them.
+#' @param progress Show a progress bar while the frames are fetched from the
+#'   image routes (one request per frame): `TRUE`, `FALSE`, or `NULL` (the
+#'   default: the option `orthanc.progress`, else only in interactive
+#'   sessions); see [orthanc_options]. The `/numpy` routes answer in one
+#'   request, without a bar.
 #' @return A numeric array (integer or double): rows x columns for one frame
 #'   of a greyscale instance, rows x columns x frames for several frames,
 #'   with a last dimension of 3 (or 4) samples for colour images.
@@ -44,9 +49,10 @@
 #' dim(a)
 #' range(a)
 pixel_array <- function(client, instance_id, frame = NULL, rescale = TRUE,
-                        via = c("auto", "numpy", "image")) {
+                        via = c("auto", "numpy", "image"), progress = NULL) {
   call <- quote(pixel_array())
   check_pixel_args(client, instance_id, rescale, call)
+  check_progress_arg(progress, call)
   via <- match.arg(via)
   if (!is.null(frame)) check_frame(frame, call)
   if (via != "image") {
@@ -62,7 +68,7 @@ pixel_array <- function(client, instance_id, frame = NULL, rescale = TRUE,
   tags <- client$get_instances_id_simplified_tags(instance_id)
   frames <- if (is.null(frame)) seq_len(tag_number(tags$NumberOfFrames, 1)) else frame
   slices <- data.frame(id = instance_id, frame = frames - 1L)
-  a <- tryCatch(image_frames(client, slices, list(tags), rescale),
+  a <- tryCatch(image_frames(client, slices, list(tags), rescale, progress),
     orthanc_error = function(e) if (via == "auto") stop(numpy_error) else stop(e)
   )
   drop_frames(a, keep_frames = length(frames) > 1L)
@@ -71,9 +77,10 @@ pixel_array <- function(client, instance_id, frame = NULL, rescale = TRUE,
 #' @rdname pixel_array
 #' @export
 series_pixel_array <- function(client, series_id, rescale = TRUE,
-                               via = c("auto", "numpy", "image")) {
+                               via = c("auto", "numpy", "image"), progress = NULL) {
   call <- quote(series_pixel_array())
   check_pixel_args(client, series_id, rescale, call)
+  check_progress_arg(progress, call)
   via <- match.arg(via)
   if (via != "image") {
     res <- tryCatch(
@@ -96,7 +103,7 @@ series_pixel_array <- function(client, series_id, rescale = TRUE,
     data.frame(id = s[[1]], frame = s[[2]] + seq_len(s[[3]]) - 1L)
   }))
   all_tags <- client$get_series_id_instances_tags(series_id, params = list(simplify = TRUE))
-  a <- tryCatch(image_frames(client, slices, all_tags[slices$id], rescale),
+  a <- tryCatch(image_frames(client, slices, all_tags[slices$id], rescale, progress),
     orthanc_error = function(e) if (via == "auto") stop(numpy_error) else stop(e)
   )
   a
@@ -173,7 +180,7 @@ tag_number <- function(x, default) {
 # decoded from the PAM images of the image routes, fetched in one batch;
 # `tags` holds the simplified tags of each row's instance. Returns rows x
 # columns x frames (x samples).
-image_frames <- function(client, slices, tags, rescale) {
+image_frames <- function(client, slices, tags, rescale, progress = NULL) {
   kinds <- vapply(tags, function(t) {
     if (tag_number(t$SamplesPerPixel, 1) > 1) "image-uint8"
     else if (identical(tag_number(t$PixelRepresentation, 0), 1)) "image-int16"
@@ -184,7 +191,7 @@ image_frames <- function(client, slices, tags, rescale) {
       headers = list(Accept = "image/x-portable-arbitrarymap")
     )
   })
-  answers <- client$batch(reqs)
+  answers <- client$batch(reqs, progress = progress_as(progress, "Reading frames"))
   frames <- lapply(seq_along(answers), function(i) {
     ans <- answers[[i]]
     if (inherits(ans, "condition")) stop(ans)
@@ -329,6 +336,9 @@ instance_identifier <- function(x) x$identifier %||% x$id
 #' @param path An existing folder.
 #' @param compress Whether to ask for gzip-compressed files (`.nii.gz`).
 #' @param level `"series"` or `"instances"`.
+#' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (the
+#'   default: the option `orthanc.progress`, else only in interactive
+#'   sessions); see [orthanc_options].
 #' @return The paths of the files written, named by identifier, invisibly.
 #'   When a request fails the error of the first failure is raised (files
 #'   written for the other identifiers stay); when the server has no
@@ -338,7 +348,8 @@ instance_identifier <- function(x) x$identifier %||% x$id
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
 #' files <- write_nifti(o, o$get_series()[[1]], tempdir())
-write_nifti <- function(client, ids, path, compress = TRUE, level = c("series", "instances")) {
+write_nifti <- function(client, ids, path, compress = TRUE, level = c("series", "instances"),
+                        progress = NULL) {
   call <- quote(write_nifti())
   if (!inherits(client, "Orthanc")) {
     orthanc_abort("argument", "{.arg client} must be an {.cls Orthanc} client, not {.obj_type_friendly {client}}.", call = call)
@@ -353,13 +364,14 @@ write_nifti <- function(client, ids, path, compress = TRUE, level = c("series", 
     orthanc_abort("argument", "{.arg compress} must be TRUE or FALSE.", call = call)
   }
   level <- match.arg(level)
+  check_progress_arg(progress, call)
   files <- file.path(path, paste0(ids, if (compress) ".nii.gz" else ".nii"))
   # The plugin compresses whenever `compress` is present, whatever its value.
   params <- if (compress) list(compress = TRUE)
   reqs <- lapply(seq_along(ids), function(i) {
     orthanc_request("GET", c(level, ids[i], "nifti"), params = params, dest = files[i])
   })
-  res <- client$batch(reqs)
+  res <- client$batch(reqs, progress = progress_as(progress, "Writing NIfTI files"))
   failed <- vapply(res, inherits, TRUE, what = "condition")
   if (any(failed)) {
     first <- res[[which(failed)[1]]]

@@ -593,8 +593,9 @@ convert_tag_column <- function(name, values) {
 #' @param tags `NULL`, or (for a list of [Instance]s) the tags to tabulate:
 #'   keywords (`"SliceLocation"`) or group,element (`"0018,0050"`,
 #'   `"0018-0050"`, `"00180050"`).
-#' @param progress With `tags`: whether to show a progress bar (`NULL`: in
-#'   interactive sessions).
+#' @param progress With `tags`: whether to show a progress bar: `TRUE`,
+#'   `FALSE`, or `NULL` (the default: the option `orthanc.progress`, else only
+#'   in interactive sessions); see [orthanc_options].
 #' @return A data frame.
 #' @family resources
 #' @export

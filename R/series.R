@@ -66,7 +66,7 @@ Series <- R6::R6Class("Series",
 
     #' @description The pixel data of the whole series as an R array, one
     #'   slice per frame in Orthanc's slice order (see [series_pixel_array()]).
-    #' @param ... Passed to [series_pixel_array()]: `rescale`, `via`.
+    #' @param ... Passed to [series_pixel_array()]: `rescale`, `via`, `progress`.
     #' @return A numeric array: rows x columns x slices (x samples).
     pixel_array = function(...) {
       series_pixel_array(private$.client, private$.id, ...)

@@ -41,7 +41,8 @@
 #' @param concurrency How many files to send at once; default
 #'   `getOption("orthanc.concurrency", 4)`.
 #' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (the
-#'   default) to show it in interactive sessions only.
+#'   default: the option `orthanc.progress`, else only in interactive
+#'   sessions); see [orthanc_options].
 #' @return A data frame of class `orthanc_upload_report`, one row per file
 #'   (one per instance for a ZIP archive), in the order of `path`, with columns
 #'   * `path`: the file;
@@ -83,9 +84,7 @@ upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
   if (!is.null(concurrency) && (!is_number(concurrency) || concurrency < 1)) {
     orthanc_abort("argument", "{.arg concurrency} must be NULL or a number >= 1.", call = call)
   }
-  if (!is.null(progress) && !is_flag(progress)) {
-    orthanc_abort("argument", "{.arg progress} must be TRUE, FALSE or NULL.", call = call)
-  }
+  check_progress_arg(progress, call)
 
   files <- upload_files(path, recursive, call)
   kind <- vapply(files, file_kind, "", USE.NAMES = FALSE)
@@ -114,8 +113,7 @@ upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
   send <- which(vapply(rows, is.null, TRUE))
   if (length(send)) {
     requests <- lapply(files[send], function(f) orthanc_request("POST", "/instances", file = f))
-    if (is.null(progress) && interactive()) progress <- "Uploading"
-    answers <- client$batch(requests, concurrency = concurrency, progress = progress)
+    answers <- client$batch(requests, concurrency = concurrency, progress = progress_as(progress, "Uploading"))
     for (k in seq_along(send)) {
       i <- send[k]
       rows[[i]] <- answer_rows(files[i], kind[i], answers[[k]])
