@@ -23,9 +23,14 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' ids <- o$get_instances()
-#' reqs <- lapply(ids, function(id) orthanc_request("GET", c("instances", id, "simplified-tags")))
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' reqs <- lapply(stored$id, function(id) orthanc_request("GET", c("instances", id, "simplified-tags")))
+#' reqs[[1]]
 #' tags <- o$batch(reqs)
+#' vapply(tags, function(t) t$SOPInstanceUID, "")
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 orthanc_request <- function(method = "GET", route, params = NULL, headers = NULL,
                             json = NULL, data = NULL, file = NULL, dest = NULL) {
   call <- quote(orthanc_request())

@@ -42,9 +42,14 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' find_studies(o, query = list(StudyDate = "20100101-"))
-#' find_patients(o, query = list(PatientName = "*"), limit = 100)
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' find_studies(o, query = list(StudyDate = "20000101-"))
+#' find_patients(o, query = list(PatientName = "BRAIN*"), limit = 100)
 #' as.data.frame(find_series(o, query = list(Modality = "MR")))
+#' query_orthanc(o, "Instance", query = list(PatientName = "BRAINIX"))
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 query_orthanc <- function(client, level, query = list(), labels = character(),
                           labels_constraint = "All", limit = 1000L, since = 0L,
                           retrieve_all_resources = TRUE, lock_children = FALSE,
@@ -179,10 +184,15 @@ find_instances <- function(client, query = list(), labels = character(),
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
 #' mr_patients <- find_and_filter_patients(o,
 #'   series_filter = function(s) identical(s$modality, "MR")
 #' )
 #' mr_patients
+#' mr_patients[[1]]$studies
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 find_and_filter_patients <- function(client, patient_filter = NULL, study_filter = NULL,
                                      series_filter = NULL, instance_filter = NULL, ...) {
   call <- sys.call()

@@ -19,12 +19,17 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' studies <- find_studies(o)
-#' if (length(studies)) {
-#'   job <- studies[[1]]$anonymize_as_job()
-#'   job$wait_until_completion()
-#'   job$content
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' study <- Study$new(stored$parent_study[[1]], o)
+#' job <- study$anonymize_as_job()
+#' job$wait_until_completion()
+#' job$state
+#' anonymized <- job$content$ID
+#' Study$new(anonymized, o)$patient_information$PatientName
+#' o$delete_studies_id(anonymized)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 Job <- R6::R6Class("Job",
   cloneable = FALSE,
   public = list(

@@ -79,11 +79,15 @@ RemoteNode <- R6::R6Class("RemoteNode",
 #' @rawNamespace export(RemoteModality)
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' names(o$get_modalities())
-#' if (length(o$get_modalities())) {
-#'   m <- Modality$new(o, names(o$get_modalities())[[1]])
+#' modalities <- unlist(o$get_modalities())
+#' modalities
+#' if (length(modalities)) {
+#'   m <- Modality$new(o, modalities[[1]])
+#'   m
+#'   m$configuration$AET
 #'   m$echo()
-#'   m$find(list(Level = "Study", Query = list(PatientID = "*")))
+#'   found <- m$find(list(Level = "Study", Query = list(PatientID = "*")))
+#'   found$answers
 #' }
 Modality <- R6::R6Class("Modality",
   inherit = RemoteNode,
@@ -260,8 +264,12 @@ answers_data_frame <- function(answers) {
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' if (length(o$get_peers())) {
-#'   p <- Peer$new(o, o$get_peers()[[1]])
+#' peers <- unlist(o$get_peers())
+#' peers
+#' if (length(peers)) {
+#'   p <- Peer$new(o, peers[[1]])
+#'   p
+#'   p$configuration$Url
 #'   p$is_alive()
 #' }
 Peer <- R6::R6Class("Peer",

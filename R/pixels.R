@@ -44,10 +44,15 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' id <- o$get_instances()[[1]]
-#' a <- pixel_array(o, id, frame = 1)
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' a <- pixel_array(o, stored$id[[1]], frame = 1)
 #' dim(a)
 #' range(a)
+#' volume <- series_pixel_array(o, stored$parent_series[[1]])
+#' dim(volume)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 pixel_array <- function(client, instance_id, frame = NULL, rescale = TRUE,
                         via = c("auto", "numpy", "image"), progress = NULL) {
   call <- quote(pixel_array())
@@ -244,6 +249,16 @@ image_frames <- function(client, slices, tags, rescale, progress = NULL) {
 #' @examples
 #' x <- outer(1:64, 1:64)
 #' plot(pixel_raster(x, window = c(2000, 3000)))
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' # A sample file of the package: an MR slice (Brainix)
+#' file <- system.file("extdata", "Brainix-Flair-1.dcm", package = "orthanc")
+#' stored <- upload(o, file, check_before_upload = TRUE)
+#' r <- instance_raster(o, stored$id)
+#' dim(r)
+#' plot_instance(o, stored$id, window = c(300, 600))
+#' # Delete what this example stored (not what the server already had)
+#' if (stored$status == "Success") o$delete_instances_id(stored$id)
 pixel_raster <- function(x, window = NULL, invert = FALSE) {
   call <- quote(pixel_raster())
   d <- dim(x)
@@ -308,6 +323,17 @@ plot_instance <- function(client, instance_id, frame = 1, window = NULL, ...) {
 #' @inheritParams pixel_raster
 #' @return `as.raster()`: a raster; `plot()`: the raster, invisibly.
 #' @family pixels
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' # A sample file of the package: an MR slice (Brainix)
+#' file <- system.file("extdata", "Brainix-Flair-1.dcm", package = "orthanc")
+#' stored <- upload(o, file, check_before_upload = TRUE)
+#' i <- Instance$new(stored$id, o)
+#' r <- grDevices::as.raster(i)
+#' dim(r)
+#' plot(i)
+#' # Delete what this example stored (not what the server already had)
+#' if (stored$status == "Success") o$delete_instances_id(stored$id)
 #' @rawNamespace S3method(grDevices::as.raster, Instance)
 as.raster.Instance <- function(x, frame = 1, window = NULL, ...) {
   instance_raster(x$client, instance_identifier(x), frame = frame, window = window)
@@ -347,7 +373,16 @@ instance_identifier <- function(x) x$identifier %||% x$id
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' files <- write_nifti(o, o$get_series()[[1]], tempdir())
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' # Needs the neuroimaging plugin of Orthanc
+#' if ("neuro" %in% unlist(o$get_plugins())) {
+#'   files <- write_nifti(o, stored$parent_series[[1]], tempdir())
+#'   file.size(files)
+#'   unlink(files)
+#' }
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 write_nifti <- function(client, ids, path, compress = TRUE, level = c("series", "instances"),
                         progress = NULL) {
   call <- quote(write_nifti())

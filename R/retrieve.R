@@ -79,11 +79,16 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' patients <- find_patients(o)
-#' if (length(patients)) {
-#'   out <- retrieve_and_write_patients(patients[[1]], file.path(tempdir(), "dicom"))
-#'   head(out)
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' out_dir <- file.path(tempdir(), "dicom")
+#' patients <- find_patients(o, query = list(PatientName = "BRAINIX"))
+#' written <- retrieve_and_write_patients(patients, out_dir)
+#' written[, c("level", "path", "size", "status")]
+#' list.files(out_dir, recursive = TRUE)
+#' unlink(out_dir, recursive = TRUE)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 retrieve_and_write_patients <- function(patients, path, concurrency = NULL, progress = NULL) {
   retrieve_tree(patients, path, "Patient", "patients", quote(retrieve_and_write_patients()),
     concurrency, progress

@@ -60,10 +60,14 @@
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
 #' folder <- system.file("extdata", package = "orthanc")
-#' report <- upload(o, folder, recursive = TRUE)
+#' # Files the server already has are not sent:
+#' report <- upload(o, folder, recursive = TRUE, check_before_upload = TRUE)
 #' report
+#' as.data.frame(report)[, c("path", "status", "id")]
 #' # A second time, nothing is sent:
 #' upload(o, folder, recursive = TRUE, check_before_upload = TRUE)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in report$id[report$status == "Success"]) o$delete_instances_id(id)
 upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
                    concurrency = NULL, progress = NULL) {
   call <- quote(upload())
