@@ -578,28 +578,40 @@ generate_api <- function(spec = "inst/openapi/orthanc-openapi-1.12.10.json",
   if (!is_scalar_string(version)) stop("The spec has no info$version.", call. = FALSE)
   lines <- gsub("<<< api_version >>>", version, lines, fixed = TRUE)
   lines <- enc2utf8(lines)
-  if (!is.null(output)) {
-    con <- file(output, open = "wb")
-    on.exit(close(con), add = TRUE)
-    writeLines(lines, con, sep = "\n", useBytes = TRUE)
-    return(invisible(lines))
-  }
-  lines
+  write_generated(lines, output)
 }
 
 check_api <- function(spec = "inst/openapi/orthanc-openapi-1.12.10.json",
                       template = "dev/api-template.R",
                       output = "R/api-generated.R") {
+  check_generated(output, c(spec, template), function(path) generate_api(spec, template, path))
+}
+
+# Write generated lines to `output` (UTF-8, "\n" line ends) and return them
+# invisibly; with `output = NULL`, only return them.
+write_generated <- function(lines, output) {
+  if (is.null(output)) {
+    return(lines)
+  }
+  con <- file(output, open = "wb")
+  on.exit(close(con), add = TRUE)
+  writeLines(lines, con, sep = "\n", useBytes = TRUE)
+  invisible(lines)
+}
+
+# Whether `output` is what `generate(path)` writes now from `sources`; says so,
+# or shows the start of the difference and how to regenerate.
+check_generated <- function(output, sources, generate) {
   fresh <- tempfile(fileext = ".R")
   on.exit(unlink(fresh), add = TRUE)
-  generate_api(spec, template, fresh)
+  generate(fresh)
   if (file.exists(output) &&
     identical(readBin(fresh, "raw", file.size(fresh)), readBin(output, "raw", file.size(output)))) {
     message(output, " is up to date.")
     return(invisible(TRUE))
   }
   message(
-    output, " is out of date with ", spec, " and ", template, ".\n",
+    output, " is out of date with ", paste(sources, collapse = " and "), ".\n",
     "Regenerate it with `Rscript dev/generate-api.R` from the package root."
   )
   if (file.exists(output)) {
@@ -729,35 +741,12 @@ generate_groups <- function(spec = "inst/openapi/orthanc-openapi-1.12.10.json",
   blocks <- lapply(names(groups), function(tag) group_block(tag, groups[[tag]], names(groups)))
   lines <- c(GROUPS_HEADER, unlist(lapply(blocks, function(b) c(b, ""))))
   lines <- enc2utf8(lines[-length(lines)])
-  if (!is.null(output)) {
-    con <- file(output, open = "wb")
-    on.exit(close(con), add = TRUE)
-    writeLines(lines, con, sep = "\n", useBytes = TRUE)
-    return(invisible(lines))
-  }
-  lines
+  write_generated(lines, output)
 }
 
 check_groups <- function(spec = "inst/openapi/orthanc-openapi-1.12.10.json",
                          output = "R/api-groups-generated.R") {
-  fresh <- tempfile(fileext = ".R")
-  on.exit(unlink(fresh), add = TRUE)
-  generate_groups(spec, fresh)
-  if (file.exists(output) &&
-    identical(readBin(fresh, "raw", file.size(fresh)), readBin(output, "raw", file.size(output)))) {
-    message(output, " is up to date.")
-    return(invisible(TRUE))
-  }
-  message(
-    output, " is out of date with ", spec, ".\n",
-    "Regenerate it with `Rscript dev/generate-api.R` from the package root."
-  )
-  if (file.exists(output)) {
-    message(short_diff(output, fresh))
-  } else {
-    message(output, " does not exist.")
-  }
-  invisible(FALSE)
+  check_generated(output, spec, function(path) generate_groups(spec, path))
 }
 
 # The start of `diff -u` between the current and the regenerated file, or,
