@@ -26,7 +26,8 @@ help <- function(topic, package = NULL, ...) {
     R6::is.R6Class(get(topic, envir = the_code))) {
     return(structure(list(), class = "dev_topic"))
   }
-  utils::help(topic, package = (package), ...)
+  # do.call(): help() would read a symbol `topic` as the name of the topic.
+  do.call(utils::help, list(topic, package = package, ...))
 }
 suppressPackageStartupMessages(library(R6))
 roxygen2::roxygenise(load_code = load_keep_source)
