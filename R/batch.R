@@ -25,7 +25,9 @@
 #' o <- Orthanc$new()
 #' # Sample files of the package: two MR slices (Brainix) and a CT image
 #' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
-#' reqs <- lapply(stored$id, function(id) orthanc_request("GET", c("instances", id, "simplified-tags")))
+#' reqs <- lapply(stored$id, function(id) {
+#'   orthanc_request("GET", c("instances", id, "simplified-tags"))
+#' })
 #' reqs[[1]]
 #' tags <- o$batch(reqs)
 #' vapply(tags, function(t) t$SOPInstanceUID, "")
