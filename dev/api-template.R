@@ -70,7 +70,7 @@
 #' id <- stored$id
 #' o$get_instances_id_simplified_tags(id)$SOPClassUID
 #' # or any route, through GET(), POST(), PUT(), DELETE():
-#' o$GET(paste0("/instances/", id, "/metadata"))
+#' unlist(o$GET(paste0("/instances/", id, "/metadata")))
 #' # Failures are classed conditions:
 #' tryCatch(
 #'   o$get_instances_id("no-such-id"),
