@@ -70,7 +70,7 @@ orthanc_private <- list(
     h <- rs_client_new(
       cfg$url, cfg$username, password, as.numeric(o$timeout), as.integer(o$retries),
       toupper(o$retry_methods), o$verify, o$ca_file, o$cert_file, o$key_file,
-      paste0("orthanc-r/", utils::packageVersion("orthanc"))
+      o$user_agent %||% paste0("orthanc-r/", utils::packageVersion("orthanc"))
     )
     if (is.list(h)) {
       orthanc_transport_abort(c(h, url = cfg$url), "CONNECT", call = quote(Orthanc$new()))

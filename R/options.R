@@ -8,7 +8,8 @@ client_option_defaults <- list(
   verify = TRUE,
   ca_file = NULL,
   cert_file = NULL,
-  key_file = NULL
+  key_file = NULL,
+  user_agent = NULL
 )
 
 # Validate the options given through `...`; return the complete list.
@@ -43,6 +44,13 @@ client_options <- function(..., call = NULL) {
   if (!is_flag(out$verify)) {
     orthanc_abort("argument", "{.arg verify} must be TRUE or FALSE.", call = call)
   }
+  ua <- out$user_agent
+  if (!is.null(ua) && (!is_string(ua) || !nzchar(ua) || grepl("[[:cntrl:]]", ua) || !validUTF8(ua) || grepl("[^ -~]", ua))) {
+    orthanc_abort("argument", c(
+      "{.arg user_agent} must be a single line of printable ASCII text.",
+      i = "For example {.val my-pipeline/1.0 orthanc-r}."
+    ), call = call)
+  }
   for (f in c("ca_file", "cert_file", "key_file")) {
     v <- out[[f]]
     if (!is.null(v) && (!is_string(v) || !file.exists(v))) {
@@ -69,11 +77,14 @@ client_options <- function(..., call = NULL) {
 #'   server's own certificate when it is self-signed, or its authority's.
 #' - `cert_file`, `key_file`: a client certificate and its PKCS#8 key (PEM),
 #'   for servers that ask for one.
+#' - `user_agent`: the `User-Agent` header of every request (default
+#'   `orthanc-r/<version>`), e.g. to name your pipeline in the logs of a
+#'   proxy in front of Orthanc.
 #'
 #' URL and credentials may come from the environment variables `ORTHANC_URL`,
 #' `ORTHANC_USERNAME` and `ORTHANC_PASSWORD` (a client restored by
 #' [readRDS()] or sent to another process takes the password from there
-#' only). Every request carries the user agent `orthanc-r/<version>`.
+#' only).
 #'
 #' Session-wide R options:
 #' - `orthanc.concurrency`: how many requests the batch operations

@@ -71,6 +71,7 @@ pixel_array <- function(client, instance_id, frame = NULL, rescale = TRUE,
     numpy_error <- res
   }
   tags <- client$get_instances_id_simplified_tags(instance_id)
+  if (via == "auto") refuse_colour_jpeg2000(list(tags), numpy_error, call)
   frames <- if (is.null(frame)) seq_len(tag_number(tags$NumberOfFrames, 1)) else frame
   slices <- data.frame(id = instance_id, frame = frames - 1L)
   a <- tryCatch(image_frames(client, slices, list(tags), rescale, progress),
@@ -108,6 +109,7 @@ series_pixel_array <- function(client, series_id, rescale = TRUE,
     data.frame(id = s[[1]], frame = s[[2]] + seq_len(s[[3]]) - 1L)
   }))
   all_tags <- client$get_series_id_instances_tags(series_id, params = list(simplify = TRUE))
+  if (via == "auto") refuse_colour_jpeg2000(all_tags, numpy_error, call)
   a <- tryCatch(image_frames(client, slices, all_tags[slices$id], rescale, progress),
     orthanc_error = function(e) if (via == "auto") stop(numpy_error) else stop(e)
   )
@@ -124,6 +126,21 @@ check_pixel_args <- function(client, id, rescale, call) {
   if (!is_flag(rescale)) {
     orthanc_abort("argument", "{.arg rescale} must be TRUE or FALSE.", call = call)
   }
+}
+
+# YBR_ICT and YBR_RCT exist only in JPEG 2000. Orthanc's GDCM plugin (seen
+# with Orthanc 1.12.7 and Debian 13's orthanc-gdcm) stops the whole server
+# when one of its image routes decodes such a frame, so the automatic
+# fallback does not try them; `via = "image"` still does, on request.
+refuse_colour_jpeg2000 <- function(tags, numpy_error, call) {
+  photometric <- vapply(tags, function(t) as.character(t$PhotometricInterpretation %||% "")[1], "")
+  bad <- photometric %in% c("YBR_ICT", "YBR_RCT")
+  if (!any(bad)) return(invisible())
+  orthanc_abort("decode", c(
+    "Orthanc cannot decode these pixels for {.code /numpy} (HTTP {numpy_error$status}).",
+    x = "They are colour JPEG 2000 ({photometric[bad][1]}): the image routes are not tried, because Orthanc's GDCM plugin can stop the server on such frames.",
+    i = "To try them anyway (on a server whose decoder handles them), use {.code via = \"image\"}."
+  ), call = call)
 }
 
 check_frame <- function(frame, call) {

@@ -98,8 +98,8 @@ Orthanc <- R6::R6Class(
     #' @param username Optional username for Basic HTTP authentication.
     #' @param password Optional password for Basic HTTP authentication.
     #' @param ... Options passed on to the client: `timeout`, `retries`,
-    #'   `retry_methods`, `verify`, `ca_file`, `cert_file` and `key_file`. See
-    #'   Details.
+    #'   `retry_methods`, `verify`, `ca_file`, `cert_file`, `key_file` and
+    #'   `user_agent`. See Details and [orthanc_options].
     #'
     #' @details
     #' When `url` is missing it comes from the environment variable
@@ -127,6 +127,8 @@ Orthanc <- R6::R6Class(
     #'   servers requiring mutual TLS.
     #' - `key_file`: (character) path to the PEM private key of
     #'   `cert_file`.
+    #' - `user_agent`: (character) the `User-Agent` header of every request
+    #'   (default `orthanc-r/<version>`).
     initialize = function(url, username = NULL, password = NULL, ...) {
       orthanc_initialize(self, private, url, username, password, ...)
     },

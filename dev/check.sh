@@ -5,7 +5,8 @@
 # 2. starts Orthanc test servers unless ORTHANC_TEST_URL is already set
 #    (dev/orthanc-server; stopped again at the end);
 # 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test;
-# 4. generated code is up to date (dev/generate-api.R --check);
+# 4. generated code and the vignettes' recorded outputs are up to date
+#    (dev/generate-api.R --check, dev/record-vignettes.R --check);
 # 5. dev/vendor.sh (the Rust crates into src/rust/vendor.tar.xz, for the
 #    offline build), R CMD build, then R CMD check --as-cran --no-manual on the
 #    tarball (CRAN's remote incoming checks off: no CRAN here), whose tests run
@@ -59,6 +60,9 @@ export R_HOME="${R_HOME:-$(R RHOME)}"
 echo "== Generated code is up to date"
 Rscript dev/generate-api.R --check
 
+echo "== Vignette records are up to date (re-record: Rscript dev/record-vignettes.R)"
+Rscript dev/record-vignettes.R --check
+
 echo "== Vendor the Rust dependencies"
 bash dev/vendor.sh
 
@@ -104,6 +108,24 @@ fi
 grep -E "^Status:" "$log"
 # The NOTEs, for comparison with cran-comments.md.
 grep -B1 -A6 -E "\.\.\. NOTE$" "$log" || true
+
+# The tarball installs without any network (a new network namespace: not even
+# loopback) and with an empty CARGO_HOME: every crate comes from
+# src/rust/vendor.tar.xz inside it.
+echo "== Offline install of $tarball (unshare -n, empty CARGO_HOME)"
+if unshare -n true 2>/dev/null; then
+  offline=$(mktemp -d)
+  mkdir -p "$offline/lib" "$offline/cargo-home"
+  if ! (cd "$work" && unshare -n env CARGO_HOME="$offline/cargo-home" R CMD INSTALL -l "$offline/lib" "$tarball" > "$offline/install.log" 2>&1); then
+    tail -n 40 "$offline/install.log"; echo "offline install failed"; exit 1
+  fi
+  grep -E "^using (cargo|rustc) " "$offline/install.log" || true
+  unshare -n env R_LIBS="$offline/lib" Rscript -e 'library(orthanc); o <- Orthanc$new("http://127.0.0.1:9", retries = 0); stopifnot(inherits(tryCatch(o$get_system(), error = identity), "orthanc_connection_error")); cat("offline install: OK (", format(packageVersion("orthanc")), ")\n")'
+  if [ -n "$(ls -A "$offline/cargo-home")" ]; then echo "the build wrote into CARGO_HOME"; ls -A "$offline/cargo-home"; exit 1; fi
+  rm -rf "$offline"
+else
+  echo "(skipped: unshare -n is not permitted here)"
+fi
 
 # The web site (_pkgdown.yml), built with the package just checked, its
 # examples and vignettes run against the servers as in the check; no network

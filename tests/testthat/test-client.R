@@ -273,4 +273,13 @@ test_that("requests carry the user agent and accept gzip", {
   expect_null(h$authorization)
   seen <- tls_server_requests(srv)
   expect_equal(vapply(seen, `[[`, "", "path"), "/echo-headers")
+  o2 <- Orthanc$new(srv$url, user_agent = "my-pipeline/2.1 (lab) orthanc-r")
+  expect_equal(o2$GET("/echo-headers")[["user-agent"]], "my-pipeline/2.1 (lab) orthanc-r")
+})
+
+test_that("a user agent that is not one printable line is refused", {
+  for (bad in list(1, c("a", "b"), "", "two\nlines", "tab\there", "caf\u00e9", NA_character_)) {
+    expect_error(Orthanc$new("http://127.0.0.1:9", user_agent = bad), class = "orthanc_argument_error")
+  }
+  expect_error(Orthanc$new("http://127.0.0.1:9", user_agent = "x\r\nX-Injected: 1"), "printable ASCII")
 })

@@ -84,6 +84,20 @@ test_that("JPEG 2000 (Knee) decodes through the image route when /numpy cannot",
   expect_identical(v[, , 1], a)
 })
 
+test_that("colour JPEG 2000 is refused, not sent to the image routes that stop the server", {
+  o <- orthanc_client("a")
+  inst <- local_instance(o, fixture("jp2k91YBR-ICT.dcm"))
+  tags <- o$get_instances_id_simplified_tags(inst$ID)
+  expect_identical(tags$PhotometricInterpretation, "YBR_ICT")
+  err <- expect_error(pixel_array(o, inst$ID), class = "orthanc_response_error")
+  expect_match(conditionMessage(err), "YBR_ICT", fixed = TRUE)
+  expect_match(conditionMessage(err), 'via = "image"', fixed = TRUE)
+  expect_error(pixel_array(o, inst$ID, frame = 1), class = "orthanc_response_error")
+  expect_error(series_pixel_array(o, inst$ParentSeries), class = "orthanc_response_error")
+  # The server is still up: no image route was asked for.
+  expect_type(o$get_system()$Version, "character")
+})
+
 test_that("a signed JPEG 2000 CT gets RescaleIntercept applied in R", {
   o <- orthanc_client("a")
   inst <- local_instance(o, fixture("CT-Jpeg2000.dcm"))

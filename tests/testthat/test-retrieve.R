@@ -260,14 +260,28 @@ test_that("error paths: bad path, wrong objects, failing downloads as rows", {
   expect_error(retrieve_and_write_instances(insts[2], dir, progress = FALSE), class = "orthanc_http_404")
 })
 
-test_that("SIGKILL in the middle leaves no truncated .dcm, only hidden .part files", {
+# A series of 12 large instances behind a slow proxy, and a folder to write it
+# to: a download that takes long enough to be stopped in the middle.
+local_slow_download <- function(env = parent.frame()) {
   skip_on_os("windows")
   skip_on_cran()
   o <- orthanc_client("a")
-  big <- local_big_series(o, 12L)
-  proxy <- local_throttle_proxy(Sys.getenv("ORTHANC_TEST_URL"), rate = 300000)
-  dir <- withr::local_tempdir()
-  cred <- test_credentials()
+  list(
+    o = o,
+    big = local_big_series(o, 12L, env = env),
+    proxy = local_throttle_proxy(Sys.getenv("ORTHANC_TEST_URL"), rate = 300000, env = env),
+    dir = withr::local_tempdir(.local_envir = env),
+    cred = test_credentials()
+  )
+}
+
+test_that("SIGKILL in the middle leaves no truncated .dcm, only hidden .part files", {
+  s <- local_slow_download()
+  o <- s$o
+  big <- s$big
+  proxy <- s$proxy
+  dir <- s$dir
+  cred <- s$cred
   bg <- callr::r_bg(function(url, user, pass, id, dir) {
     library(orthanc)
     o <- Orthanc$new(url, user, pass)
@@ -291,13 +305,12 @@ test_that("SIGKILL in the middle leaves no truncated .dcm, only hidden .part fil
 })
 
 test_that("SIGINT in the middle stops the download and leaves no .part file", {
-  skip_on_os("windows")
-  skip_on_cran()
-  o <- orthanc_client("a")
-  big <- local_big_series(o, 12L)
-  proxy <- local_throttle_proxy(Sys.getenv("ORTHANC_TEST_URL"), rate = 300000)
-  dir <- withr::local_tempdir()
-  cred <- test_credentials()
+  s <- local_slow_download()
+  o <- s$o
+  big <- s$big
+  proxy <- s$proxy
+  dir <- s$dir
+  cred <- s$cred
   rs <- callr::r_session$new(options = callr::r_session_options(env = fault_child_env()), wait = TRUE)
   withr::defer(rs$kill())
   rs$run(function(url, user, pass) {
