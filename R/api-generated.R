@@ -52,6 +52,37 @@
 #'
 #' @return An `Orthanc` instance.
 #'
+#' @seealso The endpoint methods by group, each with its route:
+#'   [orthanc_endpoints_instances], [orthanc_endpoints_patients],
+#'   [orthanc_endpoints_studies], [orthanc_endpoints_series],
+#'   [orthanc_endpoints_system], [orthanc_endpoints_networking], ...;
+#'   options of the client: [orthanc_options].
+#'
+#' @examples
+#' # Making a client sends no request (URL and credentials may also come from
+#' # ORTHANC_URL, ORTHANC_USERNAME and ORTHANC_PASSWORD):
+#' o <- Orthanc$new("https://pacs.example.org", "me", "secret", timeout = 120)
+#' o$url
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' o$server_version
+#' o$num_instances
+#' # Every route of the REST API is a method:
+#' o$get_system()$ApiVersion
+#' file <- system.file("extdata", "Lena-1.dcm", package = "orthanc")
+#' stored <- upload(o, file, check_before_upload = TRUE)
+#' id <- stored$id
+#' o$get_instances_id_simplified_tags(id)$SOPClassUID
+#' # or any route, through GET(), POST(), PUT(), DELETE():
+#' unlist(o$GET(paste0("/instances/", id, "/metadata")))
+#' # Failures are classed conditions:
+#' tryCatch(
+#'   o$get_instances_id("no-such-id"),
+#'   orthanc_http_404 = function(e) conditionMessage(e)
+#' )
+#' # Delete what this example stored (not what the server already had)
+#' if (stored$status == "Success") o$delete_instances_id(id)
+#'
 #' @include client.R conditions.R
 #' @export
 Orthanc <- R6::R6Class(
@@ -190,8 +221,9 @@ Orthanc <- R6::R6Class(
     #' @param requests A list of [orthanc_request()] values.
     #' @param concurrency How many requests may be in flight at once (default
     #'   `getOption("orthanc.concurrency", 4)`).
-    #' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (shown
-    #'   in interactive sessions); a string names the bar.
+    #' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (the
+    #'   option `orthanc.progress`, else shown in interactive sessions only;
+    #'   see [orthanc_options]); a string names the bar.
     #' @return A list with one element per request, in their order: the
     #'   answer's body (converted as for the endpoint methods), the path of the
     #'   file written for a request with `dest`, or, for a request that failed,

@@ -23,9 +23,16 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' ids <- o$get_instances()
-#' reqs <- lapply(ids, function(id) orthanc_request("GET", c("instances", id, "simplified-tags")))
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' reqs <- lapply(stored$id, function(id) {
+#'   orthanc_request("GET", c("instances", id, "simplified-tags"))
+#' })
+#' reqs[[1]]
 #' tags <- o$batch(reqs)
+#' vapply(tags, function(t) t$SOPInstanceUID, "")
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 orthanc_request <- function(method = "GET", route, params = NULL, headers = NULL,
                             json = NULL, data = NULL, file = NULL, dest = NULL) {
   call <- quote(orthanc_request())
@@ -75,6 +82,7 @@ run_batch <- function(handle, base_url, requests, concurrency, progress, version
   if (!is_number(concurrency) || concurrency < 1) {
     orthanc_abort("argument", "{.arg concurrency} must be a number >= 1.", call = call)
   }
+  check_progress_arg(progress, call)
   n <- length(requests)
   if (n == 0L) return(list())
   reqs <- lapply(requests, unclass)
@@ -91,21 +99,4 @@ run_batch <- function(handle, base_url, requests, concurrency, progress, version
     if (!is.null(cnd)) return(cnd)
     if (!is.null(r$file)) r$file else r$body
   })
-}
-
-# A cli progress bar fed from Rust (`update(done, total)`), or nothing. The bar
-# lives as long as the frame `env` (the caller's).
-# `progress`: TRUE (always shown), FALSE (never) or NULL (shown in interactive
-# sessions); a string is shown as the bar's name.
-progress_ticker <- function(progress, total, name, env = parent.frame()) {
-  show <- if (is.null(progress)) interactive() else !isFALSE(progress)
-  if (!show) {
-    return(list(update = NULL, done = function() invisible()))
-  }
-  if (is_string(progress)) name <- progress
-  id <- cli::cli_progress_bar(name, total = total, .envir = env)
-  list(
-    update = function(done, total) cli::cli_progress_update(set = done, id = id, .envir = env),
-    done = function() cli::cli_progress_done(id = id, .envir = env)
-  )
 }

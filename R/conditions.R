@@ -25,7 +25,24 @@
 #'   program to start (field `binary`).
 #'
 #' @name orthanc_error
-#' @keywords internal
+#' @examples
+#' # A 404 answer, without a server (see local_orthanc_mock()):
+#' o <- Orthanc$new("http://orthanc.invalid:8042")
+#' err <- with_orthanc_mock(
+#'   list(orthanc_mock_response(404L, body = list(Message = "Unknown resource"))),
+#'   tryCatch(o$get_instances_id("x"), orthanc_error = function(e) e)
+#' )
+#' class(err)
+#' err$status
+#' err$url
+#' conditionMessage(err)
+#' # Handlers from the most specific class to the most general:
+#' tryCatch(
+#'   with_orthanc_mock(list(orthanc_mock_error("timeout")), o$get_system()),
+#'   orthanc_http_404 = function(e) "not there",
+#'   orthanc_timeout_error = function(e) "too slow",
+#'   orthanc_error = function(e) "another failure"
+#' )
 NULL
 
 # The one constructor of orthanc conditions. `message` is a vector of bullets in

@@ -30,20 +30,30 @@
 #'   the first `limit` matches from `since` (`FALSE`).
 #' @param lock_children Whether the resources keep their children once listed
 #'   (see [Resource]).
+#' @param progress Show a progress bar (the number of matches received, page
+#'   after page): `TRUE`, `FALSE`, or `NULL` (the default: the option
+#'   `orthanc.progress`, else only in interactive sessions); see
+#'   [orthanc_options].
 #' @param ... Arguments passed on to `query_orthanc()` (`limit`, `since`,
-#'   `retrieve_all_resources`, `lock_children`).
+#'   `retrieve_all_resources`, `lock_children`, `progress`).
 #' @return An `orthanc_resource_list` of [Patient], [Study], [Series] or
 #'   [Instance] objects (see [as.data.frame.orthanc_resource_list()]).
 #' @family find
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' find_studies(o, query = list(StudyDate = "20100101-"))
-#' find_patients(o, query = list(PatientName = "*"), limit = 100)
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' find_studies(o, query = list(StudyDate = "20000101-"))
+#' find_patients(o, query = list(PatientName = "BRAIN*"), limit = 100)
 #' as.data.frame(find_series(o, query = list(Modality = "MR")))
+#' query_orthanc(o, "Instance", query = list(PatientName = "BRAINIX"))
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 query_orthanc <- function(client, level, query = list(), labels = character(),
                           labels_constraint = "All", limit = 1000L, since = 0L,
-                          retrieve_all_resources = TRUE, lock_children = FALSE) {
+                          retrieve_all_resources = TRUE, lock_children = FALSE,
+                          progress = NULL) {
   call <- sys.call()
   check_client(client, call = call)
   level <- match_level(level, call = call)
@@ -56,11 +66,15 @@ query_orthanc <- function(client, level, query = list(), labels = character(),
   }
   check_flag_arg(retrieve_all_resources, "retrieve_all_resources", call = call)
   check_flag_arg(lock_children, "lock_children", call = call)
+  check_progress_arg(progress, call)
   body$Expand <- TRUE
   body$Limit <- as.integer(limit)
   found <- list()
   seen <- character()
   position <- as.integer(since)
+  bar <- progress_bar(progress, paste("Finding", level_prefix(level)),
+    format = "{cli::pb_spin} {cli::pb_name}| {cli::pb_current} found [{cli::pb_elapsed}]"
+  )
   repeat {
     body$Since <- position
     page <- client$post_tools_find(json = body)
@@ -68,6 +82,7 @@ query_orthanc <- function(client, level, query = list(), labels = character(),
     fresh <- !duplicated(ids) & !ids %in% seen
     found <- c(found, page[fresh])
     seen <- c(seen, ids[fresh])
+    progress_set(bar, length(found))
     if (!retrieve_all_resources || !length(page)) break
     position <- position + length(page)
   }
@@ -161,18 +176,23 @@ find_instances <- function(client, query = list(), labels = character(),
 #'   (keep all) or a function of a [Patient], [Study], [Series] or [Instance]
 #'   returning `TRUE` (keep) or `FALSE`.
 #' @param ... Arguments passed on to [query_orthanc()] for the patients
-#'   (`query`, `labels`, `labels_constraint`, `limit`); `query` (and `limit`)
-#'   also narrow the lower levels, since Orthanc matches patient tags there
-#'   too.
+#'   (`query`, `labels`, `labels_constraint`, `limit`, `progress`); `query`
+#'   (and `limit`, `progress`) also apply to the lower levels, since Orthanc
+#'   matches patient tags there too.
 #' @return An `orthanc_resource_list` of [Patient].
 #' @family find
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
 #' mr_patients <- find_and_filter_patients(o,
 #'   series_filter = function(s) identical(s$modality, "MR")
 #' )
 #' mr_patients
+#' mr_patients[[1]]$studies
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 find_and_filter_patients <- function(client, patient_filter = NULL, study_filter = NULL,
                                      series_filter = NULL, instance_filter = NULL, ...) {
   call <- sys.call()
@@ -194,6 +214,7 @@ find_and_filter_patients <- function(client, patient_filter = NULL, study_filter
   dots <- list(...)
   lower <- list(query = dots$query %||% list())
   if (!is.null(dots$limit)) lower$limit <- dots$limit
+  if (!is.null(dots$progress)) lower$progress <- dots$progress
   given <- which(!vapply(filters, is.null, TRUE))
   deepest <- if (length(given)) max(given) else 1L
 

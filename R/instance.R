@@ -52,13 +52,14 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' instances <- find_instances(o)
-#' if (length(instances)) {
-#'   i <- instances[[1]]
-#'   i$uid
-#'   i$simplified_tags$PatientName
-#'   head(as.data.frame(i))
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' i <- Instance$new(stored$id[[1]], o)
+#' i$uid
+#' i$simplified_tags$PatientName
+#' dim(i$pixel_array())
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 Instance <- R6::R6Class("Instance",
   inherit = Resource,
   cloneable = FALSE,
@@ -80,7 +81,7 @@ Instance <- R6::R6Class("Instance",
     #' @description The pixel data as an R array (see [pixel_array()]).
     #' @param frame `NULL` for all the frames, or the number of one frame
     #'   (starting at 1).
-    #' @param ... Passed to [pixel_array()]: `rescale`, `via`.
+    #' @param ... Passed to [pixel_array()]: `rescale`, `via`, `progress`.
     #' @return A numeric array: rows x columns (x frames) (x samples).
     pixel_array = function(frame = NULL, ...) {
       pixel_array(private$.client, private$.id, frame = frame, ...)
@@ -228,8 +229,12 @@ Instance <- R6::R6Class("Instance",
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' instances <- find_instances(o)
-#' if (length(instances)) head(as.data.frame(instances[[1]]))
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' i <- Instance$new(stored$id[[1]], o)
+#' head(as.data.frame(i))
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 as.data.frame.Instance <- function(x, row.names = NULL, optional = FALSE, ...) {
   tags <- x$tags
   rows <- flatten_tags(tags, prefix = "")

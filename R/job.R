@@ -19,12 +19,17 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' studies <- find_studies(o)
-#' if (length(studies)) {
-#'   job <- studies[[1]]$anonymize_as_job()
-#'   job$wait_until_completion()
-#'   job$content
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' study <- Study$new(stored$parent_study[[1]], o)
+#' job <- study$anonymize_as_job()
+#' job$wait_until_completion()
+#' job$state
+#' anonymized <- job$content$ID
+#' Study$new(anonymized, o)$patient_information$PatientName
+#' o$delete_studies_id(anonymized)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 Job <- R6::R6Class("Job",
   cloneable = FALSE,
   public = list(
@@ -44,13 +49,15 @@ Job <- R6::R6Class("Job",
     },
 
     #' @description Wait until the job ends, reading its state every
-    #'   `interval` seconds; shows a progress bar when the session is
-    #'   interactive (option `orthanc.progress`: `TRUE` always, `FALSE`
-    #'   never).
+    #'   `interval` seconds, with a progress bar of the job's percentage (see
+    #'   `progress`).
     #' @param interval Seconds between two polls.
     #' @param timeout Seconds to wait at most (`Inf`: no limit).
+    #' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (the
+    #'   default: the option `orthanc.progress`, else only in interactive
+    #'   sessions); see [orthanc_options].
     #' @return The job, invisibly, once it succeeded.
-    wait_until_completion = function(interval = 0.5, timeout = Inf) {
+    wait_until_completion = function(interval = 0.5, timeout = Inf, progress = NULL) {
       call <- quote(wait_until_completion())
       if (!is_number(interval) || interval < 0) {
         orthanc_abort("argument", "{.arg interval} must be a number of seconds >= 0.", call = call)
@@ -58,20 +65,14 @@ Job <- R6::R6Class("Job",
       if (!is_number(timeout) || timeout < 0) {
         orthanc_abort("argument", "{.arg timeout} must be a number of seconds >= 0 (or Inf).", call = call)
       }
+      check_progress_arg(progress, call)
       id <- private$.id
       deadline <- Sys.time() + timeout
-      bar <- NULL
-      if (show_progress()) {
-        bar <- cli::cli_progress_bar(
-          paste("Orthanc job", substr(id, 1L, 8L)),
-          total = 100, clear = TRUE, .auto_close = FALSE
-        )
-        on.exit(cli::cli_progress_done(id = bar), add = TRUE)
-      }
+      bar <- progress_bar(progress, paste("Orthanc job", substr(id, 1L, 8L)), total = 100)
       repeat {
         info <- self$get_information()
         state <- info$State
-        if (!is.null(bar)) cli::cli_progress_update(set = as.numeric(info$Progress %||% 0), id = bar)
+        progress_set(bar, as.numeric(info$Progress %||% 0))
         if (identical(state, "Success")) {
           return(invisible(self))
         }
@@ -204,11 +205,4 @@ job_failure <- function(info, id, call) {
     job_id = id, error_code = code, error_description = description,
     details = details, info = info, call = call
   )
-}
-
-# Progress bars: in interactive sessions, unless the option orthanc.progress
-# says otherwise.
-show_progress <- function() {
-  opt <- getOption("orthanc.progress")
-  if (is.logical(opt) && length(opt) == 1L && !is.na(opt)) opt else interactive()
 }

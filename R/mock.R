@@ -50,7 +50,11 @@ local_orthanc_mock <- function(mock, env = parent.frame()) {
   }
   old <- the$mock
   the$mock <- mock
-  do.call(on.exit, list(substitute(the$mock <- old, list(old = old)), add = TRUE), envir = env)
+  # The expression runs in `env`, which need not see this package's
+  # namespace (a user's function, a test run from the global environment):
+  # it carries the package's state environment itself.
+  restore <- substitute(assign("mock", old, envir = state), list(old = old, state = the))
+  do.call(on.exit, list(restore, add = TRUE), envir = env)
   invisible(old)
 }
 

@@ -1,9 +1,66 @@
+#' A remote node known to Orthanc by name (base class)
+#'
+#' @description
+#' What [Modality] and [Peer] share: a remote node declared by name in the
+#' configuration of an Orthanc server (`GET /modalities`, `GET /peers`), the
+#' client that reaches it, its `name` and `configuration` fields and its
+#' `print()` method. Not used directly: make a [Modality] or a [Peer].
+#'
+#' @keywords internal
+RemoteNode <- R6::R6Class("RemoteNode",
+  cloneable = FALSE,
+  public = list(
+    #' @description Print the node on one line: its class and name.
+    #' @param ... Unused.
+    print = function(...) {
+      cat("<", class(self)[[1]], "> ", private$.name, "\n", sep = "")
+      invisible(self)
+    }
+  ),
+  active = list(
+    #' @field name Name of the node in Orthanc's configuration.
+    name = function(value) {
+      check_read_only(value, "name")
+      private$.name
+    },
+    #' @field configuration The node's configuration in Orthanc (for a
+    #'   modality: AET, host, port, ...; for a peer: URL, user name, ...).
+    configuration = function(value) {
+      check_read_only(value, "configuration")
+      private$.client[[private$configuration_endpoint]](private$.name)
+    }
+  ),
+  private = list(
+    .client = NULL,
+    .name = NULL,
+    # The endpoint method that gives the configuration of the node, by name.
+    configuration_endpoint = NULL,
+    # What the subclasses' initialize() does: check and keep the client and
+    # the name (`arg` and `call` name them in argument errors).
+    setup = function(client, name, arg, call) {
+      check_client(client, call = call)
+      check_string_arg(name, arg, call = call)
+      private$.client <- client
+      private$.name <- name
+      invisible(self)
+    },
+    # Orthanc's answer to a transfer, or its Job when it was asynchronous.
+    answer_or_job = function(ans, asynchronous) {
+      if (asynchronous) Job$new(ans$ID, private$.client) else invisible(ans)
+    }
+  )
+)
+
 #' A remote DICOM modality known to Orthanc
 #'
 #' @description
 #' A DICOM node declared in Orthanc's configuration (`GET /modalities`), used
 #' through Orthanc: C-ECHO, C-FIND, C-MOVE, C-GET and C-STORE.
 #' `RemoteModality` is the same class.
+#'
+#' The fields `name` (the modality's name in Orthanc's configuration) and
+#' `configuration` (its AET, host, port, ...) and `print()` come from the
+#' base class [RemoteNode], shared with [Peer].
 #'
 #' @param client An [Orthanc] client.
 #' @param modality Name of the modality in Orthanc's configuration.
@@ -22,22 +79,23 @@
 #' @rawNamespace export(RemoteModality)
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' names(o$get_modalities())
-#' if (length(o$get_modalities())) {
-#'   m <- Modality$new(o, names(o$get_modalities())[[1]])
+#' modalities <- unlist(o$get_modalities())
+#' modalities
+#' if (length(modalities)) {
+#'   m <- Modality$new(o, modalities[[1]])
+#'   m
+#'   m$configuration$AET
 #'   m$echo()
-#'   m$find(list(Level = "Study", Query = list(PatientID = "*")))
+#'   found <- m$find(list(Level = "Study", Query = list(PatientID = "*")))
+#'   found$answers
 #' }
 Modality <- R6::R6Class("Modality",
+  inherit = RemoteNode,
   cloneable = FALSE,
   public = list(
     #' @description Make a modality object (no request is sent).
     initialize = function(client, modality) {
-      check_client(client, call = quote(Modality$new()))
-      check_string_arg(modality, "modality", call = quote(Modality$new()))
-      private$.client <- client
-      private$.name <- modality
-      invisible(self)
+      private$setup(client, modality, "modality", quote(Modality$new()))
     },
 
     #' @description C-ECHO: whether the modality answers.
@@ -98,7 +156,7 @@ Modality <- R6::R6Class("Modality",
       body <- body[!vapply(body, is.null, TRUE)]
       if (!length(body)) body <- empty_object
       ans <- private$.client$post_queries_id_retrieve(query_id, json = body)
-      if (asynchronous) Job$new(ans$ID, private$.client) else invisible(ans)
+      private$answer_or_job(ans, asynchronous)
     },
 
     #' @description C-MOVE: ask the modality to send resources to an AET.
@@ -140,34 +198,14 @@ Modality <- R6::R6Class("Modality",
         Synchronous = !asynchronous
       )
       private$transfer("post_modalities_id_store", body, asynchronous)
-    },
-
-    #' @description Print the modality.
-    #' @param ... Unused.
-    print = function(...) {
-      cat("<Modality> ", private$.name, "\n", sep = "")
-      invisible(self)
-    }
-  ),
-  active = list(
-    #' @field name Name of the modality in Orthanc's configuration.
-    name = function(value) {
-      check_read_only(value, "name")
-      private$.name
-    },
-    #' @field configuration The modality's configuration (AET, host, port, ...).
-    configuration = function(value) {
-      check_read_only(value, "configuration")
-      private$.client$get_modalities_id_configuration(private$.name)
     }
   ),
   private = list(
-    .client = NULL,
-    .name = NULL,
+    configuration_endpoint = "get_modalities_id_configuration",
     transfer = function(endpoint, body, asynchronous) {
       body <- body[!vapply(body, is.null, TRUE)]
       ans <- private$.client[[endpoint]](private$.name, json = body)
-      if (asynchronous) Job$new(ans$ID, private$.client) else invisible(ans)
+      private$answer_or_job(ans, asynchronous)
     }
   )
 )
@@ -212,6 +250,10 @@ answers_data_frame <- function(answers) {
 #' Another Orthanc server declared as a peer in Orthanc's configuration
 #' (`GET /peers`), to which resources can be sent over HTTP.
 #'
+#' The fields `name` (the peer's name in Orthanc's configuration) and
+#' `configuration` (its URL, user name, ...) and `print()` come from the
+#' base class [RemoteNode], shared with [Modality].
+#'
 #' @param client An [Orthanc] client.
 #' @param peer Name of the peer in Orthanc's configuration.
 #' @param resources Resources of this Orthanc to send ([Resource] objects, a
@@ -222,20 +264,21 @@ answers_data_frame <- function(answers) {
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' if (length(o$get_peers())) {
-#'   p <- Peer$new(o, o$get_peers()[[1]])
+#' peers <- unlist(o$get_peers())
+#' peers
+#' if (length(peers)) {
+#'   p <- Peer$new(o, peers[[1]])
+#'   p
+#'   p$configuration$Url
 #'   p$is_alive()
 #' }
 Peer <- R6::R6Class("Peer",
+  inherit = RemoteNode,
   cloneable = FALSE,
   public = list(
     #' @description Make a peer object (no request is sent).
     initialize = function(client, peer) {
-      check_client(client, call = quote(Peer$new()))
-      check_string_arg(peer, "peer", call = quote(Peer$new()))
-      private$.client <- client
-      private$.name <- peer
-      invisible(self)
+      private$setup(client, peer, "peer", quote(Peer$new()))
     },
 
     #' @description Send resources to the peer (`POST /peers/{id}/store`).
@@ -247,7 +290,7 @@ Peer <- R6::R6Class("Peer",
         Synchronous = !asynchronous
       )
       ans <- private$.client$post_peers_id_store(private$.name, json = body)
-      if (asynchronous) Job$new(ans$ID, private$.client) else invisible(ans)
+      private$answer_or_job(ans, asynchronous)
     },
 
     #' @description Whether the peer answers (`GET /peers/{id}/system`).
@@ -263,29 +306,9 @@ Peer <- R6::R6Class("Peer",
           FALSE
         }
       )
-    },
-
-    #' @description Print the peer.
-    #' @param ... Unused.
-    print = function(...) {
-      cat("<Peer> ", private$.name, "\n", sep = "")
-      invisible(self)
-    }
-  ),
-  active = list(
-    #' @field name Name of the peer in Orthanc's configuration.
-    name = function(value) {
-      check_read_only(value, "name")
-      private$.name
-    },
-    #' @field configuration The peer's configuration (URL, user, ...).
-    configuration = function(value) {
-      check_read_only(value, "configuration")
-      private$.client$get_peers_id_configuration(private$.name)
     }
   ),
   private = list(
-    .client = NULL,
-    .name = NULL
+    configuration_endpoint = "get_peers_id_configuration"
   )
 )

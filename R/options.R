@@ -90,14 +90,34 @@ client_options <- function(..., call = NULL) {
 #' - `orthanc.concurrency`: how many requests the batch operations
 #'   (`batch()`, [upload()], the `retrieve_and_write_*()` functions, tags of
 #'   many instances) keep in flight at once (default `4`).
-#' - `orthanc.progress`: `TRUE` or `FALSE` to force or hide the progress bars
-#'   of job waits; batch operations take a `progress` argument (`NULL`: shown
-#'   in interactive sessions only). The bars follow cli's own options (e.g.
-#'   `cli.progress_show_after`).
+#' - `orthanc.progress`: `TRUE` or `FALSE` to show or hide the progress bars
+#'   of long operations whose `progress` argument is left at `NULL`; unset
+#'   (the default), they are shown in interactive sessions only, so scripts,
+#'   `Rscript`, knitr and R CMD check stay quiet.
+#'
+#' @section Progress bars:
+#' Long operations show a [cli][cli::cli_progress_bar] progress bar: the
+#' `batch()` method of [Orthanc], [upload()], the `retrieve_and_write_*()`
+#' functions ([retrieve_and_write_patients()]), [write_nifti()], the paging of
+#' [query_orthanc()] and the `find_*()` functions (matches received so far),
+#' `Job$wait_until_completion()` (the job's percentage),
+#' [as.data.frame()][as.data.frame.orthanc_resource_list] with `tags` and
+#' [pixel_array()]/[series_pixel_array()] when they fetch frames one by one.
+#' Each of them has a `progress` argument, decided the same way:
+#' - `TRUE` (or, where accepted, a string: the bar's name): shown;
+#' - `FALSE`: never shown;
+#' - `NULL` (the default): `getOption("orthanc.progress")` when it is `TRUE`
+#'   or `FALSE`, otherwise shown only when R is [interactive()].
+#'
+#' A bar that is shown follows cli's options: it appears only once the
+#' operation has lasted `cli.progress_show_after` seconds (default 2), is
+#' removed when done unless `cli.progress_clear` is `FALSE`, is drawn on one
+#' line in a dynamic terminal (`cli.dynamic`), and so on; see
+#' [cli::cli_progress_bar()] and `?cli::cli-config`.
 #'
 #' @name orthanc_options
 #' @examples
 #' o <- Orthanc$new("https://pacs.example.org", "me", "secret", timeout = 300, retries = 5)
-#' old <- options(orthanc.concurrency = 8)
+#' old <- options(orthanc.concurrency = 8, orthanc.progress = FALSE)
 #' options(old)
 NULL

@@ -39,13 +39,14 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' patients <- find_patients(o)
-#' if (length(patients)) {
-#'   p <- patients[[1]]
-#'   p$name
-#'   p$birth_date
-#'   p$studies
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' p <- find_patients(o, query = list(PatientName = "BRAINIX"))[[1]]
+#' p$name
+#' p$birth_date
+#' p$studies
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 Patient <- R6::R6Class("Patient",
   inherit = Resource,
   cloneable = FALSE,

@@ -30,6 +30,11 @@
 #' @param via `"auto"` (the default): `/numpy`, or the image routes when
 #'   Orthanc cannot decode the instance for `/numpy`; `"numpy"` or `"image"`
 #'   to use only one of them.
+#' @param progress Show a progress bar while the frames are fetched from the
+#'   image routes (one request per frame): `TRUE`, `FALSE`, or `NULL` (the
+#'   default: the option `orthanc.progress`, else only in interactive
+#'   sessions); see [orthanc_options]. The `/numpy` routes answer in one
+#'   request, without a bar.
 #' @return A numeric array (integer or double): rows x columns for one frame
 #'   of a greyscale instance, rows x columns x frames for several frames,
 #'   with a last dimension of 3 (or 4) samples for colour images.
@@ -39,14 +44,20 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' id <- o$get_instances()[[1]]
-#' a <- pixel_array(o, id, frame = 1)
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' a <- pixel_array(o, stored$id[[1]], frame = 1)
 #' dim(a)
 #' range(a)
+#' volume <- series_pixel_array(o, stored$parent_series[[1]])
+#' dim(volume)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 pixel_array <- function(client, instance_id, frame = NULL, rescale = TRUE,
-                        via = c("auto", "numpy", "image")) {
+                        via = c("auto", "numpy", "image"), progress = NULL) {
   call <- quote(pixel_array())
   check_pixel_args(client, instance_id, rescale, call)
+  check_progress_arg(progress, call)
   via <- match.arg(via)
   if (!is.null(frame)) check_frame(frame, call)
   if (via != "image") {
@@ -63,7 +74,7 @@ pixel_array <- function(client, instance_id, frame = NULL, rescale = TRUE,
   if (via == "auto") refuse_colour_jpeg2000(list(tags), numpy_error, call)
   frames <- if (is.null(frame)) seq_len(tag_number(tags$NumberOfFrames, 1)) else frame
   slices <- data.frame(id = instance_id, frame = frames - 1L)
-  a <- tryCatch(image_frames(client, slices, list(tags), rescale),
+  a <- tryCatch(image_frames(client, slices, list(tags), rescale, progress),
     orthanc_error = function(e) if (via == "auto") stop(numpy_error) else stop(e)
   )
   drop_frames(a, keep_frames = length(frames) > 1L)
@@ -72,9 +83,10 @@ pixel_array <- function(client, instance_id, frame = NULL, rescale = TRUE,
 #' @rdname pixel_array
 #' @export
 series_pixel_array <- function(client, series_id, rescale = TRUE,
-                               via = c("auto", "numpy", "image")) {
+                               via = c("auto", "numpy", "image"), progress = NULL) {
   call <- quote(series_pixel_array())
   check_pixel_args(client, series_id, rescale, call)
+  check_progress_arg(progress, call)
   via <- match.arg(via)
   if (via != "image") {
     res <- tryCatch(
@@ -98,7 +110,7 @@ series_pixel_array <- function(client, series_id, rescale = TRUE,
   }))
   all_tags <- client$get_series_id_instances_tags(series_id, params = list(simplify = TRUE))
   if (via == "auto") refuse_colour_jpeg2000(all_tags, numpy_error, call)
-  a <- tryCatch(image_frames(client, slices, all_tags[slices$id], rescale),
+  a <- tryCatch(image_frames(client, slices, all_tags[slices$id], rescale, progress),
     orthanc_error = function(e) if (via == "auto") stop(numpy_error) else stop(e)
   )
   a
@@ -190,7 +202,7 @@ tag_number <- function(x, default) {
 # decoded from the PAM images of the image routes, fetched in one batch;
 # `tags` holds the simplified tags of each row's instance. Returns rows x
 # columns x frames (x samples).
-image_frames <- function(client, slices, tags, rescale) {
+image_frames <- function(client, slices, tags, rescale, progress = NULL) {
   kinds <- vapply(tags, function(t) {
     if (tag_number(t$SamplesPerPixel, 1) > 1) "image-uint8"
     else if (identical(tag_number(t$PixelRepresentation, 0), 1)) "image-int16"
@@ -201,7 +213,7 @@ image_frames <- function(client, slices, tags, rescale) {
       headers = list(Accept = "image/x-portable-arbitrarymap")
     )
   })
-  answers <- client$batch(reqs)
+  answers <- client$batch(reqs, progress = progress_as(progress, "Reading frames"))
   frames <- lapply(seq_along(answers), function(i) {
     ans <- answers[[i]]
     if (inherits(ans, "condition")) stop(ans)
@@ -254,6 +266,16 @@ image_frames <- function(client, slices, tags, rescale) {
 #' @examples
 #' x <- outer(1:64, 1:64)
 #' plot(pixel_raster(x, window = c(2000, 3000)))
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' # A sample file of the package: an MR slice (Brainix)
+#' file <- system.file("extdata", "Brainix-Flair-1.dcm", package = "orthanc")
+#' stored <- upload(o, file, check_before_upload = TRUE)
+#' r <- instance_raster(o, stored$id)
+#' dim(r)
+#' plot_instance(o, stored$id, window = c(300, 600))
+#' # Delete what this example stored (not what the server already had)
+#' if (stored$status == "Success") o$delete_instances_id(stored$id)
 pixel_raster <- function(x, window = NULL, invert = FALSE) {
   call <- quote(pixel_raster())
   d <- dim(x)
@@ -318,6 +340,17 @@ plot_instance <- function(client, instance_id, frame = 1, window = NULL, ...) {
 #' @inheritParams pixel_raster
 #' @return `as.raster()`: a raster; `plot()`: the raster, invisibly.
 #' @family pixels
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' # A sample file of the package: an MR slice (Brainix)
+#' file <- system.file("extdata", "Brainix-Flair-1.dcm", package = "orthanc")
+#' stored <- upload(o, file, check_before_upload = TRUE)
+#' i <- Instance$new(stored$id, o)
+#' r <- grDevices::as.raster(i)
+#' dim(r)
+#' plot(i)
+#' # Delete what this example stored (not what the server already had)
+#' if (stored$status == "Success") o$delete_instances_id(stored$id)
 #' @rawNamespace S3method(grDevices::as.raster, Instance)
 as.raster.Instance <- function(x, frame = 1, window = NULL, ...) {
   instance_raster(x$client, instance_identifier(x), frame = frame, window = window)
@@ -346,6 +379,9 @@ instance_identifier <- function(x) x$identifier %||% x$id
 #' @param path An existing folder.
 #' @param compress Whether to ask for gzip-compressed files (`.nii.gz`).
 #' @param level `"series"` or `"instances"`.
+#' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (the
+#'   default: the option `orthanc.progress`, else only in interactive
+#'   sessions); see [orthanc_options].
 #' @return The paths of the files written, named by identifier, invisibly.
 #'   When a request fails the error of the first failure is raised (files
 #'   written for the other identifiers stay); when the server has no
@@ -354,8 +390,18 @@ instance_identifier <- function(x) x$identifier %||% x$id
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' files <- write_nifti(o, o$get_series()[[1]], tempdir())
-write_nifti <- function(client, ids, path, compress = TRUE, level = c("series", "instances")) {
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' # Needs the neuroimaging plugin of Orthanc
+#' if ("neuro" %in% unlist(o$get_plugins())) {
+#'   files <- write_nifti(o, stored$parent_series[[1]], tempdir())
+#'   file.size(files)
+#'   unlink(files)
+#' }
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
+write_nifti <- function(client, ids, path, compress = TRUE, level = c("series", "instances"),
+                        progress = NULL) {
   call <- quote(write_nifti())
   if (!inherits(client, "Orthanc")) {
     orthanc_abort("argument", "{.arg client} must be an {.cls Orthanc} client, not {.obj_type_friendly {client}}.", call = call)
@@ -370,13 +416,14 @@ write_nifti <- function(client, ids, path, compress = TRUE, level = c("series", 
     orthanc_abort("argument", "{.arg compress} must be TRUE or FALSE.", call = call)
   }
   level <- match.arg(level)
+  check_progress_arg(progress, call)
   files <- file.path(path, paste0(ids, if (compress) ".nii.gz" else ".nii"))
   # The plugin compresses whenever `compress` is present, whatever its value.
   params <- if (compress) list(compress = TRUE)
   reqs <- lapply(seq_along(ids), function(i) {
     orthanc_request("GET", c(level, ids[i], "nifti"), params = params, dest = files[i])
   })
-  res <- client$batch(reqs)
+  res <- client$batch(reqs, progress = progress_as(progress, "Writing NIfTI files"))
   failed <- vapply(res, inherits, TRUE, what = "condition")
   if (any(failed)) {
     first <- res[[which(failed)[1]]]

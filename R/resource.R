@@ -50,12 +50,17 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' studies <- find_studies(o)
-#' if (length(studies)) {
-#'   s <- studies[[1]]
-#'   s$main_dicom_tags
-#'   s$labels
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' studies <- find_studies(o, query = list(PatientName = "BRAINIX"))
+#' s <- studies[[1]]
+#' s$main_dicom_tags$StudyDescription
+#' s$add_label("example")
+#' s$labels
+#' s$remove_label("example")
+#' s$statistics$CountInstances
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 Resource <- R6::R6Class("Resource",
   cloneable = FALSE,
   public = list(
@@ -593,18 +598,21 @@ convert_tag_column <- function(name, values) {
 #' @param tags `NULL`, or (for a list of [Instance]s) the tags to tabulate:
 #'   keywords (`"SliceLocation"`) or group,element (`"0018,0050"`,
 #'   `"0018-0050"`, `"00180050"`).
-#' @param progress With `tags`: whether to show a progress bar (`NULL`: in
-#'   interactive sessions).
+#' @param progress With `tags`: whether to show a progress bar: `TRUE`,
+#'   `FALSE`, or `NULL` (the default: the option `orthanc.progress`, else only
+#'   in interactive sessions); see [orthanc_options].
 #' @return A data frame.
 #' @family resources
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
 #' as.data.frame(find_studies(o))
 #' instances <- find_instances(o, query = list(Modality = "MR"))
-#' if (length(instances)) {
-#'   as.data.frame(instances, tags = c("SliceLocation", "0018,0050", "AcquisitionDate"))
-#' }
+#' as.data.frame(instances, tags = c("SliceLocation", "0018,0050", "AcquisitionDate"))
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 as.data.frame.orthanc_resource_list <- function(x, row.names = NULL, optional = FALSE, ...,
                                                 tags = NULL, progress = NULL) {
   if (!is.null(tags)) {

@@ -64,7 +64,8 @@
 #' @param concurrency At most how many downloads at once (`NULL`:
 #'   `getOption("orthanc.concurrency", 4)`).
 #' @param progress Whether to show a progress bar: `TRUE`, `FALSE`, or `NULL`
-#'   (shown in interactive sessions).
+#'   (the default: the option `orthanc.progress`, else only in interactive
+#'   sessions); see [orthanc_options].
 #' @param compress Whether to write gzip-compressed NIfTI files (`.nii.gz`).
 #' @return A data frame of what was written, one row per file: `id` (Orthanc
 #'   identifier), `level`, `path` (the file; for a failed download, the file
@@ -78,11 +79,16 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' patients <- find_patients(o)
-#' if (length(patients)) {
-#'   out <- retrieve_and_write_patients(patients[[1]], file.path(tempdir(), "dicom"))
-#'   head(out)
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' out_dir <- file.path(tempdir(), "dicom")
+#' patients <- find_patients(o, query = list(PatientName = "BRAINIX"))
+#' written <- retrieve_and_write_patients(patients, out_dir)
+#' written[, c("level", "path", "size", "status")]
+#' list.files(out_dir, recursive = TRUE)
+#' unlink(out_dir, recursive = TRUE)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 retrieve_and_write_patients <- function(patients, path, concurrency = NULL, progress = NULL) {
   retrieve_tree(patients, path, "Patient", "patients", quote(retrieve_and_write_patients()),
     concurrency, progress
@@ -117,6 +123,7 @@ retrieve_and_write_instances <- function(instances, path, concurrency = NULL, pr
 #' @export
 retrieve_and_write_images <- function(instances, path, concurrency = NULL, progress = NULL) {
   call <- quote(retrieve_and_write_images())
+  check_progress_arg(progress, call)
   res <- as_resource_objects(instances, "instances", orthanc_levels, call)
   path <- prepare_out_dir(path, call)
   tree <- collect_instance_tree(res, call)
@@ -129,6 +136,7 @@ retrieve_and_write_images <- function(instances, path, concurrency = NULL, progr
 #' @export
 retrieve_and_write_archives <- function(resources, path, concurrency = NULL, progress = NULL) {
   call <- quote(retrieve_and_write_archives())
+  check_progress_arg(progress, call)
   res <- as_resource_objects(resources, "resources", c("Patient", "Study", "Series"), call)
   path <- prepare_out_dir(path, call)
   client <- res[[1]]$client
@@ -153,7 +161,12 @@ retrieve_and_write_archives <- function(resources, path, concurrency = NULL, pro
   })
   answers <- vector("list", length(res))
   answers[!ok] <- infos[!ok]
-  if (length(reqs)) answers[ok] <- client$batch(reqs, concurrency = concurrency, progress = progress)
+  if (length(reqs)) {
+    answers[ok] <- client$batch(reqs,
+      concurrency = concurrency,
+      progress = progress_as(progress, "Downloading archives")
+    )
+  }
   written_rows(ids, levels, files, answers, call)
 }
 
@@ -162,6 +175,7 @@ retrieve_and_write_archives <- function(resources, path, concurrency = NULL, pro
 retrieve_and_write_nifti <- function(resources, path, compress = TRUE, concurrency = NULL,
                                      progress = NULL) {
   call <- quote(retrieve_and_write_nifti())
+  check_progress_arg(progress, call)
   res <- as_resource_objects(resources, "resources", c("Series", "Instance"), call)
   path <- prepare_out_dir(path, call)
   if (!is_flag(compress)) {
@@ -181,7 +195,7 @@ retrieve_and_write_nifti <- function(resources, path, compress = TRUE, concurren
     started <- Sys.time()
     err <- tryCatch(
       {
-        write_nifti(client, ids[k], path, compress = compress, level = lvl)
+        write_nifti(client, ids[k], path, compress = compress, level = lvl, progress = progress)
         NULL
       },
       orthanc_plugin_error = function(e) stop(e),
@@ -199,7 +213,7 @@ retrieve_and_write_nifti <- function(resources, path, compress = TRUE, concurren
     for (i in k[!fresh]) {
       answers[[i]] <- tryCatch(
         {
-          write_nifti(client, ids[i], path, compress = compress, level = lvl)
+          write_nifti(client, ids[i], path, compress = compress, level = lvl, progress = FALSE)
           files[i]
         },
         orthanc_error = function(e) e
@@ -541,6 +555,7 @@ tree_paths <- function(tree, ext) {
 # Downloading ----------------------------------------------------------------
 
 retrieve_tree <- function(x, path, level, arg, call, concurrency, progress) {
+  check_progress_arg(progress, call)
   res <- as_resource_objects(x, arg, level, call)
   path <- prepare_out_dir(path, call)
   tree <- collect_instance_tree(res, call)
@@ -566,7 +581,10 @@ download_tree <- function(tree, path, ext, request, concurrency, progress, call)
   })
   answers <- list()
   if (length(reqs)) {
-    answers <- tree$client$batch(reqs, concurrency = concurrency, progress = progress)
+    answers <- tree$client$batch(reqs,
+      concurrency = concurrency,
+      progress = progress_as(progress, "Downloading")
+    )
   }
   fl <- tree$failures
   ids <- c(df$id, vapply(fl, function(f) f$id, ""))

@@ -39,13 +39,15 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' series <- find_series(o, query = list(Modality = "MR"))
-#' if (length(series)) {
-#'   s <- series[[1]]
-#'   s$modality
-#'   s$num_instances
-#'   s$parent_study
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' s <- find_series(o, query = list(Modality = "MR"))[[1]]
+#' s$modality
+#' s$num_instances
+#' s$parent_study
+#' dim(s$pixel_array())
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 Series <- R6::R6Class("Series",
   inherit = Resource,
   cloneable = FALSE,
@@ -66,7 +68,7 @@ Series <- R6::R6Class("Series",
 
     #' @description The pixel data of the whole series as an R array, one
     #'   slice per frame in Orthanc's slice order (see [series_pixel_array()]).
-    #' @param ... Passed to [series_pixel_array()]: `rescale`, `via`.
+    #' @param ... Passed to [series_pixel_array()]: `rescale`, `via`, `progress`.
     #' @return A numeric array: rows x columns x slices (x samples).
     pixel_array = function(...) {
       series_pixel_array(private$.client, private$.id, ...)

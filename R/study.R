@@ -39,13 +39,14 @@
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
-#' studies <- find_studies(o, query = list(StudyDate = "20000101-"))
-#' if (length(studies)) {
-#'   s <- studies[[1]]
-#'   s$date
-#'   s$description
-#'   as.data.frame(s$series)
-#' }
+#' # Sample files of the package: two MR slices (Brainix) and a CT image
+#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
+#' s <- Study$new(stored$parent_study[[1]], o)
+#' s$date
+#' s$description
+#' as.data.frame(s$series)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 Study <- R6::R6Class("Study",
   inherit = Resource,
   cloneable = FALSE,

@@ -43,6 +43,7 @@ instance_tags_table <- function(x, tags, progress, call) {
       x = "The list holds {paste(unique(vapply(x, function(r) class(r)[1], '')), collapse = ', ')}."
     ), call = call)
   }
+  check_progress_arg(progress, call)
   spec <- resolve_tags(tags, call)
   client <- x[[1]]$client
   ids <- vapply(x, function(r) r$identifier, "")
@@ -53,7 +54,7 @@ instance_tags_table <- function(x, tags, progress, call) {
     reqs <- lapply(uniq, function(id) {
       orthanc_request("GET", c("instances", id, "tags"), params = list(simplify = "true"))
     })
-    ans <- client$batch(reqs, progress = progress)
+    ans <- client$batch(reqs, progress = progress_as(progress, "Reading tags"))
     for (k in seq_along(ans)) {
       if (inherits(ans[[k]], "condition")) stop(ans[[k]])
     }
@@ -92,7 +93,7 @@ tags_by_find <- function(client, x, ids, spec, progress, call) {
       RequestedTags = I(spec$send)
     ))
   })
-  ans <- client$batch(unname(reqs), progress = progress)
+  ans <- client$batch(unname(reqs), progress = progress_as(progress, "Finding tags"))
   found <- list()
   for (a in ans) {
     if (inherits(a, "orthanc_http_error") && grepl("Unknown DICOM tag", conditionMessage(a), fixed = TRUE)) {

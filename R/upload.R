@@ -41,7 +41,8 @@
 #' @param concurrency How many files to send at once; default
 #'   `getOption("orthanc.concurrency", 4)`.
 #' @param progress Show a progress bar: `TRUE`, `FALSE`, or `NULL` (the
-#'   default) to show it in interactive sessions only.
+#'   default: the option `orthanc.progress`, else only in interactive
+#'   sessions); see [orthanc_options].
 #' @return A data frame of class `orthanc_upload_report`, one row per file
 #'   (one per instance for a ZIP archive), in the order of `path`, with columns
 #'   * `path`: the file;
@@ -59,10 +60,14 @@
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
 #' folder <- system.file("extdata", package = "orthanc")
-#' report <- upload(o, folder, recursive = TRUE)
+#' # Files the server already has are not sent:
+#' report <- upload(o, folder, recursive = TRUE, check_before_upload = TRUE)
 #' report
+#' as.data.frame(report)[, c("path", "status", "id")]
 #' # A second time, nothing is sent:
 #' upload(o, folder, recursive = TRUE, check_before_upload = TRUE)
+#' # Delete what this example stored (not what the server already had)
+#' for (id in report$id[report$status == "Success"]) o$delete_instances_id(id)
 upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
                    concurrency = NULL, progress = NULL) {
   call <- quote(upload())
@@ -83,9 +88,7 @@ upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
   if (!is.null(concurrency) && (!is_number(concurrency) || concurrency < 1)) {
     orthanc_abort("argument", "{.arg concurrency} must be NULL or a number >= 1.", call = call)
   }
-  if (!is.null(progress) && !is_flag(progress)) {
-    orthanc_abort("argument", "{.arg progress} must be TRUE, FALSE or NULL.", call = call)
-  }
+  check_progress_arg(progress, call)
 
   files <- upload_files(path, recursive, call)
   kind <- vapply(files, file_kind, "", USE.NAMES = FALSE)
@@ -114,8 +117,7 @@ upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
   send <- which(vapply(rows, is.null, TRUE))
   if (length(send)) {
     requests <- lapply(files[send], function(f) orthanc_request("POST", "/instances", file = f))
-    if (is.null(progress) && interactive()) progress <- "Uploading"
-    answers <- client$batch(requests, concurrency = concurrency, progress = progress)
+    answers <- client$batch(requests, concurrency = concurrency, progress = progress_as(progress, "Uploading"))
     for (k in seq_along(send)) {
       i <- send[k]
       rows[[i]] <- answer_rows(files[i], kind[i], answers[[k]])

@@ -12,8 +12,11 @@
 #    tarball (CRAN's remote incoming checks off: no CRAN here), whose tests run
 #    against the live servers; fails on any ERROR, WARNING or test failure,
 #    lists the NOTEs (explained in cran-comments.md) and prints the endpoint
-#    coverage line;
-# 6. a smoke run of the benchmark (Rscript bench/run.R --smoke).
+#    coverage line; the examples run against server A (ORTHANC_URL, ...), each
+#    deleting what it stored;
+# 6. the pkgdown site (pkgdown::check_pkgdown(), then pkgdown::build_site()
+#    with the checked package, no network, into a temporary folder);
+# 7. a smoke run of the benchmark (Rscript bench/run.R --smoke).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -73,6 +76,10 @@ manual="--no-manual"
 # The PDF manual is not built (it needs TeX fonts that are large to install).
 echo "== R CMD check --as-cran $manual $tarball"
 export ORTHANC_PKG_SRC="$root"
+# The examples run when ORTHANC_URL is set (@examplesIf): against server A,
+# before the tests; each deletes what it stored. The tests ignore these three
+# variables (tests/testthat/setup-env.R).
+export ORTHANC_URL="$ORTHANC_TEST_URL" ORTHANC_USERNAME="$ORTHANC_TEST_USERNAME" ORTHANC_PASSWORD="$ORTHANC_TEST_PASSWORD"
 set +e
 # NOT_CRAN=true: the snapshot tests of error messages run (testthat skips them
 # on CRAN). No CRAN mirror here: the remote parts of the incoming checks are off.
@@ -119,6 +126,21 @@ if unshare -n true 2>/dev/null; then
 else
   echo "(skipped: unshare -n is not permitted here)"
 fi
+
+# The web site (_pkgdown.yml), built with the package just checked, its
+# examples and vignettes run against the servers as in the check; no network
+# (pkgdown.internet = FALSE: no CRAN link lookup). The output goes to a
+# temporary folder, removed at the end; a failed build fails the check.
+echo "== pkgdown site"
+site="$work/site"
+R_LIBS="$work/orthanc.Rcheck${R_LIBS:+:$R_LIBS}" Rscript -e '
+  options(pkgdown.internet = FALSE, warn = 1)
+  pkgdown::check_pkgdown(".")
+  pkgdown::build_site(".", override = list(destination = commandArgs(TRUE)[[1]]),
+    install = FALSE, new_process = FALSE, preview = FALSE, devel = FALSE)
+' "$site" > "$work/site.log" 2>&1 || { tail -n 40 "$work/site.log"; echo "pkgdown site: build failed"; exit 1; }
+grep -E "^Warning|^Error" "$work/site.log" || true
+echo "pkgdown site: $(find "$site" -name '*.html' | wc -l) pages"
 
 # The benchmark at tiny sizes, with the package just checked: it must run to the
 # end (its own Orthanc, its own data); its figures are not looked at. The Rust

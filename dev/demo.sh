@@ -2,8 +2,9 @@
 # Demo on a fresh Debian 12 machine, from the package root:
 #   bash dev/demo.sh
 # Installs what is needed, builds and installs the package, starts a local
-# Orthanc 1.12.7 (dev/orthanc-server), uploads a few sample DICOM files and
-# prints the patients and studies from R. The server is stopped at the end.
+# Orthanc 1.12.7 (dev/orthanc-server), uploads the sample DICOM files of the
+# repository (inst/extdata, tests/testthat/fixtures) and prints the patients,
+# studies and series from R. The server is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:$HOME/.cargo/bin"
@@ -16,35 +17,27 @@ dev/orthanc-server start > "$env_file"
 # shellcheck disable=SC1090
 . "$env_file"
 trap 'dev/orthanc-server stop || true' EXIT
-samples=${ORTHANC_DEMO_DICOM:-../shared/dicom}
-[ -d "$samples" ] || samples=tests/testthat/fixtures
 export ORTHANC_URL=$ORTHANC_TEST_URL ORTHANC_USERNAME=$ORTHANC_TEST_USERNAME ORTHANC_PASSWORD=$ORTHANC_TEST_PASSWORD
-Rscript - "$samples" <<'R'
+# The sample DICOM files of the repository only: the package's own
+# (inst/extdata) and the test fixtures (tests/testthat/fixtures).
+Rscript - inst/extdata tests/testthat/fixtures <<'R'
 library(orthanc)
-`%||%` <- function(x, y) if (is.null(x)) y else x
-samples <- commandArgs(trailingOnly = TRUE)[1]
+folders <- commandArgs(trailingOnly = TRUE)
 o <- Orthanc$new()   # URL and credentials from ORTHANC_URL, ORTHANC_USERNAME, ORTHANC_PASSWORD
 print(o)
-# A couple of files from each sample folder (MR, CT, RT, ...).
-dirs <- c(samples, list.dirs(samples, recursive = FALSE))
-files <- unique(unlist(lapply(dirs, function(d) {
-  head(list.files(d, pattern = "\\.dcm$", recursive = TRUE, full.names = TRUE), 2)
-})))
-cat("Uploading", length(files), "files from", samples, "\n")
-for (f in files) o$post_instances(file = f)
-cat("Instances:", o$num_instances, " Series:", o$num_series, " Studies:", o$num_studies,
+files <- list.files(folders, pattern = "\\.dcm$", full.names = TRUE)
+files <- files[!duplicated(basename(files))]
+cat("\nUploading", length(files), "files from", paste(folders, collapse = " and "), "\n")
+report <- upload(o, files, check_before_upload = TRUE)
+print(report)
+cat("\nInstances:", o$num_instances, " Series:", o$num_series, " Studies:", o$num_studies,
     " Patients:", o$num_patients, "\n\n")
-patients <- o$get_patients(params = list(expand = TRUE))
-print(data.frame(
-  PatientID = vapply(patients, function(p) p$MainDicomTags$PatientID %||% "", ""),
-  PatientName = vapply(patients, function(p) p$MainDicomTags$PatientName %||% "", ""),
-  Studies = vapply(patients, function(p) length(p$Studies), 1L)
-))
+patients <- find_patients(o)
+print(as.data.frame(patients)[, c("PatientID", "PatientName", "PatientBirthDate", "PatientSex")])
 cat("\n")
-studies <- o$get_studies(params = list(expand = TRUE))
-print(data.frame(
-  StudyDate = vapply(studies, function(s) s$MainDicomTags$StudyDate %||% "", ""),
-  StudyDescription = vapply(studies, function(s) s$MainDicomTags$StudyDescription %||% "", ""),
-  Series = vapply(studies, function(s) length(s$Series), 1L)
-))
+studies <- find_studies(o)
+print(as.data.frame(studies)[, c("PatientName", "StudyDate", "StudyDescription")])
+cat("\n")
+series <- find_series(o)
+print(as.data.frame(series)[, c("Modality", "SeriesDescription", "SeriesNumber")])
 R

@@ -12,7 +12,7 @@ package_source <- function() {
   testthat::skip("package sources (dev/generate-api.R) not available")
 }
 
-test_that("R/api-generated.R is what the generator makes of the OpenAPI description", {
+test_that("R/api-generated.R and R/api-groups-generated.R are what the generator makes of the OpenAPI description", {
   src <- package_source()
   gen <- new.env()
   sys.source(file.path(src, "dev", "generate-api.R"), envir = gen)
@@ -23,6 +23,13 @@ test_that("R/api-generated.R is what the generator makes of the OpenAPI descript
     output = out
   )
   expect_identical(readLines(out), readLines(file.path(src, "R", "api-generated.R")))
+  # The help topics of the groups of endpoint methods, from the same spec.
+  groups <- withr::local_tempfile(fileext = ".R")
+  gen$generate_groups(
+    spec = file.path(src, "inst", "openapi", "orthanc-openapi-1.12.10.json"),
+    output = groups
+  )
+  expect_identical(readLines(groups), readLines(file.path(src, "R", "api-groups-generated.R")))
   # The installed spec is the one generated from.
   expect_identical(
     unname(tools::md5sum(system.file("openapi", "orthanc-openapi-1.12.10.json", package = "orthanc"))),
@@ -58,4 +65,23 @@ test_that("the Rust wrappers are those the library describes", {
   # The committed file is the generated one plus a 10-line header and @noRd lines.
   body <- committed[-(1:10)]
   expect_identical(body[body != "#' @noRd"], generated)
+})
+
+test_that("the endpoint groups list every endpoint method once, each under its own topic", {
+  src <- package_source()
+  gen <- new.env()
+  sys.source(file.path(src, "dev", "generate-api.R"), envir = gen)
+  spec <- jsonlite::read_json(system.file("openapi", "orthanc-openapi-1.12.10.json", package = "orthanc"))
+  groups <- gen$api_groups(gen$spec_corrections(spec))
+  listed <- unlist(lapply(groups, function(g) vapply(g, function(o) o$name, "")), use.names = FALSE)
+  endpoint_methods <- setdiff(names(Orthanc$public_methods),
+    c("initialize", "GET", "DELETE", "POST", "PUT", "stream", "batch", "print"))
+  expect_setequal(listed, endpoint_methods)
+  expect_false(anyDuplicated(listed) > 0L)
+  expect_true(all(c("Instances", "Patients", "Studies", "Series", "System", "Networking") %in% names(groups)))
+  expect_identical(gen$group_topic("Tracking changes"), "orthanc_endpoints_tracking_changes")
+  # Each group has its help topic in the package.
+  rd <- tools::Rd_db("orthanc")
+  aliases <- unlist(lapply(rd, tools:::.Rd_get_metadata, "alias"))
+  expect_true(all(vapply(names(groups), gen$group_topic, "") %in% aliases))
 })

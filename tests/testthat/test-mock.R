@@ -71,3 +71,19 @@ test_that("mock arguments are checked", {
   expect_error(o$get_system(), class = "orthanc_argument_error")
   expect_error(orthanc_mock_error("nonsense"), "should be one of")
 })
+
+test_that("local_orthanc_mock() in a function outside the package removes the mock when it ends", {
+  # The function's environment sees only the global environment (and the
+  # attached packages), not the package's namespace.
+  f <- function() {
+    local_orthanc_mock(function(req) orthanc_mock_response(body = list(Version = "mocked")))
+    Orthanc$new("http://orthanc.invalid:8042")$get_system()$Version
+  }
+  environment(f) <- globalenv()
+  expect_equal(f(), "mocked")
+  # Without the mock the request goes out (and fails: the host does not exist).
+  expect_error(
+    Orthanc$new("http://orthanc.invalid:8042", timeout = 5, retries = 0)$get_system(),
+    class = "orthanc_connection_error"
+  )
+})

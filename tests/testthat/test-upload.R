@@ -33,7 +33,7 @@ test_that("upload() checks its arguments before any request", {
   expect_error(upload(o, lena, check_before_upload = "yes"), class = "orthanc_argument_error")
   expect_error(upload(o, lena, concurrency = 0), class = "orthanc_argument_error")
   expect_error(upload(o, lena, concurrency = "4"), class = "orthanc_argument_error")
-  expect_error(upload(o, lena, progress = "bar"), class = "orthanc_argument_error")
+  expect_error(upload(o, lena, progress = NA), class = "orthanc_argument_error")
 })
 
 test_that("upload() refuses paths that do not exist and folders without files", {
