@@ -92,7 +92,7 @@ rout="$work/orthanc.Rcheck/tests/testthat.Rout"
 [ -f "$rout" ] || rout="$work/orthanc.Rcheck/tests/testthat.Rout.fail"
 if [ -f "$rout" ]; then
   echo "== Test results"
-  grep -E "^\[ FAIL|endpoint methods exercised|^  [a-z_.0-9]+: " "$rout" || true
+  grep -E "^\[ FAIL|endpoint methods exercised|^  [a-z_][a-z_.0-9]*: " "$rout" || true
   tail -n 40 "$rout"
 fi
 # The plain summary line of the R tests ("N passed, N failed, N skipped").

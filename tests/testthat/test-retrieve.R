@@ -276,12 +276,7 @@ local_slow_download <- function(env = parent.frame()) {
 }
 
 test_that("SIGKILL in the middle leaves no truncated .dcm, only hidden .part files", {
-  s <- local_slow_download()
-  o <- s$o
-  big <- s$big
-  proxy <- s$proxy
-  dir <- s$dir
-  cred <- s$cred
+  list2env(local_slow_download(), environment()) # o, big, proxy, dir, cred
   bg <- callr::r_bg(function(url, user, pass, id, dir) {
     library(orthanc)
     o <- Orthanc$new(url, user, pass)
@@ -305,12 +300,7 @@ test_that("SIGKILL in the middle leaves no truncated .dcm, only hidden .part fil
 })
 
 test_that("SIGINT in the middle stops the download and leaves no .part file", {
-  s <- local_slow_download()
-  o <- s$o
-  big <- s$big
-  proxy <- s$proxy
-  dir <- s$dir
-  cred <- s$cred
+  list2env(local_slow_download(), environment()) # o, big, proxy, dir, cred
   rs <- callr::r_session$new(options = callr::r_session_options(env = fault_child_env()), wait = TRUE)
   withr::defer(rs$kill())
   rs$run(function(url, user, pass) {
