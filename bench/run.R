@@ -28,10 +28,10 @@ size <- function(var, full, tiny) {
 cfg <- list(
   calls = size("BENCH_CALLS", 1000L, 20L),
   reps = size("BENCH_REPS", 5L, 1L),
-  find = size("BENCH_FIND", 1000L, 30L),
-  upload = size("BENCH_UPLOAD", 100L, 5L),
-  archive = size("BENCH_ARCHIVE", 440L, 22L),
-  tags = size("BENCH_TAGS", 200L, 10L)
+  find = size("BENCH_FIND", 5000L, 30L),
+  upload = size("BENCH_UPLOAD", 1000L, 5L),
+  archive = size("BENCH_ARCHIVE", 3200L, 22L),
+  tags = size("BENCH_TAGS", 5000L, 10L)
 )
 
 suppressPackageStartupMessages({
@@ -100,59 +100,119 @@ main <- function() {
   }
 
   # ---- data -----------------------------------------------------------------
+  # Synthesised locally from the Brainix FLAIR series: each copy of a seed file
+  # has its study, series and SOP instance UIDs overwritten in place by new UIDs
+  # of the same length (so no DICOM element changes length), then the copies are
+  # sent with upload(). Much faster than /modify on the server.
   dicom_dir <- Sys.getenv("ORTHANC_TEST_DICOM", file.path(root, "..", "shared", "dicom"))
   if (!dir.exists(dicom_dir)) dicom_dir <- "/work/shared/dicom"
   seed_files <- sort(list.files(file.path(dicom_dir, "Brainix", "Flair"), full.names = TRUE))
   if (!length(seed_files)) stop("no DICOM samples in ", dicom_dir)
   say("uploading %d seed files", length(seed_files))
   seed <- lapply(seed_files, function(f) o$post_instances(file = f))
-  seed_series <- seed[[1]]$ParentSeries
   seed_instance <- seed[[1]]$ID
-  uid <- function() paste0("2.25.", paste(sample(0:9, 30, TRUE), collapse = ""))
-
-  # A new study of (at least) n instances: copies of the seed series with new UIDs.
-  make_study <- function(n, tag) {
-    study_uid <- uid()
-    k <- ceiling(n / length(seed_files))
-    for (i in seq_len(k)) {
-      o$post_series_id_modify(seed_series, json = list(
-        Replace = list(StudyInstanceUID = study_uid, PatientID = paste0("BENCH-", tag),
-          PatientName = paste0("BENCH^", tag), SeriesDescription = paste("copy", i)),
-        Force = TRUE
-      ))
-    }
-    found <- o$post_tools_lookup(data = study_uid)
-    list(uid = study_uid, id = found[[1]]$ID, n = k * length(seed_files))
+  seed_patient <- o$get_instances_id_patient(seed_instance)$MainDicomTags$PatientID
+  uid_tags <- c(study = "StudyInstanceUID", series = "SeriesInstanceUID", sop = "SOPInstanceUID")
+  # Each seed file: its bytes and where each of its three UIDs occurs in them.
+  seed_plan <- lapply(seq_along(seed_files), function(i) {
+    bytes <- readBin(seed_files[i], "raw", file.size(seed_files[i]))
+    tags <- o$get_instances_id_simplified_tags(seed[[i]]$ID)
+    at <- lapply(uid_tags, function(t) {
+      u <- charToRaw(tags[[t]])
+      pos <- grepRaw(u, bytes, fixed = TRUE, all = TRUE)
+      # Whole values only: not followed by a digit or a dot.
+      after <- bytes[pos + length(u)]
+      pos <- pos[!after %in% charToRaw("0123456789.")]
+      if (!length(pos)) stop("UID ", t, " not found in ", seed_files[i])
+      list(pos = pos, len = length(u))
+    })
+    list(bytes = bytes, at = at)
+  })
+  uid_serial <- 0
+  # A new UID of `len` characters: "2.25." then digits (random, then a serial).
+  new_uid <- function(len) {
+    uid_serial <<- uid_serial + 1
+    tail <- sprintf("%012.0f", uid_serial)
+    head <- paste0(sample(1:9, 1), paste(sample(0:9, len - 5L - 1L - nchar(tail), TRUE), collapse = ""))
+    paste0("2.25.", head, tail)
   }
-  big_n <- max(cfg$find, cfg$tags, cfg$archive)
-  say("making a study of %d instances", big_n)
-  big <- make_study(big_n, "BIG")
-  archive_studies <- list(list(n = cfg$archive, study = if (cfg$archive == big_n) big else make_study(cfg$archive, "ARCH")))
-  if (scale) {
-    n2 <- max(length(seed_files), cfg$archive %/% 4L)
-    archive_studies <- c(list(list(n = n2, study = make_study(n2, "ARCH2"))), archive_studies)
+  patch <- function(bytes, at, uid) {
+    r <- charToRaw(uid)
+    for (p in at$pos) bytes[p:(p + at$len - 1L)] <- r
+    bytes
+  }
+  # Write `n` new instances (whole copies of the seed series) into `dir`, in one
+  # new study; `each(files)` is called with every batch of at most `batch` files.
+  synth <- function(n, dir, each, batch = 440L) {
+    study <- lapply(seed_plan[[1]]$at["study"], function(a) new_uid(a$len))[[1]]
+    files <- character()
+    series <- NULL
+    for (i in seq_len(n)) {
+      k <- (i - 1L) %% length(seed_plan) + 1L
+      s <- seed_plan[[k]]
+      if (k == 1L) series <- new_uid(s$at$series$len)
+      b <- patch(s$bytes, s$at$study, study)
+      b <- patch(b, s$at$series, series)
+      b <- patch(b, s$at$sop, new_uid(s$at$sop$len))
+      f <- file.path(dir, sprintf("i-%06d.dcm", i))
+      writeBin(b, f)
+      files <- c(files, f)
+      if (length(files) == batch || i == n) {
+        each(files)
+        files <- character()
+      }
+    }
+    study
+  }
+  synth_dir <- file.path(work, "synth")
+  dir.create(synth_dir)
+  # A new study of `n` instances on the server.
+  make_study <- function(n) {
+    t0 <- proc.time()[["elapsed"]]
+    study_uid <- synth(n, synth_dir, function(files) {
+      rep <- upload(o, files, concurrency = 4, progress = FALSE)
+      bad <- !rep$status %in% c("Success", "AlreadyStored")
+      if (any(bad)) {
+        # A transfer error under load: say why, then send those files once more.
+        say("  %d of %d files failed (%s): sending them again", sum(bad), length(files), rep$message[bad][1])
+        Sys.sleep(2)
+        rep <- upload(o, files[bad], concurrency = 1, progress = FALSE)
+        bad <- !rep$status %in% c("Success", "AlreadyStored")
+        if (any(bad)) stop("synthesised file refused: ", rep$message[bad][1])
+      }
+      unlink(files)
+    })
+    found <- o$post_tools_lookup(data = study_uid)
+    say("  %d instances in %.0f s", n, proc.time()[["elapsed"]] - t0)
+    list(uid = study_uid, id = found[[1]]$ID, n = n)
+  }
+
+  find_sizes <- if (scale) c(cfg$find, cfg$find * 10L) else cfg$find
+  archive_sizes <- if (scale) c(cfg$archive, cfg$archive * 10L) else cfg$archive
+  big_n <- max(cfg$find, cfg$tags)
+  say("making a study of %d instances (W1, W2, W5)", big_n)
+  big <- make_study(big_n)
+  archive_studies <- lapply(archive_sizes, function(n) {
+    say("making a study of %d instances (W4)", n)
+    list(n = n, study = make_study(n))
+  })
+  # W2 finds the instances of the seed's patient (every copy keeps it): at the
+  # largest size, more may be needed than the studies above hold.
+  have <- length(seed_files) + big_n + sum(archive_sizes)
+  if (max(find_sizes) > have) {
+    say("making a study of %d more instances (W2 at %d)", max(find_sizes) - have, max(find_sizes))
+    make_study(max(find_sizes) - have)
   }
   big_instances <- unlist(o$get_studies_id_instances(big$id, params = list(expand = FALSE)))
   if (!is.character(big_instances)) big_instances <- vapply(o$get_studies_id_instances(big$id), function(x) x$ID, "")
   one_instance <- big_instances[1]
 
-  # Files to upload: copies of seed files with new UIDs, all in one new study.
+  # Files to upload (W3): more copies with new UIDs, in one new study, kept on disk.
   upload_dir <- file.path(work, "upload")
   dir.create(upload_dir)
-  up_study_uid <- uid()
-  up_series_uid <- uid()
   say("writing %d files to upload", cfg$upload)
-  seed_ids <- vapply(seed, function(s) s$ID, "")
-  up_files <- character(cfg$upload)
-  for (i in seq_len(cfg$upload)) {
-    raw <- o$post_instances_id_modify(seed_ids[(i - 1L) %% length(seed_ids) + 1L], json = list(
-      Replace = list(StudyInstanceUID = up_study_uid, SeriesInstanceUID = up_series_uid,
-        SOPInstanceUID = uid(), PatientID = "BENCH-UP"),
-      Force = TRUE
-    ))
-    up_files[i] <- file.path(upload_dir, sprintf("up-%05d.dcm", i))
-    writeBin(raw, up_files[i])
-  }
+  up_files <- character()
+  up_study_uid <- synth(cfg$upload, upload_dir, function(files) up_files <<- c(up_files, files), batch = cfg$upload)
   up_list <- file.path(work, "upload.txt")
   writeLines(up_files, up_list)
   delete_uploads <- function() {
@@ -265,10 +325,10 @@ main <- function() {
   say("W2")
   w2 <- NULL
   conv <- NULL
-  find_sizes <- if (scale) unique(c(max(10L, cfg$find %/% 10L), cfg$find)) else cfg$find
   h <- if (have_curl) curl_handle()
   for (fs in find_sizes) {
-    body <- list(Level = "Instance", Expand = TRUE, Query = list(StudyInstanceUID = big$uid), Limit = fs)
+    reps <- if (fs == cfg$find) cfg$reps else 1L # W6 sizes: one repetition
+    body <- list(Level = "Instance", Expand = TRUE, Query = list(PatientID = seed_patient), Limit = fs)
     body_json <- as.character(toJSON(body, auto_unbox = TRUE))
     payloads <- list(
       list(name = sprintf("POST /tools/find (%d instances, expanded)", fs),
@@ -293,7 +353,7 @@ main <- function() {
       v <- list(orthanc = function() timed(p$pkg))
       if (have_httr2) v$httr2 <- function() timed(p$h2)
       if (have_curl) v$curl <- function() timed(p$curl)
-      m <- interleave(v)
+      m <- interleave(v, reps)
       # The answer's bytes, for the conversion alone.
       hh <- curl_handle()
       if (startsWith(p$name, "POST")) {
@@ -317,7 +377,7 @@ main <- function() {
           c(wall = NA, cpu = r$cpu_ms / 1e3)
         }
       }
-      cm <- interleave(cv)
+      cm <- interleave(cv, reps)
       w2 <- rbind(w2, data.frame(answer = p$name, MB = length(bytes) / 1e6, client = m$client,
         `wall ms` = m$wall * 1e3, `CPU ms` = m$cpu * 1e3, check.names = FALSE))
       conv <- rbind(conv, data.frame(answer = p$name, MB = length(bytes) / 1e6, conversion = cm$client,
@@ -406,7 +466,7 @@ main <- function() {
       unlink(out)
       c(wall = r$wall_s, cpu = r$cpu_s, growth_mb = (r$maxrss_kb - r$rss0_kb) / 1024, mb = r$bytes / 1e6)
     }
-    m <- interleave(v)
+    m <- interleave(v, if (as$n == cfg$archive) cfg$reps else 1L)
     d <- data.frame(study = sprintf("%d instances, %.0f MB", as$study$n, m$mb[1]), client = m$client,
       `wall s` = m$wall, `CPU s` = m$cpu, `peak RSS growth MB` = m$growth_mb, check.names = FALSE)
     w4 <- rbind(w4, with_ratios(d, c("wall s", "CPU s"), is_baseline(d)))
