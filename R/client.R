@@ -177,13 +177,18 @@ orthanc_private <- list(
       if (is.list(path)) req$path <- route_segments(segments, sys.call(-1L))
       mock_answer(req, private$config$url)
     }
-    if (!is.null(res$error) || res$status >= 300L && res$status != 304L) {
+    # By position (cheaper than `$`, which matches names): an answer is
+    # list(status, url, content_type, headers, body, file), a failure starts
+    # with its `error` string (see result_to_r() in src/rust/src/lib.rs).
+    status <- res[[1L]]
+    if (is.character(status) || status >= 300L && status != 304L) {
       nms <- names(segments)
       res <- private$failed(res, req, sys.call(-1L), !is.null(nms) && any(nzchar(nms)), segments)
+      body <- res$body
     } else {
-      private$last <- list(status = res$status, url = res$url, headers = res$headers)
+      private$last <- list(status = status, url = res[[2L]], headers = res[[4L]])
+      body <- res[[5L]]
     }
-    body <- res$body
     if (is.null(body) || method == "DELETE") invisible(body) else body
   },
 

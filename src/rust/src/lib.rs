@@ -382,6 +382,63 @@ unsafe fn decode_body(content_type: &str, body: &[u8]) -> std::result::Result<SE
     Ok(out)
 }
 
+/// The CHARSXPs of the short strings every answer repeats (header names and most values,
+/// the URL, the content type), in a small direct-mapped table kept for the session: a slot
+/// holds the last string that hashed there, so a changing value (`content-length`) only
+/// replaces its own slot. A hit costs a hash and a comparison instead of R's own lookup
+/// (`Rf_mkCharLenCE` checks, hashes and searches R's global string cache). Main thread only.
+const ANSWER_STRS: usize = 64;
+const ANSWER_STR_MAX: usize = 128;
+
+struct AnswerStrings {
+    keys: Vec<Box<[u8]>>,
+    store: SEXP,
+}
+
+thread_local! {
+    static ANSWER_STRINGS: std::cell::RefCell<Option<AnswerStrings>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The CHARSXP of `s` (unprotected; a cached one is kept alive by the table).
+unsafe fn answer_char(s: &str) -> SEXP {
+    if s.len() > ANSWER_STR_MAX {
+        return mk_char(s);
+    }
+    // FNV-1a: the strings are short.
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    let slot = (h >> 58) as usize % ANSWER_STRS;
+    ANSWER_STRINGS.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let t = guard.get_or_insert_with(|| {
+            let store = Rf_allocVector(SEXPTYPE::STRSXP, ANSWER_STRS as isize);
+            R_PreserveObject(store);
+            AnswerStrings {
+                keys: vec![Box::default(); ANSWER_STRS],
+                store,
+            }
+        });
+        if *t.keys[slot] == *s.as_bytes() && !s.is_empty() {
+            return STRING_ELT(t.store, slot as isize);
+        }
+        let ch = mk_char(s);
+        SET_STRING_ELT(t.store, slot as isize, ch);
+        t.keys[slot] = s.as_bytes().into();
+        ch
+    })
+}
+
+/// A character(1) of `s` through `answer_char()`, unprotected.
+unsafe fn answer_string(s: &str) -> SEXP {
+    let ch = Rf_protect(answer_char(s));
+    let out = Rf_allocVector(SEXPTYPE::STRSXP, 1);
+    SET_STRING_ELT(out, 0, ch);
+    Rf_unprotect(1);
+    out
+}
+
 /// The names of an answer's list, made once and kept for the session (a names attribute
 /// may be shared: R copies it before any change).
 fn answer_names() -> SEXP {
@@ -450,17 +507,17 @@ fn result_to_r(client: &Client, path: &str, result: std::result::Result<Response
         let out = Rf_protect(Rf_allocVector(SEXPTYPE::VECSXP, 6));
         SET_VECTOR_ELT(out, 4, body);
         SET_VECTOR_ELT(out, 0, Rf_ScalarInteger(status));
-        SET_VECTOR_ELT(out, 1, mk_string(&url));
-        SET_VECTOR_ELT(out, 2, mk_string(content_type));
+        SET_VECTOR_ELT(out, 1, answer_string(&url));
+        SET_VECTOR_ELT(out, 2, answer_string(content_type));
         let n = resp.headers.len() as isize;
         let hv = Rf_allocVector(SEXPTYPE::STRSXP, n);
         SET_VECTOR_ELT(out, 3, hv);
         let hn = Rf_allocVector(SEXPTYPE::STRSXP, n);
         Rf_setAttrib(hv, R_NamesSymbol, hn);
         for (i, (k, v)) in resp.headers.iter().enumerate() {
-            SET_STRING_ELT(hn, i as isize, mk_char(k));
             // Header names and values hold no NUL (the http crate refuses them).
-            SET_STRING_ELT(hv, i as isize, mk_char(v));
+            SET_STRING_ELT(hn, i as isize, answer_char(k));
+            SET_STRING_ELT(hv, i as isize, answer_char(v));
         }
         if let Some(p) = &resp.file {
             SET_VECTOR_ELT(out, 5, mk_string(p.to_string_lossy().as_ref()));
