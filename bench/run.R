@@ -497,6 +497,25 @@ main <- function() {
   w5 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu, check.names = FALSE)
   w5 <- with_ratios(w5, c("wall s", "CPU s"), is_baseline(w5))
   md(w5, sprintf("W5: %d tags of %d instances into a data frame", length(tags), cfg$tags))
+
+  # ---- W6: how this package's costs grow with the size ---------------------------
+  if (scale) {
+    grow <- function(what, size, cost, unit) {
+      data.frame(measure = what, `small size` = size[1], `large size` = size[2],
+        `size ×` = round(size[2] / size[1], 1), `small` = cost[1], `large` = cost[2],
+        `cost ×` = round(cost[2] / cost[1], 2), unit = unit, check.names = FALSE)
+    }
+    find_rows <- startsWith(conv$answer, "POST") & conv$conversion == "orthanc (rs_from_json)"
+    call_rows <- startsWith(w2$answer, "POST") & w2$client == "orthanc"
+    arch_rows <- w4$client == "orthanc"
+    w6 <- rbind(
+      grow("W2 conversion CPU (rs_from_json)", conv$MB[find_rows], conv$`CPU ms`[find_rows], "ms; size in MB of JSON"),
+      grow("W2 whole call CPU (post_tools_find)", w2$MB[call_rows], w2$`CPU ms`[call_rows], "ms; size in MB of JSON"),
+      grow("W4 CPU (Study$download)", archive_sizes, w4$`CPU s`[arch_rows], "s; size in instances"),
+      grow("W4 peak RSS growth", archive_sizes, w4$`peak RSS growth MB`[arch_rows], "MB; size in instances")
+    )
+    md(w6, "W6: this package's costs at two sizes (CPU should grow like the size, RSS stay flat)")
+  }
   cat("\n")
   invisible()
 }
