@@ -5,6 +5,11 @@
 //! null -> NULL. The result is `identical()` to
 //! `jsonlite::fromJSON(txt, simplifyVector = FALSE)`.
 //!
+//! Within one answer, equal strings are one shared `character(1)` and objects with the same
+//! keys in the same order share one `names` vector (see `Builder`). R's copy-on-modify keeps
+//! this invisible: each shared vector is referenced from several places (and marked not
+//! mutable), so modifying it through one list copies it first.
+//!
 //! R -> body: named list -> object, unnamed list -> array, atomic vector of length 1 ->
 //! scalar, longer atomic vector -> array, `I(x)` -> always an array, NULL and NA -> null,
 //! empty named list -> `{}`.
@@ -14,8 +19,9 @@
 use crate::rapi;
 use extendr_ffi::{
     cetype_t, R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_allocVector, Rf_getAttrib,
-    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, INTEGER, LOGICAL, REAL,
-    SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT, TYPEOF, VECTOR_ELT, XLENGTH,
+    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, INTEGER, LENGTH,
+    LOGICAL, MARK_NOT_MUTABLE, REAL, R_CHAR, SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE,
+    STRING_ELT, STRING_PTR_RO, TYPEOF, VECTOR_ELT, XLENGTH,
 };
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -29,12 +35,12 @@ use std::os::raw::c_int;
 /// parser, which reports where the text is not UTF-8.
 pub fn json_to_r(bytes: &[u8]) -> Result<SEXP, String> {
     unsafe {
-        let mut b = Builder::new();
+        let mut b = Builder::new(bytes.len());
         let out = match std::str::from_utf8(bytes) {
             Ok(text) => parse_with(&mut serde_json::Deserializer::from_str(text), &mut b),
             Err(_) => parse_with(&mut serde_json::Deserializer::from_slice(bytes), &mut b),
         };
-        Rf_unprotect(2);
+        Rf_unprotect(b.protected);
         out
     }
 }
@@ -50,35 +56,77 @@ unsafe fn parse_with<'de, R: serde_json::de::Read<'de>>(
     end.map(|_| value)
 }
 
-/// The values (and object keys) parsed so far whose container is not complete yet, on two
-/// stacks (an R list and a character vector, each protected in one slot of R's protect
-/// stack, doubled when full). A complete array or object is allocated once, at its exact
-/// length, and its elements are moved there from the top of the stacks.
+/// Strings longer than this are not looked up in (nor added to) the cache of string values:
+/// long strings seldom repeat, and hashing them would cost a pass over their bytes.
+const STR_MAX: usize = 256;
+/// log2 of the slots of the cache of `names` vectors: Orthanc's answers have a handful of
+/// distinct key sequences (one per kind of object).
+const NAMES_BITS: u32 = 5;
+
+/// The state of one conversion.
+///
+/// The values (and object keys) parsed so far whose container is not complete yet are kept
+/// on stacks. A complete array or object is allocated once, at its exact length, and its
+/// elements are moved there from the top of the stacks. Values are on an R list (protected
+/// in one slot of R's protect stack, doubled when full). Keys are CHARSXP pointers in a Rust
+/// vector: most are kept alive by the key cache (`key_char`), the others are pushed on
+/// `loose` as well, an R character vector made the first time it is needed.
+///
+/// Two direct-mapped caches, whose objects `table` (an R list) keeps alive, save most
+/// allocations in large answers, where the same strings (types, parent IDs, DICOM values
+/// shared by a series) and the same key sequences (every instance, every `MainDicomTags`)
+/// repeat thousands of times:
+/// - `strs`: the `character(1)` of a string value, by a hash of its bytes (compared by
+///   bytes on a hit). Slots `0..strs.len()` of `table`.
+/// - `names`: the `names` vector of an object, by a hash of its key CHARSXP pointers
+///   (compared pointer by pointer on a hit: R keeps one CHARSXP per string). The slots after
+///   those of `strs`.
+///
+/// A slot holds the last object that hashed there, so a cache miss costs only the hash.
+/// Sharing is safe under copy-on-modify: an object placed in two lists (or two attributes)
+/// has a reference count of 2, and cached objects are marked not mutable besides, so
+/// `x[[1]]$Type[1] <- "a"` or `names(x[[1]])[1] <- "a"` copy the vector first.
 struct Builder {
     vals: SEXP,
     vals_slot: c_int,
     nv: isize,
-    keys: SEXP,
-    keys_slot: c_int,
-    nk: isize,
+    keys: Vec<SEXP>,
+    loose: SEXP,
+    loose_slot: c_int,
+    nl: isize,
+    table: SEXP,
+    str_shift: u32,
+    strs: Vec<(u64, SEXP)>,
+    names: Vec<(u64, SEXP)>,
+    /// How many objects this conversion protected: unprotected when it ends.
+    protected: c_int,
 }
 
 impl Builder {
-    /// Protects two objects: the caller unprotects 2 when done.
-    unsafe fn new() -> Builder {
+    /// Protects what the conversion needs; the caller unprotects `protected` when done.
+    /// `len` (the length of the JSON text) sizes the cache of strings: about one slot per
+    /// 64 bytes of text, from 16 to 8,192 slots.
+    unsafe fn new(len: usize) -> Builder {
         let vals = Rf_allocVector(SEXPTYPE::VECSXP, 64);
         let mut vals_slot: c_int = 0;
         rapi::R_ProtectWithIndex(vals, &mut vals_slot);
-        let keys = Rf_allocVector(SEXPTYPE::STRSXP, 64);
-        let mut keys_slot: c_int = 0;
-        rapi::R_ProtectWithIndex(keys, &mut keys_slot);
+        let str_bits = (len / 64).max(1).next_power_of_two().trailing_zeros().clamp(4, 13);
+        let nstr = 1usize << str_bits;
+        let table = Rf_allocVector(SEXPTYPE::VECSXP, (nstr + (1 << NAMES_BITS)) as isize);
+        Rf_protect(table);
         Builder {
             vals,
             vals_slot,
             nv: 0,
-            keys,
-            keys_slot,
-            nk: 0,
+            keys: Vec::with_capacity(64),
+            loose: std::ptr::null_mut(),
+            loose_slot: 0,
+            nl: 0,
+            table,
+            str_shift: 64 - str_bits,
+            strs: vec![(0, std::ptr::null_mut()); nstr],
+            names: vec![(0, std::ptr::null_mut()); 1 << NAMES_BITS],
+            protected: 2,
         }
     }
 
@@ -93,14 +141,24 @@ impl Builder {
         self.nv += 1;
     }
 
-    unsafe fn push_key(&mut self, ch: SEXP) {
-        if self.nk == XLENGTH(self.keys) {
-            Rf_protect(ch);
-            self.keys = grown(self.keys, self.nk, self.keys_slot);
-            Rf_unprotect(1);
+    /// Push a key's CHARSXP; `held` says whether the key cache keeps it alive already.
+    unsafe fn push_key(&mut self, ch: SEXP, held: bool) {
+        if !held {
+            if self.loose.is_null() {
+                Rf_protect(ch);
+                self.loose = Rf_allocVector(SEXPTYPE::STRSXP, 16);
+                Rf_unprotect(1);
+                rapi::R_ProtectWithIndex(self.loose, &mut self.loose_slot);
+                self.protected += 1;
+            } else if self.nl == XLENGTH(self.loose) {
+                Rf_protect(ch);
+                self.loose = grown(self.loose, self.nl, self.loose_slot);
+                Rf_unprotect(1);
+            }
+            SET_STRING_ELT(self.loose, self.nl, ch);
+            self.nl += 1;
         }
-        SET_STRING_ELT(self.keys, self.nk, ch);
-        self.nk += 1;
+        self.keys.push(ch);
     }
 
     /// A list of the values from `start` to the top, popped from the stack. Unprotected.
@@ -114,15 +172,64 @@ impl Builder {
         out
     }
 
-    /// The keys from `start` to the top as a character vector, popped. Unprotected.
-    unsafe fn pop_keys(&mut self, start: isize) -> SEXP {
-        let n = self.nk - start;
-        let out = Rf_allocVector(SEXPTYPE::STRSXP, n);
-        for i in 0..n {
-            SET_STRING_ELT(out, i, STRING_ELT(self.keys, start + i));
+    /// The keys from `start` to the top as a character vector (shared with the previous
+    /// object of the same keys when the cache has it), popped. Kept alive by `table` until
+    /// the next object's names hash to the same slot: the caller attaches it to its list
+    /// before that.
+    unsafe fn pop_names(&mut self, start: usize) -> SEXP {
+        let keys = &self.keys[start..];
+        let mut h = Fx(keys.len() as u64);
+        for &k in keys {
+            h.add(k as usize as u64);
         }
-        self.nk = start;
+        let slot = (h.0 >> (64 - NAMES_BITS)) as usize;
+        let (hash, cached) = self.names[slot];
+        if hash == h.0
+            && !cached.is_null()
+            && XLENGTH(cached) == keys.len() as isize
+            && (keys.is_empty()
+                || std::slice::from_raw_parts(STRING_PTR_RO(cached), keys.len()) == keys)
+        {
+            self.keys.truncate(start);
+            return cached;
+        }
+        // No allocation after this one until the vector is in `table`: the key CHARSXPs
+        // are alive (key cache or `loose`) while they are on the key stack.
+        let out = Rf_allocVector(SEXPTYPE::STRSXP, keys.len() as isize);
+        for (i, &k) in keys.iter().enumerate() {
+            SET_STRING_ELT(out, i as isize, k);
+        }
+        MARK_NOT_MUTABLE(out);
+        SET_VECTOR_ELT(self.table, (self.strs.len() + slot) as isize, out);
+        self.names[slot] = (h.0, out);
+        self.keys.truncate(start);
         out
+    }
+
+    /// The `character(1)` of a string value: the one made earlier in this conversion for
+    /// the same bytes if the cache still has it, else a new one (which replaces the cache
+    /// slot's). Unprotected (kept alive by `table` until the slot is reused).
+    unsafe fn string(&mut self, s: &str) -> Result<SEXP, String> {
+        if s.len() > STR_MAX {
+            return r_string(s);
+        }
+        let mut h = Fx(s.len() as u64);
+        std::hash::Hasher::write(&mut h, s.as_bytes());
+        let slot = (h.0 >> self.str_shift) as usize;
+        let (hash, cached) = self.strs[slot];
+        if hash == h.0 && !cached.is_null() {
+            let ch = *STRING_PTR_RO(cached);
+            if LENGTH(ch) as usize == s.len()
+                && std::slice::from_raw_parts(R_CHAR(ch) as *const u8, s.len()) == s.as_bytes()
+            {
+                return Ok(cached);
+            }
+        }
+        let out = r_string(s)?;
+        MARK_NOT_MUTABLE(out);
+        SET_VECTOR_ELT(self.table, slot as isize, out);
+        self.strs[slot] = (h.0, out);
+        Ok(out)
     }
 }
 
@@ -188,10 +295,10 @@ thread_local! {
     static KEYS: std::cell::RefCell<Option<KeyCache>> = const { std::cell::RefCell::new(None) };
 }
 
-/// The CHARSXP of an object key (unprotected; cached ones are kept alive by the cache).
-unsafe fn key_char(s: &str) -> Result<SEXP, String> {
+/// The CHARSXP of an object key (unprotected), and whether the cache keeps it alive.
+unsafe fn key_char(s: &str) -> Result<(SEXP, bool), String> {
     if s.len() > KEY_MAX {
-        return r_char(s);
+        return Ok((r_char(s)?, false));
     }
     KEYS.with(|cell| {
         let mut guard = cell.borrow_mut();
@@ -204,19 +311,21 @@ unsafe fn key_char(s: &str) -> Result<SEXP, String> {
             }
         });
         if let Some(&i) = cache.map.get(s.as_bytes()) {
-            return Ok(STRING_ELT(cache.store, i));
+            return Ok((STRING_ELT(cache.store, i), true));
         }
         let ch = r_char(s)?;
         let n = cache.map.len() as isize;
         if n < KEY_CACHE {
             SET_STRING_ELT(cache.store, n, ch);
             cache.map.insert(s.as_bytes().into(), n);
+            return Ok((ch, true));
         }
-        Ok(ch)
+        Ok((ch, false))
     })
 }
 
-/// A small fast hash for short keys (the multiply-rotate hash of rustc's FxHasher).
+/// A small fast hash for short keys (the multiply-rotate hash of rustc's FxHasher). Its
+/// high bits are the best mixed: the direct-mapped caches index by them.
 #[derive(Default)]
 struct Fx(u64);
 
@@ -254,6 +363,29 @@ impl<'de> DeserializeSeed<'de> for RSeed<'_> {
     }
 }
 
+/// An object key, straight from the parser's `&str` to its CHARSXP (deserializing a
+/// `Cow<str>` or `String` would allocate a Rust string for every key).
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = (SEXP, bool);
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(SEXP, bool), D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = (SEXP, bool);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(SEXP, bool), E> {
+        unsafe { key_char(v) }.map_err(E::custom)
+    }
+}
+
 struct RVisitor<'b>(&'b mut Builder);
 
 impl<'de> Visitor<'de> for RVisitor<'_> {
@@ -263,6 +395,8 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
         f.write_str("any JSON value")
     }
 
+    /// `Rf_ScalarLogical` returns R's own shared TRUE and FALSE (no allocation; R marks
+    /// them not mutable), as R code's `TRUE` does.
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<SEXP, E> {
         Ok(unsafe { rapi::Rf_ScalarLogical(v as c_int) })
     }
@@ -293,7 +427,7 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<SEXP, E> {
-        unsafe { r_string(v) }.map_err(E::custom)
+        unsafe { self.0.string(v) }.map_err(E::custom)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<SEXP, E> {
@@ -318,15 +452,17 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SEXP, A::Error> {
         let b = self.0;
         unsafe {
-            let (start_v, start_k) = (b.nv, b.nk);
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                b.push_key(key_char(&key).map_err(de::Error::custom)?);
+            let (start_v, start_k, start_l) = (b.nv, b.keys.len(), b.nl);
+            while let Some((key, held)) = map.next_key_seed(KeySeed)? {
+                b.push_key(key, held);
                 let v = map.next_value_seed(RSeed(&mut *b))?;
                 b.push_val(v);
             }
             let list = Rf_protect(b.pop_list(start_v));
-            let names = b.pop_keys(start_k);
+            let names = b.pop_names(start_k);
             Rf_setAttrib(list, R_NamesSymbol, names);
+            // The loose keys are in `names` now.
+            b.nl = start_l;
             Rf_unprotect(1);
             Ok(list)
         }
