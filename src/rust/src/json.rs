@@ -19,9 +19,9 @@
 use crate::rapi;
 use extendr_ffi::{
     cetype_t, R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_allocVector, Rf_getAttrib,
-    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, INTEGER, LENGTH,
-    LOGICAL, MARK_NOT_MUTABLE, REAL, R_CHAR, SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE,
-    STRING_ELT, STRING_PTR_RO, TYPEOF, VECTOR_ELT, XLENGTH,
+    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, INTEGER, LENGTH, LOGICAL,
+    MARK_NOT_MUTABLE, REAL, R_CHAR, SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT,
+    STRING_PTR_RO, TYPEOF, VECTOR_ELT, XLENGTH,
 };
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -40,7 +40,7 @@ pub fn json_to_r(bytes: &[u8]) -> Result<SEXP, String> {
             Ok(text) => parse_with(&mut serde_json::Deserializer::from_str(text), &mut b),
             Err(_) => parse_with(&mut serde_json::Deserializer::from_slice(bytes), &mut b),
         };
-        Rf_unprotect(b.protected);
+        Rf_unprotect(2);
         out
     }
 }
@@ -70,19 +70,22 @@ const NAMES_BITS: u32 = 5;
 /// elements are moved there from the top of the stacks. Values are on an R list (protected
 /// in one slot of R's protect stack, doubled when full). Keys are CHARSXP pointers in a Rust
 /// vector: most are kept alive by the key cache (`key_char`), the others are pushed on
-/// `loose` as well, an R character vector made the first time it is needed.
+/// `loose` as well, an R character vector (protected like the values).
 ///
-/// Two direct-mapped caches, whose objects `table` (an R list) keeps alive, save most
-/// allocations in large answers, where the same strings (types, parent IDs, DICOM values
-/// shared by a series) and the same key sequences (every instance, every `MainDicomTags`)
-/// repeat thousands of times:
+/// Two direct-mapped caches save most allocations in large answers, where the same strings
+/// (types, parent IDs, DICOM values shared by a series) and the same key sequences (every
+/// instance, every `MainDicomTags`) repeat thousands of times:
 /// - `strs`: the `character(1)` of a string value, by a hash of its bytes (compared by
-///   bytes on a hit). Slots `0..strs.len()` of `table`.
+///   bytes on a hit);
 /// - `names`: the `names` vector of an object, by a hash of its key CHARSXP pointers
-///   (compared pointer by pointer on a hit: R keeps one CHARSXP per string). The slots after
-///   those of `strs`.
+///   (compared pointer by pointer on a hit: R keeps one CHARSXP per string).
 ///
-/// A slot holds the last object that hashed there, so a cache miss costs only the hash.
+/// A slot holds the last object that hashed there, so a miss costs only the hash. The
+/// caches need not protect their objects: every object made by this conversion is on the
+/// value stack or inside a list that is (nothing made is ever dropped before the end), and
+/// a cached object is made, put in the cache and pushed (or attached) with no allocation in
+/// between.
+///
 /// Sharing is safe under copy-on-modify: an object placed in two lists (or two attributes)
 /// has a reference count of 2, and cached objects are marked not mutable besides, so
 /// `x[[1]]$Type[1] <- "a"` or `names(x[[1]])[1] <- "a"` copy the vector first.
@@ -94,39 +97,41 @@ struct Builder {
     loose: SEXP,
     loose_slot: c_int,
     nl: isize,
-    table: SEXP,
     str_shift: u32,
     strs: Vec<(u64, SEXP)>,
     names: Vec<(u64, SEXP)>,
-    /// How many objects this conversion protected: unprotected when it ends.
-    protected: c_int,
+    kc: *mut KeyCache,
 }
 
 impl Builder {
-    /// Protects what the conversion needs; the caller unprotects `protected` when done.
+    /// Protects two objects: the caller unprotects 2 when done.
     /// `len` (the length of the JSON text) sizes the cache of strings: about one slot per
     /// 64 bytes of text, from 16 to 8,192 slots.
     unsafe fn new(len: usize) -> Builder {
         let vals = Rf_allocVector(SEXPTYPE::VECSXP, 64);
         let mut vals_slot: c_int = 0;
         rapi::R_ProtectWithIndex(vals, &mut vals_slot);
-        let str_bits = (len / 64).max(1).next_power_of_two().trailing_zeros().clamp(4, 13);
+        let loose = Rf_allocVector(SEXPTYPE::STRSXP, 8);
+        let mut loose_slot: c_int = 0;
+        rapi::R_ProtectWithIndex(loose, &mut loose_slot);
+        let str_bits = (len / 64)
+            .max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(4, 13);
         let nstr = 1usize << str_bits;
-        let table = Rf_allocVector(SEXPTYPE::VECSXP, (nstr + (1 << NAMES_BITS)) as isize);
-        Rf_protect(table);
         Builder {
             vals,
             vals_slot,
             nv: 0,
             keys: Vec::with_capacity(64),
-            loose: std::ptr::null_mut(),
-            loose_slot: 0,
+            loose,
+            loose_slot,
             nl: 0,
-            table,
             str_shift: 64 - str_bits,
             strs: vec![(0, std::ptr::null_mut()); nstr],
             names: vec![(0, std::ptr::null_mut()); 1 << NAMES_BITS],
-            protected: 2,
+            kc: key_cache(),
         }
     }
 
@@ -144,13 +149,7 @@ impl Builder {
     /// Push a key's CHARSXP; `held` says whether the key cache keeps it alive already.
     unsafe fn push_key(&mut self, ch: SEXP, held: bool) {
         if !held {
-            if self.loose.is_null() {
-                Rf_protect(ch);
-                self.loose = Rf_allocVector(SEXPTYPE::STRSXP, 16);
-                Rf_unprotect(1);
-                rapi::R_ProtectWithIndex(self.loose, &mut self.loose_slot);
-                self.protected += 1;
-            } else if self.nl == XLENGTH(self.loose) {
+            if self.nl == XLENGTH(self.loose) {
                 Rf_protect(ch);
                 self.loose = grown(self.loose, self.nl, self.loose_slot);
                 Rf_unprotect(1);
@@ -173,9 +172,8 @@ impl Builder {
     }
 
     /// The keys from `start` to the top as a character vector (shared with the previous
-    /// object of the same keys when the cache has it), popped. Kept alive by `table` until
-    /// the next object's names hash to the same slot: the caller attaches it to its list
-    /// before that.
+    /// object of the same keys when the cache has it), popped. Unprotected: the caller
+    /// attaches it to its list.
     unsafe fn pop_names(&mut self, start: usize) -> SEXP {
         let keys = &self.keys[start..];
         let mut h = Fx(keys.len() as u64);
@@ -193,14 +191,12 @@ impl Builder {
             self.keys.truncate(start);
             return cached;
         }
-        // No allocation after this one until the vector is in `table`: the key CHARSXPs
-        // are alive (key cache or `loose`) while they are on the key stack.
+        // The key CHARSXPs are alive (key cache or `loose`) while they are on the key stack.
         let out = Rf_allocVector(SEXPTYPE::STRSXP, keys.len() as isize);
         for (i, &k) in keys.iter().enumerate() {
             SET_STRING_ELT(out, i as isize, k);
         }
         MARK_NOT_MUTABLE(out);
-        SET_VECTOR_ELT(self.table, (self.strs.len() + slot) as isize, out);
         self.names[slot] = (h.0, out);
         self.keys.truncate(start);
         out
@@ -208,27 +204,20 @@ impl Builder {
 
     /// The `character(1)` of a string value: the one made earlier in this conversion for
     /// the same bytes if the cache still has it, else a new one (which replaces the cache
-    /// slot's). Unprotected (kept alive by `table` until the slot is reused).
+    /// slot's). Unprotected.
     unsafe fn string(&mut self, s: &str) -> Result<SEXP, String> {
         if s.len() > STR_MAX {
             return r_string(s);
         }
-        let mut h = Fx(s.len() as u64);
-        std::hash::Hasher::write(&mut h, s.as_bytes());
-        let slot = (h.0 >> self.str_shift) as usize;
+        let h = hash_bytes(s.as_bytes());
+        let slot = (h >> self.str_shift) as usize;
         let (hash, cached) = self.strs[slot];
-        if hash == h.0 && !cached.is_null() {
-            let ch = *STRING_PTR_RO(cached);
-            if LENGTH(ch) as usize == s.len()
-                && std::slice::from_raw_parts(R_CHAR(ch) as *const u8, s.len()) == s.as_bytes()
-            {
-                return Ok(cached);
-            }
+        if hash == h && !cached.is_null() && char_is(*STRING_PTR_RO(cached), s) {
+            return Ok(cached);
         }
         let out = r_string(s)?;
         MARK_NOT_MUTABLE(out);
-        SET_VECTOR_ELT(self.table, slot as isize, out);
-        self.strs[slot] = (h.0, out);
+        self.strs[slot] = (h, out);
         Ok(out)
     }
 }
@@ -280,77 +269,105 @@ unsafe fn r_char(s: &str) -> Result<SEXP, String> {
 
 /// Object keys seen before, with their CHARSXPs: the keys of Orthanc's answers are few and
 /// repeat (in every element of a large answer, and in every answer), and this lookup costs
-/// less than R's own (`Rf_mkCharLenCE` hashes and searches R's global string cache). The
-/// CHARSXPs are kept alive by one preserved character vector; at most `KEY_CACHE` keys of
-/// at most `KEY_MAX` bytes are kept, the first ones seen.
-const KEY_CACHE: isize = 4096;
+/// less than R's own (`Rf_mkCharLenCE` checks and hashes the bytes one at a time, then
+/// searches R's global string cache). The cache lives as long as the R session: a
+/// direct-mapped table of `KEY_SLOTS` slots indexed by a hash of the bytes, where a key
+/// whose slot is taken tries the neighbouring one (two ways). A filled slot is never
+/// reused, so a key found here stays alive (one preserved character vector holds them) for
+/// as long as a conversion uses it. Keys that find both slots taken, and keys longer than
+/// `KEY_MAX` bytes, are made by R each time.
+const KEY_BITS: u32 = 12;
+const KEY_SLOTS: usize = 1 << KEY_BITS;
 const KEY_MAX: usize = 48;
 
 struct KeyCache {
-    map: std::collections::HashMap<Box<[u8]>, isize, std::hash::BuildHasherDefault<Fx>>,
+    hashes: Box<[u64]>,
+    /// Null: an empty slot.
+    chars: Box<[SEXP]>,
     store: SEXP,
 }
 
 thread_local! {
-    static KEYS: std::cell::RefCell<Option<KeyCache>> = const { std::cell::RefCell::new(None) };
+    static KEYS: std::cell::Cell<*mut KeyCache> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
-/// The CHARSXP of an object key (unprotected), and whether the cache keeps it alive.
-unsafe fn key_char(s: &str) -> Result<(SEXP, bool), String> {
-    if s.len() > KEY_MAX {
-        return Ok((r_char(s)?, false));
-    }
+/// The key cache of this thread (R's main thread), made on first use. A raw pointer: a
+/// conversion looks it up once, not once per key.
+unsafe fn key_cache() -> *mut KeyCache {
     KEYS.with(|cell| {
-        let mut guard = cell.borrow_mut();
-        let cache = guard.get_or_insert_with(|| {
-            let store = Rf_allocVector(SEXPTYPE::STRSXP, KEY_CACHE);
+        if cell.get().is_null() {
+            let store = Rf_allocVector(SEXPTYPE::STRSXP, KEY_SLOTS as isize);
             extendr_ffi::R_PreserveObject(store);
-            KeyCache {
-                map: Default::default(),
+            cell.set(Box::into_raw(Box::new(KeyCache {
+                hashes: vec![0; KEY_SLOTS].into_boxed_slice(),
+                chars: vec![std::ptr::null_mut(); KEY_SLOTS].into_boxed_slice(),
                 store,
-            }
-        });
-        if let Some(&i) = cache.map.get(s.as_bytes()) {
-            return Ok((STRING_ELT(cache.store, i), true));
+            })));
         }
-        let ch = r_char(s)?;
-        let n = cache.map.len() as isize;
-        if n < KEY_CACHE {
-            SET_STRING_ELT(cache.store, n, ch);
-            cache.map.insert(s.as_bytes().into(), n);
-            return Ok((ch, true));
-        }
-        Ok((ch, false))
+        cell.get()
     })
 }
 
-/// A small fast hash for short keys (the multiply-rotate hash of rustc's FxHasher). Its
-/// high bits are the best mixed: the direct-mapped caches index by them.
-#[derive(Default)]
-struct Fx(u64);
-
-impl std::hash::Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().unwrap()));
+/// The CHARSXP of an object key (unprotected), and whether the key cache `kc` keeps it
+/// alive.
+unsafe fn key_char(kc: *mut KeyCache, s: &str) -> Result<(SEXP, bool), String> {
+    if s.len() > KEY_MAX {
+        return Ok((r_char(s)?, false));
+    }
+    let h = hash_bytes(s.as_bytes());
+    let first = (h >> (64 - KEY_BITS)) as usize;
+    for slot in [first, first ^ 1] {
+        let ch = (*kc).chars[slot];
+        if ch.is_null() {
+            let ch = r_char(s)?;
+            SET_STRING_ELT((*kc).store, slot as isize, ch);
+            (*kc).chars[slot] = ch;
+            (*kc).hashes[slot] = h;
+            return Ok((ch, true));
         }
-        for &b in chunks.remainder() {
-            self.add(b as u64);
+        if (*kc).hashes[slot] == h && char_is(ch, s) {
+            return Ok((ch, true));
         }
     }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    Ok((r_char(s)?, false))
 }
+
+/// Whether the CHARSXP `ch` holds exactly the bytes of `s`.
+unsafe fn char_is(ch: SEXP, s: &str) -> bool {
+    LENGTH(ch) as usize == s.len()
+        && std::slice::from_raw_parts(R_CHAR(ch) as *const u8, s.len()) == s.as_bytes()
+}
+
+/// The hash of the caches of strings and keys.
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = Fx(bytes.len() as u64);
+    h.write(bytes);
+    h.0
+}
+
+/// A small fast hash for short strings (the multiply-rotate hash of rustc's FxHasher). Its
+/// high bits are the best mixed: the direct-mapped caches index by them.
+struct Fx(u64);
 
 impl Fx {
     #[inline]
     fn add(&mut self, w: u64) {
         self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    /// Eight bytes at a time, the last up to seven as one word.
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
     }
 }
 
@@ -365,12 +382,12 @@ impl<'de> DeserializeSeed<'de> for RSeed<'_> {
 
 /// An object key, straight from the parser's `&str` to its CHARSXP (deserializing a
 /// `Cow<str>` or `String` would allocate a Rust string for every key).
-struct KeySeed;
+struct KeySeed(*mut KeyCache);
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = (SEXP, bool);
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(SEXP, bool), D::Error> {
-        d.deserialize_str(KeySeed)
+        d.deserialize_str(self)
     }
 }
 
@@ -382,7 +399,7 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(SEXP, bool), E> {
-        unsafe { key_char(v) }.map_err(E::custom)
+        unsafe { key_char(self.0, v) }.map_err(E::custom)
     }
 }
 
@@ -453,7 +470,7 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
         let b = self.0;
         unsafe {
             let (start_v, start_k, start_l) = (b.nv, b.keys.len(), b.nl);
-            while let Some((key, held)) = map.next_key_seed(KeySeed)? {
+            while let Some((key, held)) = map.next_key_seed(KeySeed(b.kc))? {
                 b.push_key(key, held);
                 let v = map.next_value_seed(RSeed(&mut *b))?;
                 b.push_val(v);
@@ -684,6 +701,32 @@ mod tests {
             assert!(b.names().is_some());
             let big = format!("[{}]", vec!["1"; 100_000].join(","));
             assert_eq!(r_parse(&big).len(), 100_000);
+        }
+    }
+
+    #[test]
+    fn json_to_r_shares_repeated_strings_and_names() {
+        let _r = super::lock_r();
+        test! {
+            let x = r_parse(r#"[{"T":"I","K":{"a":"v"}},{"T":"I","K":{"a":"w"}},{"U":"I"}]"#);
+            let x = x.as_list().unwrap();
+            let (a, b, c) = (x.elt(0).unwrap(), x.elt(1).unwrap(), x.elt(2).unwrap());
+            unsafe {
+                let t = |o: &Robj| o.dollar("T").unwrap().get();
+                // One character(1) for the two "I" values, and one names vector for the two
+                // objects with keys T, K ...
+                assert_eq!(t(&a), t(&b));
+                assert_eq!(t(&a), c.dollar("U").unwrap().get());
+                let names = |o: &Robj| Rf_getAttrib(o.get(), R_NamesSymbol);
+                assert_eq!(names(&a), names(&b));
+                assert_eq!(names(&a.dollar("K").unwrap()), names(&b.dollar("K").unwrap()));
+                // ... but not for different strings or keys.
+                assert_ne!(a.dollar("K").unwrap().dollar("a").unwrap().get(),
+                           b.dollar("K").unwrap().dollar("a").unwrap().get());
+                assert_ne!(names(&a), names(&c));
+                // Shared objects are marked not mutable: R copies them before modifying.
+                assert!(rapi::NAMED(t(&a)) > 1 && rapi::NAMED(names(&a)) > 1);
+            }
         }
     }
 
