@@ -93,12 +93,14 @@ struct Builder {
     vals: SEXP,
     vals_slot: c_int,
     nv: isize,
+    /// The length of `vals` (read once: `XLENGTH()` is a call into R).
+    vals_cap: isize,
     keys: Vec<SEXP>,
     loose: SEXP,
     loose_slot: c_int,
     nl: isize,
     str_shift: u32,
-    strs: Vec<(u64, SEXP)>,
+    strs: Vec<Slot>,
     names: Vec<(u64, SEXP)>,
     kc: *mut KeyCache,
 }
@@ -124,12 +126,13 @@ impl Builder {
             vals,
             vals_slot,
             nv: 0,
+            vals_cap: 64,
             keys: Vec::with_capacity(64),
             loose,
             loose_slot,
             nl: 0,
             str_shift: 64 - str_bits,
-            strs: vec![(0, std::ptr::null_mut()); nstr],
+            strs: vec![Slot::EMPTY; nstr],
             names: vec![(0, std::ptr::null_mut()); 1 << NAMES_BITS],
             kc: key_cache(),
         }
@@ -137,9 +140,10 @@ impl Builder {
 
     /// Push `x`, an unprotected object (kept alive across the growth of the stack).
     unsafe fn push_val(&mut self, x: SEXP) {
-        if self.nv == XLENGTH(self.vals) {
+        if self.nv == self.vals_cap {
             Rf_protect(x);
             self.vals = grown(self.vals, self.nv, self.vals_slot);
+            self.vals_cap = XLENGTH(self.vals);
             Rf_unprotect(1);
         }
         SET_VECTOR_ELT(self.vals, self.nv, x);
@@ -211,13 +215,12 @@ impl Builder {
         }
         let h = hash_bytes(s.as_bytes());
         let slot = (h >> self.str_shift) as usize;
-        let (hash, cached) = self.strs[slot];
-        if hash == h && !cached.is_null() && char_is(*STRING_PTR_RO(cached), s) {
-            return Ok(cached);
+        if self.strs[slot].holds(h, s) {
+            return Ok(self.strs[slot].obj);
         }
         let out = r_string(s)?;
         MARK_NOT_MUTABLE(out);
-        self.strs[slot] = (h, out);
+        self.strs[slot] = Slot::new(h, *STRING_PTR_RO(out), out);
         Ok(out)
     }
 }
@@ -281,9 +284,7 @@ const KEY_SLOTS: usize = 1 << KEY_BITS;
 const KEY_MAX: usize = 48;
 
 struct KeyCache {
-    hashes: Box<[u64]>,
-    /// Null: an empty slot.
-    chars: Box<[SEXP]>,
+    slots: Box<[Slot]>,
     store: SEXP,
 }
 
@@ -299,8 +300,7 @@ unsafe fn key_cache() -> *mut KeyCache {
             let store = Rf_allocVector(SEXPTYPE::STRSXP, KEY_SLOTS as isize);
             extendr_ffi::R_PreserveObject(store);
             cell.set(Box::into_raw(Box::new(KeyCache {
-                hashes: vec![0; KEY_SLOTS].into_boxed_slice(),
-                chars: vec![std::ptr::null_mut(); KEY_SLOTS].into_boxed_slice(),
+                slots: vec![Slot::EMPTY; KEY_SLOTS].into_boxed_slice(),
                 store,
             })));
         }
@@ -317,25 +317,57 @@ unsafe fn key_char(kc: *mut KeyCache, s: &str) -> Result<(SEXP, bool), String> {
     let h = hash_bytes(s.as_bytes());
     let first = (h >> (64 - KEY_BITS)) as usize;
     for slot in [first, first ^ 1] {
-        let ch = (*kc).chars[slot];
-        if ch.is_null() {
+        let cached = (*kc).slots[slot];
+        if cached.obj.is_null() {
             let ch = r_char(s)?;
             SET_STRING_ELT((*kc).store, slot as isize, ch);
-            (*kc).chars[slot] = ch;
-            (*kc).hashes[slot] = h;
+            (*kc).slots[slot] = Slot::new(h, ch, ch);
             return Ok((ch, true));
         }
-        if (*kc).hashes[slot] == h && char_is(ch, s) {
-            return Ok((ch, true));
+        if cached.holds(h, s) {
+            return Ok((cached.obj, true));
         }
     }
     Ok((r_char(s)?, false))
 }
 
-/// Whether the CHARSXP `ch` holds exactly the bytes of `s`.
-unsafe fn char_is(ch: SEXP, s: &str) -> bool {
-    LENGTH(ch) as usize == s.len()
-        && std::slice::from_raw_parts(R_CHAR(ch) as *const u8, s.len()) == s.as_bytes()
+/// A slot of the string and key caches: `obj` (null if the slot is empty) and the hash,
+/// length and bytes of its string (`CHAR()` of its CHARSXP: R never moves objects, so the
+/// pointer is valid as long as `obj` is alive). Keeping them here makes a lookup a plain
+/// comparison, without calls into R.
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    len: usize,
+    bytes: *const u8,
+    obj: SEXP,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        hash: 0,
+        len: 0,
+        bytes: std::ptr::null(),
+        obj: std::ptr::null_mut(),
+    };
+
+    /// The slot of `obj`, whose string is the CHARSXP `ch`, of hash `hash`.
+    unsafe fn new(hash: u64, ch: SEXP, obj: SEXP) -> Slot {
+        Slot {
+            hash,
+            len: LENGTH(ch) as usize,
+            bytes: R_CHAR(ch) as *const u8,
+            obj,
+        }
+    }
+
+    /// Whether the slot holds the string `s`, of hash `hash`.
+    unsafe fn holds(&self, hash: u64, s: &str) -> bool {
+        self.hash == hash
+            && self.len == s.len()
+            && !self.obj.is_null()
+            && std::slice::from_raw_parts(self.bytes, self.len) == s.as_bytes()
+    }
 }
 
 /// The hash of the caches of strings and keys.
