@@ -39,6 +39,47 @@ test_that("scalars, nesting and edge values convert exactly like jsonlite", {
   expect_identical(Encoding(from_json("\"\u00e9\"")), "UTF-8")
 })
 
+test_that("strings and names shared within an answer are copied on modify, never changed in place", {
+  skip_if_not_installed("jsonlite")
+  # Equal strings of one answer are one character(1), and objects with the same keys share
+  # one names vector: modifying one element must leave the others as they were.
+  txt <- paste0("[", paste(rep('{"Type":"Instance","IsStable":true,"Tags":{"A":"x","B":"y"}}', 3), collapse = ","), "]")
+  expected <- jsonlite::fromJSON(txt, simplifyVector = FALSE)
+  x <- from_json(txt)
+  expect_identical(x, expected)
+  x[[1]]$Type[1] <- "Series"
+  x[[1]]$Tags$A[1] <- "changed"
+  x[[1]]$IsStable[1] <- FALSE
+  names(x[[1]]$Tags)[1] <- "Z"
+  names(x[[2]])[1] <- "Kind"
+  attr(x[[3]]$Tags$B, "note") <- "set"
+  expect_identical(x[[1]], list(Type = "Series", IsStable = FALSE, Tags = list(Z = "changed", B = "y")))
+  expect_identical(names(x[[2]]), c("Kind", "IsStable", "Tags"))
+  expect_identical(x[[2]]$Tags, list(A = "x", B = "y"))
+  expect_identical(x[[3]][c("Type", "IsStable")], list(Type = "Instance", IsStable = TRUE))
+  expect_identical(x[[3]]$Tags$A, "x")
+  expect_identical(attr(x[[3]]$Tags$B, "note"), "set")
+  expect_null(attr(x[[2]]$Tags$B, "note"))
+  # A value taken out and modified, in a function too, leaves the answer unchanged.
+  y <- from_json(txt)
+  s <- y[[1]]$Tags$B
+  s[1] <- "other"
+  f <- function(l) {
+    l$Tags$B[1] <- "in f"
+    names(l$Tags)[2] <- "F"
+    l
+  }
+  z <- f(y[[2]])
+  expect_identical(z$Tags, list(A = "x", F = "in f"))
+  expect_identical(y, expected)
+  # TRUE and FALSE are R's own shared values.
+  y[[1]]$IsStable[1] <- NA
+  expect_identical(y[[2]]$IsStable, TRUE)
+  expect_identical(c(TRUE, FALSE), !c(FALSE, TRUE))
+  # Each call makes its own objects.
+  expect_identical(from_json(txt), expected)
+})
+
 test_that("invalid or hostile JSON is an error, never a crash", {
   bad <- list(
     "{", "[1,]", "nul", "{\"a\" 1}", "\"\\u0000\"", "1e400", "[1] x",

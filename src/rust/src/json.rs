@@ -5,6 +5,11 @@
 //! null -> NULL. The result is `identical()` to
 //! `jsonlite::fromJSON(txt, simplifyVector = FALSE)`.
 //!
+//! Within one answer, equal strings are one shared `character(1)` and objects with the same
+//! keys in the same order share one `names` vector (see `Builder`). R's copy-on-modify keeps
+//! this invisible: each shared vector is referenced from several places (and marked not
+//! mutable), so modifying it through one list copies it first.
+//!
 //! R -> body: named list -> object, unnamed list -> array, atomic vector of length 1 ->
 //! scalar, longer atomic vector -> array, `I(x)` -> always an array, NULL and NA -> null,
 //! empty named list -> `{}`.
@@ -14,8 +19,9 @@
 use crate::rapi;
 use extendr_ffi::{
     cetype_t, R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_allocVector, Rf_getAttrib,
-    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, INTEGER, LOGICAL, REAL,
-    SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT, TYPEOF, VECTOR_ELT, XLENGTH,
+    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, INTEGER, LENGTH, LOGICAL,
+    MARK_NOT_MUTABLE, REAL, R_CHAR, SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT,
+    STRING_PTR_RO, TYPEOF, VECTOR_ELT, XLENGTH,
 };
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -29,7 +35,7 @@ use std::os::raw::c_int;
 /// parser, which reports where the text is not UTF-8.
 pub fn json_to_r(bytes: &[u8]) -> Result<SEXP, String> {
     unsafe {
-        let mut b = Builder::new();
+        let mut b = Builder::new(bytes.len());
         let out = match std::str::from_utf8(bytes) {
             Ok(text) => parse_with(&mut serde_json::Deserializer::from_str(text), &mut b),
             Err(_) => parse_with(&mut serde_json::Deserializer::from_slice(bytes), &mut b),
@@ -50,57 +56,112 @@ unsafe fn parse_with<'de, R: serde_json::de::Read<'de>>(
     end.map(|_| value)
 }
 
-/// The values (and object keys) parsed so far whose container is not complete yet, on two
-/// stacks (an R list and a character vector, each protected in one slot of R's protect
-/// stack, doubled when full). A complete array or object is allocated once, at its exact
-/// length, and its elements are moved there from the top of the stacks.
+/// Strings longer than this are not looked up in (nor added to) the cache of string values:
+/// long strings seldom repeat, and hashing them would cost a pass over their bytes.
+const STR_MAX: usize = 256;
+/// log2 of the slots of the cache of `names` vectors: Orthanc's answers have a handful of
+/// distinct key sequences (one per kind of object).
+const NAMES_BITS: u32 = 5;
+
+/// The state of one conversion.
+///
+/// The values (and object keys) parsed so far whose container is not complete yet are kept
+/// on stacks. A complete array or object is allocated once, at its exact length, and its
+/// elements are moved there from the top of the stacks. Values are on an R list (protected
+/// in one slot of R's protect stack, doubled when full). Keys are CHARSXP pointers in a Rust
+/// vector: most are kept alive by the key cache (`key_char`), the others are pushed on
+/// `loose` as well, an R character vector (protected like the values).
+///
+/// Two direct-mapped caches save most allocations in large answers, where the same strings
+/// (types, parent IDs, DICOM values shared by a series) and the same key sequences (every
+/// instance, every `MainDicomTags`) repeat thousands of times:
+/// - `strs`: the `character(1)` of a string value, by a hash of its bytes (compared by
+///   bytes on a hit);
+/// - `names`: the `names` vector of an object, by a hash of its key CHARSXP pointers
+///   (compared pointer by pointer on a hit: R keeps one CHARSXP per string).
+///
+/// A slot holds the last object that hashed there, so a miss costs only the hash. The
+/// caches need not protect their objects: every object made by this conversion is on the
+/// value stack or inside a list that is (nothing made is ever dropped before the end), and
+/// a cached object is made, put in the cache and pushed (or attached) with no allocation in
+/// between.
+///
+/// Sharing is safe under copy-on-modify: an object placed in two lists (or two attributes)
+/// has a reference count of 2, and cached objects are marked not mutable besides, so
+/// `x[[1]]$Type[1] <- "a"` or `names(x[[1]])[1] <- "a"` copy the vector first.
 struct Builder {
     vals: SEXP,
     vals_slot: c_int,
     nv: isize,
-    keys: SEXP,
-    keys_slot: c_int,
-    nk: isize,
+    /// The length of `vals` (read once: `XLENGTH()` is a call into R).
+    vals_cap: isize,
+    keys: Vec<SEXP>,
+    loose: SEXP,
+    loose_slot: c_int,
+    nl: isize,
+    str_shift: u32,
+    strs: Vec<Slot>,
+    names: Vec<(u64, SEXP)>,
+    kc: *mut KeyCache,
 }
 
 impl Builder {
     /// Protects two objects: the caller unprotects 2 when done.
-    unsafe fn new() -> Builder {
+    /// `len` (the length of the JSON text) sizes the cache of strings: about one slot per
+    /// 64 bytes of text, from 16 to 8,192 slots.
+    unsafe fn new(len: usize) -> Builder {
         let vals = Rf_allocVector(SEXPTYPE::VECSXP, 64);
         let mut vals_slot: c_int = 0;
         rapi::R_ProtectWithIndex(vals, &mut vals_slot);
-        let keys = Rf_allocVector(SEXPTYPE::STRSXP, 64);
-        let mut keys_slot: c_int = 0;
-        rapi::R_ProtectWithIndex(keys, &mut keys_slot);
+        let loose = Rf_allocVector(SEXPTYPE::STRSXP, 8);
+        let mut loose_slot: c_int = 0;
+        rapi::R_ProtectWithIndex(loose, &mut loose_slot);
+        let str_bits = (len / 64)
+            .max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(4, 13);
+        let nstr = 1usize << str_bits;
         Builder {
             vals,
             vals_slot,
             nv: 0,
-            keys,
-            keys_slot,
-            nk: 0,
+            vals_cap: 64,
+            keys: Vec::with_capacity(64),
+            loose,
+            loose_slot,
+            nl: 0,
+            str_shift: 64 - str_bits,
+            strs: vec![Slot::EMPTY; nstr],
+            names: vec![(0, std::ptr::null_mut()); 1 << NAMES_BITS],
+            kc: key_cache(),
         }
     }
 
     /// Push `x`, an unprotected object (kept alive across the growth of the stack).
     unsafe fn push_val(&mut self, x: SEXP) {
-        if self.nv == XLENGTH(self.vals) {
+        if self.nv == self.vals_cap {
             Rf_protect(x);
             self.vals = grown(self.vals, self.nv, self.vals_slot);
+            self.vals_cap = XLENGTH(self.vals);
             Rf_unprotect(1);
         }
         SET_VECTOR_ELT(self.vals, self.nv, x);
         self.nv += 1;
     }
 
-    unsafe fn push_key(&mut self, ch: SEXP) {
-        if self.nk == XLENGTH(self.keys) {
-            Rf_protect(ch);
-            self.keys = grown(self.keys, self.nk, self.keys_slot);
-            Rf_unprotect(1);
+    /// Push a key's CHARSXP; `held` says whether the key cache keeps it alive already.
+    unsafe fn push_key(&mut self, ch: SEXP, held: bool) {
+        if !held {
+            if self.nl == XLENGTH(self.loose) {
+                Rf_protect(ch);
+                self.loose = grown(self.loose, self.nl, self.loose_slot);
+                Rf_unprotect(1);
+            }
+            SET_STRING_ELT(self.loose, self.nl, ch);
+            self.nl += 1;
         }
-        SET_STRING_ELT(self.keys, self.nk, ch);
-        self.nk += 1;
+        self.keys.push(ch);
     }
 
     /// A list of the values from `start` to the top, popped from the stack. Unprotected.
@@ -114,15 +175,53 @@ impl Builder {
         out
     }
 
-    /// The keys from `start` to the top as a character vector, popped. Unprotected.
-    unsafe fn pop_keys(&mut self, start: isize) -> SEXP {
-        let n = self.nk - start;
-        let out = Rf_allocVector(SEXPTYPE::STRSXP, n);
-        for i in 0..n {
-            SET_STRING_ELT(out, i, STRING_ELT(self.keys, start + i));
+    /// The keys from `start` to the top as a character vector (shared with the previous
+    /// object of the same keys when the cache has it), popped. Unprotected: the caller
+    /// attaches it to its list.
+    unsafe fn pop_names(&mut self, start: usize) -> SEXP {
+        let keys = &self.keys[start..];
+        let mut h = Fx(keys.len() as u64);
+        for &k in keys {
+            h.add(k as usize as u64);
         }
-        self.nk = start;
+        let slot = (h.0 >> (64 - NAMES_BITS)) as usize;
+        let (hash, cached) = self.names[slot];
+        if hash == h.0
+            && !cached.is_null()
+            && XLENGTH(cached) == keys.len() as isize
+            && (keys.is_empty()
+                || std::slice::from_raw_parts(STRING_PTR_RO(cached), keys.len()) == keys)
+        {
+            self.keys.truncate(start);
+            return cached;
+        }
+        // The key CHARSXPs are alive (key cache or `loose`) while they are on the key stack.
+        let out = Rf_allocVector(SEXPTYPE::STRSXP, keys.len() as isize);
+        for (i, &k) in keys.iter().enumerate() {
+            SET_STRING_ELT(out, i as isize, k);
+        }
+        MARK_NOT_MUTABLE(out);
+        self.names[slot] = (h.0, out);
+        self.keys.truncate(start);
         out
+    }
+
+    /// The `character(1)` of a string value: the one made earlier in this conversion for
+    /// the same bytes if the cache still has it, else a new one (which replaces the cache
+    /// slot's). Unprotected.
+    unsafe fn string(&mut self, s: &str) -> Result<SEXP, String> {
+        if s.len() > STR_MAX {
+            return r_string(s);
+        }
+        let h = hash_bytes(s.as_bytes());
+        let slot = (h >> self.str_shift) as usize;
+        if self.strs[slot].holds(h, s) {
+            return Ok(self.strs[slot].obj);
+        }
+        let out = r_string(s)?;
+        MARK_NOT_MUTABLE(out);
+        self.strs[slot] = Slot::new(h, *STRING_PTR_RO(out), out);
+        Ok(out)
     }
 }
 
@@ -173,75 +272,134 @@ unsafe fn r_char(s: &str) -> Result<SEXP, String> {
 
 /// Object keys seen before, with their CHARSXPs: the keys of Orthanc's answers are few and
 /// repeat (in every element of a large answer, and in every answer), and this lookup costs
-/// less than R's own (`Rf_mkCharLenCE` hashes and searches R's global string cache). The
-/// CHARSXPs are kept alive by one preserved character vector; at most `KEY_CACHE` keys of
-/// at most `KEY_MAX` bytes are kept, the first ones seen.
-const KEY_CACHE: isize = 4096;
+/// less than R's own (`Rf_mkCharLenCE` checks and hashes the bytes one at a time, then
+/// searches R's global string cache). The cache lives as long as the R session: a
+/// direct-mapped table of `KEY_SLOTS` slots indexed by a hash of the bytes, where a key
+/// whose slot is taken tries the neighbouring one (two ways). A filled slot is never
+/// reused, so a key found here stays alive (one preserved character vector holds them) for
+/// as long as a conversion uses it. Keys that find both slots taken, and keys longer than
+/// `KEY_MAX` bytes, are made by R each time.
+const KEY_BITS: u32 = 12;
+const KEY_SLOTS: usize = 1 << KEY_BITS;
 const KEY_MAX: usize = 48;
 
 struct KeyCache {
-    map: std::collections::HashMap<Box<[u8]>, isize, std::hash::BuildHasherDefault<Fx>>,
+    slots: Box<[Slot]>,
     store: SEXP,
 }
 
 thread_local! {
-    static KEYS: std::cell::RefCell<Option<KeyCache>> = const { std::cell::RefCell::new(None) };
+    static KEYS: std::cell::Cell<*mut KeyCache> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
-/// The CHARSXP of an object key (unprotected; cached ones are kept alive by the cache).
-unsafe fn key_char(s: &str) -> Result<SEXP, String> {
-    if s.len() > KEY_MAX {
-        return r_char(s);
-    }
+/// The key cache of this thread (R's main thread), made on first use. A raw pointer: a
+/// conversion looks it up once, not once per key.
+unsafe fn key_cache() -> *mut KeyCache {
     KEYS.with(|cell| {
-        let mut guard = cell.borrow_mut();
-        let cache = guard.get_or_insert_with(|| {
-            let store = Rf_allocVector(SEXPTYPE::STRSXP, KEY_CACHE);
+        if cell.get().is_null() {
+            let store = Rf_allocVector(SEXPTYPE::STRSXP, KEY_SLOTS as isize);
             extendr_ffi::R_PreserveObject(store);
-            KeyCache {
-                map: Default::default(),
+            cell.set(Box::into_raw(Box::new(KeyCache {
+                slots: vec![Slot::EMPTY; KEY_SLOTS].into_boxed_slice(),
                 store,
-            }
-        });
-        if let Some(&i) = cache.map.get(s.as_bytes()) {
-            return Ok(STRING_ELT(cache.store, i));
+            })));
         }
-        let ch = r_char(s)?;
-        let n = cache.map.len() as isize;
-        if n < KEY_CACHE {
-            SET_STRING_ELT(cache.store, n, ch);
-            cache.map.insert(s.as_bytes().into(), n);
-        }
-        Ok(ch)
+        cell.get()
     })
 }
 
-/// A small fast hash for short keys (the multiply-rotate hash of rustc's FxHasher).
-#[derive(Default)]
-struct Fx(u64);
+/// The CHARSXP of an object key (unprotected), and whether the key cache `kc` keeps it
+/// alive.
+unsafe fn key_char(kc: *mut KeyCache, s: &str) -> Result<(SEXP, bool), String> {
+    if s.len() > KEY_MAX {
+        return Ok((r_char(s)?, false));
+    }
+    let h = hash_bytes(s.as_bytes());
+    let first = (h >> (64 - KEY_BITS)) as usize;
+    for slot in [first, first ^ 1] {
+        let cached = (*kc).slots[slot];
+        if cached.obj.is_null() {
+            let ch = r_char(s)?;
+            SET_STRING_ELT((*kc).store, slot as isize, ch);
+            (*kc).slots[slot] = Slot::new(h, ch, ch);
+            return Ok((ch, true));
+        }
+        if cached.holds(h, s) {
+            return Ok((cached.obj, true));
+        }
+    }
+    Ok((r_char(s)?, false))
+}
 
-impl std::hash::Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().unwrap()));
-        }
-        for &b in chunks.remainder() {
-            self.add(b as u64);
+/// A slot of the string and key caches: `obj` (null if the slot is empty) and the hash,
+/// length and bytes of its string (`CHAR()` of its CHARSXP: R never moves objects, so the
+/// pointer is valid as long as `obj` is alive). Keeping them here makes a lookup a plain
+/// comparison, without calls into R.
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    len: usize,
+    bytes: *const u8,
+    obj: SEXP,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        hash: 0,
+        len: 0,
+        bytes: std::ptr::null(),
+        obj: std::ptr::null_mut(),
+    };
+
+    /// The slot of `obj`, whose string is the CHARSXP `ch`, of hash `hash`.
+    unsafe fn new(hash: u64, ch: SEXP, obj: SEXP) -> Slot {
+        Slot {
+            hash,
+            len: LENGTH(ch) as usize,
+            bytes: R_CHAR(ch) as *const u8,
+            obj,
         }
     }
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
+
+    /// Whether the slot holds the string `s`, of hash `hash`.
+    unsafe fn holds(&self, hash: u64, s: &str) -> bool {
+        self.hash == hash
+            && self.len == s.len()
+            && !self.obj.is_null()
+            && std::slice::from_raw_parts(self.bytes, self.len) == s.as_bytes()
     }
 }
+
+/// The hash of the caches of strings and keys.
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = Fx(bytes.len() as u64);
+    h.write(bytes);
+    h.0
+}
+
+/// A small fast hash for short strings (the multiply-rotate hash of rustc's FxHasher). Its
+/// high bits are the best mixed: the direct-mapped caches index by them.
+struct Fx(u64);
 
 impl Fx {
     #[inline]
     fn add(&mut self, w: u64) {
         self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    /// Eight bytes at a time, the last up to seven as one word.
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
     }
 }
 
@@ -254,6 +412,29 @@ impl<'de> DeserializeSeed<'de> for RSeed<'_> {
     }
 }
 
+/// An object key, straight from the parser's `&str` to its CHARSXP (deserializing a
+/// `Cow<str>` or `String` would allocate a Rust string for every key).
+struct KeySeed(*mut KeyCache);
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = (SEXP, bool);
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(SEXP, bool), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = (SEXP, bool);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(SEXP, bool), E> {
+        unsafe { key_char(self.0, v) }.map_err(E::custom)
+    }
+}
+
 struct RVisitor<'b>(&'b mut Builder);
 
 impl<'de> Visitor<'de> for RVisitor<'_> {
@@ -263,6 +444,8 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
         f.write_str("any JSON value")
     }
 
+    /// `Rf_ScalarLogical` returns R's own shared TRUE and FALSE (no allocation; R marks
+    /// them not mutable), as R code's `TRUE` does.
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<SEXP, E> {
         Ok(unsafe { rapi::Rf_ScalarLogical(v as c_int) })
     }
@@ -293,7 +476,7 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<SEXP, E> {
-        unsafe { r_string(v) }.map_err(E::custom)
+        unsafe { self.0.string(v) }.map_err(E::custom)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<SEXP, E> {
@@ -318,15 +501,17 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SEXP, A::Error> {
         let b = self.0;
         unsafe {
-            let (start_v, start_k) = (b.nv, b.nk);
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                b.push_key(key_char(&key).map_err(de::Error::custom)?);
+            let (start_v, start_k, start_l) = (b.nv, b.keys.len(), b.nl);
+            while let Some((key, held)) = map.next_key_seed(KeySeed(b.kc))? {
+                b.push_key(key, held);
                 let v = map.next_value_seed(RSeed(&mut *b))?;
                 b.push_val(v);
             }
             let list = Rf_protect(b.pop_list(start_v));
-            let names = b.pop_keys(start_k);
+            let names = b.pop_names(start_k);
             Rf_setAttrib(list, R_NamesSymbol, names);
+            // The loose keys are in `names` now.
+            b.nl = start_l;
             Rf_unprotect(1);
             Ok(list)
         }
@@ -548,6 +733,32 @@ mod tests {
             assert!(b.names().is_some());
             let big = format!("[{}]", vec!["1"; 100_000].join(","));
             assert_eq!(r_parse(&big).len(), 100_000);
+        }
+    }
+
+    #[test]
+    fn json_to_r_shares_repeated_strings_and_names() {
+        let _r = super::lock_r();
+        test! {
+            let x = r_parse(r#"[{"T":"I","K":{"a":"v"}},{"T":"I","K":{"a":"w"}},{"U":"I"}]"#);
+            let x = x.as_list().unwrap();
+            let (a, b, c) = (x.elt(0).unwrap(), x.elt(1).unwrap(), x.elt(2).unwrap());
+            unsafe {
+                let t = |o: &Robj| o.dollar("T").unwrap().get();
+                // One character(1) for the two "I" values, and one names vector for the two
+                // objects with keys T, K ...
+                assert_eq!(t(&a), t(&b));
+                assert_eq!(t(&a), c.dollar("U").unwrap().get());
+                let names = |o: &Robj| Rf_getAttrib(o.get(), R_NamesSymbol);
+                assert_eq!(names(&a), names(&b));
+                assert_eq!(names(&a.dollar("K").unwrap()), names(&b.dollar("K").unwrap()));
+                // ... but not for different strings or keys.
+                assert_ne!(a.dollar("K").unwrap().dollar("a").unwrap().get(),
+                           b.dollar("K").unwrap().dollar("a").unwrap().get());
+                assert_ne!(names(&a), names(&c));
+                // Shared objects are marked not mutable: R copies them before modifying.
+                assert!(rapi::NAMED(t(&a)) > 1 && rapi::NAMED(names(&a)) > 1);
+            }
         }
     }
 

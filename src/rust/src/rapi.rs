@@ -17,6 +17,9 @@ extern "C" {
     pub fn Rf_ScalarReal(x: f64) -> SEXP;
     pub fn Rf_ScalarLogical(x: c_int) -> SEXP;
     pub fn Rf_inherits(x: SEXP, klass: *const c_char) -> c_int;
+    /// How shared `x` is (R's reference count, capped): tests check copy-on-modify with it.
+    #[cfg(test)]
+    pub fn NAMED(x: SEXP) -> c_int;
 }
 
 unsafe extern "C" fn check_interrupt(_data: *mut c_void) {
