@@ -3,11 +3,11 @@
 # in the same run (httr2 + jsonlite, curl + jsonlite, and a bare Rust reqwest
 # loop in bench/rust-baseline/). See bench/README.md.
 #
-#   Rscript bench/run.R            # full sizes (about 10 minutes on 2 cores)
+#   Rscript bench/run.R            # full sizes (about 20 minutes on 2 cores)
 #   Rscript bench/run.R --smoke    # tiny sizes: checks that everything runs
 #
 # Options: --smoke, --no-rust (skip the Rust baseline), --rust (build it even
-# with --smoke), --scale (W6: W2 and W4 at a second size), --use-env-server
+# with --smoke), --scale (W6: W2 and W4 at ten times the sizes, after W1-W5), --use-env-server
 # (use ORTHANC_TEST_URL/USERNAME/PASSWORD instead of starting a server).
 # Sizes: environment variables BENCH_CALLS, BENCH_REPS, BENCH_FIND, BENCH_UPLOAD,
 # BENCH_ARCHIVE, BENCH_TAGS (see bench/README.md).
@@ -187,22 +187,11 @@ main <- function() {
     list(uid = study_uid, id = found[[1]]$ID, n = n)
   }
 
-  find_sizes <- if (scale) c(cfg$find, cfg$find * 10L) else cfg$find
-  archive_sizes <- if (scale) c(cfg$archive, cfg$archive * 10L) else cfg$archive
   big_n <- max(cfg$find, cfg$tags)
   say("making a study of %d instances (W1, W2, W5)", big_n)
   big <- make_study(big_n)
-  archive_studies <- lapply(archive_sizes, function(n) {
-    say("making a study of %d instances (W4)", n)
-    list(n = n, study = make_study(n))
-  })
-  # W2 finds the instances of the seed's patient (every copy keeps it): at the
-  # largest size, more may be needed than the studies above hold.
-  have <- length(seed_files) + big_n + sum(archive_sizes)
-  if (max(find_sizes) > have) {
-    say("making a study of %d more instances (W2 at %d)", max(find_sizes) - have, max(find_sizes))
-    make_study(max(find_sizes) - have)
-  }
+  say("making a study of %d instances (W4)", cfg$archive)
+  archive_study <- list(n = cfg$archive, study = make_study(cfg$archive))
   big_instances <- unlist(o$get_studies_id_instances(big$id, params = list(expand = FALSE)))
   if (!is.character(big_instances)) big_instances <- vapply(o$get_studies_id_instances(big$id), function(x) x$ID, "")
   one_instance <- big_instances[1]
@@ -322,80 +311,88 @@ main <- function() {
   md(w1, sprintf("W1: per-call latency and client CPU (%d calls; CPU of the client process)", n))
 
   # ---- W2: large JSON ----------------------------------------------------------
-  say("W2")
-  w2 <- NULL
-  conv <- NULL
-  h <- if (have_curl) curl_handle()
-  for (fs in find_sizes) {
-    reps <- if (fs == cfg$find) cfg$reps else 1L # W6 sizes: one repetition
-    body <- list(Level = "Instance", Expand = TRUE, Query = list(PatientID = seed_patient), Limit = fs)
-    body_json <- as.character(toJSON(body, auto_unbox = TRUE))
-    payloads <- list(
-      list(name = sprintf("POST /tools/find (%d instances, expanded)", fs),
-        pkg = function() o$post_tools_find(json = body),
-        h2 = function() httr2::resp_body_json(httr2::req_perform(httr2::req_body_raw(
-          auth_h2(httr2::request(paste0(url, "/tools/find"))), body_json, "application/json"))),
-        curl = function() {
-          hh <- curl_handle()
+  # W2 finds the instances of the seed's patient (every copy keeps it), at each
+  # of `sizes`; the largest size also gets GET /instances?expand (all of them).
+  run_w2 <- function(sizes, reps) {
+    w2 <- NULL
+    conv <- NULL
+    h <- if (have_curl) curl_handle()
+    for (fs in sizes) {
+      body <- list(Level = "Instance", Expand = TRUE, Query = list(PatientID = seed_patient), Limit = fs)
+      body_json <- as.character(toJSON(body, auto_unbox = TRUE))
+      payloads <- list(
+        list(name = sprintf("POST /tools/find (%d instances, expanded)", fs),
+          pkg = function() o$post_tools_find(json = body),
+          h2 = function() httr2::resp_body_json(httr2::req_perform(httr2::req_body_raw(
+            auth_h2(httr2::request(paste0(url, "/tools/find"))), body_json, "application/json"))),
+          curl = function() {
+            hh <- curl_handle()
+            curl::handle_setopt(hh, postfields = body_json)
+            curl::handle_setheaders(hh, "Content-Type" = "application/json")
+            r <- curl::curl_fetch_memory(paste0(url, "/tools/find"), handle = hh)
+            fromJSON(rawToChar(r$content), simplifyVector = FALSE)
+          })
+      )
+      if (fs == max(sizes)) {
+        payloads[[2]] <- list(name = "GET /instances?expand (all)",
+          pkg = function() o$get_instances(params = list(expand = TRUE)),
+          h2 = function() httr2::resp_body_json(httr2::req_perform(auth_h2(httr2::request(paste0(url, "/instances?expand"))))),
+          curl = function() curl_json(h, "/instances?expand"))
+      }
+      for (p in payloads) {
+        v <- list(orthanc = function() timed(p$pkg))
+        if (have_httr2) v$httr2 <- function() timed(p$h2)
+        if (have_curl) v$curl <- function() timed(p$curl)
+        m <- interleave(v, reps)
+        # The answer's bytes, for the conversion alone.
+        hh <- curl_handle()
+        if (startsWith(p$name, "POST")) {
           curl::handle_setopt(hh, postfields = body_json)
           curl::handle_setheaders(hh, "Content-Type" = "application/json")
-          r <- curl::curl_fetch_memory(paste0(url, "/tools/find"), handle = hh)
-          fromJSON(rawToChar(r$content), simplifyVector = FALSE)
-        })
-    )
-    if (fs == max(find_sizes)) {
-      payloads[[2]] <- list(name = "GET /instances?expand (all)",
-        pkg = function() o$get_instances(params = list(expand = TRUE)),
-        h2 = function() httr2::resp_body_json(httr2::req_perform(auth_h2(httr2::request(paste0(url, "/instances?expand"))))),
-        curl = function() curl_json(h, "/instances?expand"))
-    }
-    for (p in payloads) {
-      v <- list(orthanc = function() timed(p$pkg))
-      if (have_httr2) v$httr2 <- function() timed(p$h2)
-      if (have_curl) v$curl <- function() timed(p$curl)
-      m <- interleave(v, reps)
-      # The answer's bytes, for the conversion alone.
-      hh <- curl_handle()
-      if (startsWith(p$name, "POST")) {
-        curl::handle_setopt(hh, postfields = body_json)
-        curl::handle_setheaders(hh, "Content-Type" = "application/json")
-        bytes <- curl::curl_fetch_memory(paste0(url, "/tools/find"), handle = hh)$content
-      } else {
-        bytes <- curl::curl_fetch_memory(paste0(url, "/instances?expand"), handle = hh)$content
-      }
-      text <- rawToChar(bytes)
-      k <- max(1L, min(20L, as.integer(2e7 / length(bytes))))
-      cv <- list(
-        `orthanc (rs_from_json)` = function() timed(function() for (i in seq_len(k)) orthanc:::rs_from_json(bytes)) / k,
-        `jsonlite::fromJSON(simplifyVector = FALSE)` = function() timed(function() for (i in seq_len(k)) fromJSON(text, simplifyVector = FALSE)) / k
-      )
-      if (have_rust) {
-        jf <- file.path(work, "answer.json")
-        writeBin(bytes, jf)
-        cv$`rust serde_json::Value` <- function() {
-          r <- rust("decode", jf, k)
-          c(wall = NA, cpu = r$cpu_ms / 1e3)
+          bytes <- curl::curl_fetch_memory(paste0(url, "/tools/find"), handle = hh)$content
+        } else {
+          bytes <- curl::curl_fetch_memory(paste0(url, "/instances?expand"), handle = hh)$content
         }
+        text <- rawToChar(bytes)
+        k <- max(1L, min(20L, as.integer(2e7 / length(bytes))))
+        cv <- list(
+          `orthanc (rs_from_json)` = function() timed(function() for (i in seq_len(k)) orthanc:::rs_from_json(bytes)) / k,
+          `jsonlite::fromJSON(simplifyVector = FALSE)` = function() timed(function() for (i in seq_len(k)) fromJSON(text, simplifyVector = FALSE)) / k
+        )
+        if (have_rust) {
+          jf <- file.path(work, "answer.json")
+          writeBin(bytes, jf)
+          cv$`rust serde_json::Value` <- function() {
+            r <- rust("decode", jf, k)
+            c(wall = NA, cpu = r$cpu_ms / 1e3)
+          }
+        }
+        cm <- interleave(cv, reps)
+        w2 <- rbind(w2, data.frame(answer = p$name, MB = length(bytes) / 1e6, client = m$client,
+          `wall ms` = m$wall * 1e3, `CPU ms` = m$cpu * 1e3, check.names = FALSE))
+        conv <- rbind(conv, data.frame(answer = p$name, MB = length(bytes) / 1e6, conversion = cm$client,
+          `CPU ms` = cm$cpu * 1e3, check.names = FALSE))
       }
-      cm <- interleave(cv, reps)
-      w2 <- rbind(w2, data.frame(answer = p$name, MB = length(bytes) / 1e6, client = m$client,
-        `wall ms` = m$wall * 1e3, `CPU ms` = m$cpu * 1e3, check.names = FALSE))
-      conv <- rbind(conv, data.frame(answer = p$name, MB = length(bytes) / 1e6, conversion = cm$client,
-        `CPU ms` = cm$cpu * 1e3, check.names = FALSE))
     }
+    list(w2 = w2, conv = conv)
   }
-  w2 <- do.call(rbind, lapply(split(w2, w2$answer), function(d) with_ratios(d, c("wall ms", "CPU ms"), is_baseline(d))))
-  rownames(w2) <- NULL
-  md(w2, "W2: large JSON answers, whole call (request + conversion to R lists)")
-  conv <- do.call(rbind, lapply(split(conv, conv$answer), function(d) {
-    for (b in c("rust serde_json::Value", "jsonlite::fromJSON(simplifyVector = FALSE)")) {
-      ref <- d$`CPU ms`[d$conversion == b]
-      d[[paste("×", sub("::.*|\\(.*| .*", "", b))]] <- if (length(ref)) round(d$`CPU ms` / ref, 2) else NA
-    }
-    d
-  }))
-  rownames(conv) <- NULL
-  md(conv, "W2: conversion alone (same bytes; CPU per conversion)")
+  w2_tables <- function(w2, conv, title) {
+    w2 <- do.call(rbind, lapply(split(w2, w2$answer), function(d) with_ratios(d, c("wall ms", "CPU ms"), is_baseline(d))))
+    rownames(w2) <- NULL
+    md(w2, paste0(title, ": large JSON answers, whole call (request + conversion to R lists)"))
+    conv <- do.call(rbind, lapply(split(conv, conv$answer), function(d) {
+      for (b in c("rust serde_json::Value", "jsonlite::fromJSON(simplifyVector = FALSE)")) {
+        ref <- d$`CPU ms`[d$conversion == b]
+        d[[paste("×", sub("::.*|\\(.*| .*", "", b))]] <- if (length(ref)) round(d$`CPU ms` / ref, 2) else NA
+      }
+      d
+    }))
+    rownames(conv) <- NULL
+    md(conv, paste0(title, ": conversion alone (same bytes; CPU per conversion)"))
+  }
+  say("W2")
+  base_w2 <- run_w2(cfg$find, cfg$reps)
+  w2_tables(base_w2$w2, base_w2$conv, "W2")
 
   # ---- W3: upload -------------------------------------------------------------
   say("W3")
@@ -454,24 +451,26 @@ main <- function() {
     unlink(out)
     c(wall = r$wall, cpu = r$cpu, growth_mb = (maxrss - r$rss_kb) / 1024, mb = r$bytes / 1e6)
   }
-  w4 <- NULL
-  for (as in archive_studies) {
+  # `r_baselines`: httr2 and curl too (left out at the W6 size, for time).
+  run_w4 <- function(as, reps, r_baselines = TRUE) {
     route <- paste0("/studies/", as$study$id, "/archive")
     out <- file.path(work, "archive.zip")
     v <- list(orthanc = function() run_child("orthanc", route, out))
-    if (have_httr2) v$httr2 <- function() run_child("httr2", route, out)
-    if (have_curl) v$curl <- function() run_child("curl", route, out)
+    if (have_httr2 && r_baselines) v$httr2 <- function() run_child("httr2", route, out)
+    if (have_curl && r_baselines) v$curl <- function() run_child("curl", route, out)
     if (have_rust) v$rust <- function() {
       r <- rust("download", route, out)
       unlink(out)
       c(wall = r$wall_s, cpu = r$cpu_s, growth_mb = (r$maxrss_kb - r$rss0_kb) / 1024, mb = r$bytes / 1e6)
     }
-    m <- interleave(v, if (as$n == cfg$archive) cfg$reps else 1L)
+    m <- interleave(v, reps)
     d <- data.frame(study = sprintf("%d instances, %.0f MB", as$study$n, m$mb[1]), client = m$client,
       `wall s` = m$wall, `CPU s` = m$cpu, `peak RSS growth MB` = m$growth_mb, check.names = FALSE)
-    w4 <- rbind(w4, with_ratios(d, c("wall s", "CPU s"), is_baseline(d)))
+    with_ratios(d, c("wall s", "CPU s"), is_baseline(d))
   }
-  md(w4, "W4: study archive to disk (each in a child process; CPU and RSS of that process during the call)")
+  w4_title <- "study archive to disk (each in a child process; CPU and RSS of that process during the call)"
+  w4 <- run_w4(archive_study, cfg$reps)
+  md(w4, paste("W4:", w4_title))
 
   # ---- W5: tags of N instances into a data frame --------------------------------
   say("W5")
@@ -498,21 +497,47 @@ main <- function() {
   w5 <- with_ratios(w5, c("wall s", "CPU s"), is_baseline(w5))
   md(w5, sprintf("W5: %d tags of %d instances into a data frame", length(tags), cfg$tags))
 
-  # ---- W6: how this package's costs grow with the size ---------------------------
+  # ---- W6: W2 and W4 at ten times the sizes --------------------------------------
+  # After W1-W5, so that those run against the same server in every run. One
+  # repetition at these sizes.
   if (scale) {
+    say("W6: making the data")
+    big_arch <- list(n = cfg$archive * 10L, study = {
+      say("making a study of %d instances (W4 at scale)", cfg$archive * 10L)
+      make_study(cfg$archive * 10L)
+    })
+    have <- length(seed_files) + big_n + cfg$archive + big_arch$n
+    if (cfg$find * 10L > have) {
+      say("making a study of %d more instances (W2 at %d)", cfg$find * 10L - have, cfg$find * 10L)
+      make_study(cfg$find * 10L - have)
+    }
+    say("W6: W2")
+    big_w2 <- run_w2(cfg$find * 10L, 1L)
+    w2_tables(big_w2$w2, big_w2$conv, sprintf("W6, W2 at %d instances", cfg$find * 10L))
+    say("W6: W4")
+    big_w4 <- run_w4(big_arch, 1L, r_baselines = FALSE)
+    md(big_w4, paste("W6, W4 at", big_arch$n, "instances:", w4_title))
     grow <- function(what, size, cost, unit) {
       data.frame(measure = what, `small size` = size[1], `large size` = size[2],
         `size ×` = round(size[2] / size[1], 1), `small` = cost[1], `large` = cost[2],
         `cost ×` = round(cost[2] / cost[1], 2), unit = unit, check.names = FALSE)
     }
-    find_rows <- startsWith(conv$answer, "POST") & conv$conversion == "orthanc (rs_from_json)"
-    call_rows <- startsWith(w2$answer, "POST") & w2$client == "orthanc"
-    arch_rows <- w4$client == "orthanc"
+    pick <- function(d, col, rows) d[[col]][rows(d)][1]
+    is_find <- function(d) startsWith(d$answer, "POST")
+    conv_rows <- function(d) is_find(d) & d$conversion == "orthanc (rs_from_json)"
+    call_rows <- function(d) is_find(d) & d$client == "orthanc"
+    arch_rows <- function(d) d$client == "orthanc"
     w6 <- rbind(
-      grow("W2 conversion CPU (rs_from_json)", conv$MB[find_rows], conv$`CPU ms`[find_rows], "ms; size in MB of JSON"),
-      grow("W2 whole call CPU (post_tools_find)", w2$MB[call_rows], w2$`CPU ms`[call_rows], "ms; size in MB of JSON"),
-      grow("W4 CPU (Study$download)", archive_sizes, w4$`CPU s`[arch_rows], "s; size in instances"),
-      grow("W4 peak RSS growth", archive_sizes, w4$`peak RSS growth MB`[arch_rows], "MB; size in instances")
+      grow("W2 conversion CPU (rs_from_json)",
+        c(pick(base_w2$conv, "MB", conv_rows), pick(big_w2$conv, "MB", conv_rows)),
+        c(pick(base_w2$conv, "CPU ms", conv_rows), pick(big_w2$conv, "CPU ms", conv_rows)), "ms; size in MB of JSON"),
+      grow("W2 whole call CPU (post_tools_find)",
+        c(pick(base_w2$w2, "MB", call_rows), pick(big_w2$w2, "MB", call_rows)),
+        c(pick(base_w2$w2, "CPU ms", call_rows), pick(big_w2$w2, "CPU ms", call_rows)), "ms; size in MB of JSON"),
+      grow("W4 CPU (Study$download)", c(cfg$archive, big_arch$n),
+        c(pick(w4, "CPU s", arch_rows), pick(big_w4, "CPU s", arch_rows)), "s; size in instances"),
+      grow("W4 peak RSS growth", c(cfg$archive, big_arch$n),
+        c(pick(w4, "peak RSS growth MB", arch_rows), pick(big_w4, "peak RSS growth MB", arch_rows)), "MB; size in instances")
     )
     md(w6, "W6: this package's costs at two sizes (CPU should grow like the size, RSS stay flat)")
   }
