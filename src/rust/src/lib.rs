@@ -352,7 +352,12 @@ unsafe fn mk_char(s: &str) -> SEXP {
 
 /// A character(1), unprotected.
 unsafe fn mk_string(s: &str) -> SEXP {
-    let ch = Rf_protect(mk_char(s));
+    scalar_string(mk_char(s))
+}
+
+/// A character(1) holding the CHARSXP `ch` (protected here meanwhile), unprotected.
+unsafe fn scalar_string(ch: SEXP) -> SEXP {
+    let ch = Rf_protect(ch);
     let out = Rf_allocVector(SEXPTYPE::STRSXP, 1);
     SET_STRING_ELT(out, 0, ch);
     Rf_unprotect(1);
@@ -432,11 +437,7 @@ unsafe fn answer_char(s: &str) -> SEXP {
 
 /// A character(1) of `s` through `answer_char()`, unprotected.
 unsafe fn answer_string(s: &str) -> SEXP {
-    let ch = Rf_protect(answer_char(s));
-    let out = Rf_allocVector(SEXPTYPE::STRSXP, 1);
-    SET_STRING_ELT(out, 0, ch);
-    Rf_unprotect(1);
-    out
+    scalar_string(answer_char(s))
 }
 
 /// The names of an answer's list, made once and kept for the session (a names attribute
