@@ -683,7 +683,9 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
                 SEXPTYPE::CPLXSXP => "a complex vector",
                 SEXPTYPE::SYMSXP | SEXPTYPE::LANGSXP => "a language object",
                 SEXPTYPE::EXTPTRSXP => "an external pointer",
-                SEXPTYPE::S4SXP => "an S4 object",
+                // S4SXP before R 4.4, OBJSXP since (extendr-ffi names it after the R it is
+                // built for): the same code, 25, either way.
+                t if t as u32 == 25 => "an S4 object",
                 _ => "an object of this type",
             };
             return err(format!("`{at}` is {what}, which cannot be written as JSON"));

@@ -118,10 +118,32 @@ impl Drop for SigpipeBlocked {
                 {
                     break;
                 }
-                libc::sigtimedwait(&set, std::ptr::null_mut(), &zero);
+                consume_pending(&set, &zero);
             }
             libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         }
+    }
+}
+
+/// Takes one pending signal of `set` (which is pending in this thread: checked by the caller).
+/// Linux and the BSDs have `sigtimedwait`, which cannot block with a zero timeout. Apple's
+/// libc has only `sigwait`: it returns at once since the signal is pending and blocked here
+/// (and on Apple targets mio sets SO_NOSIGPIPE on its sockets, so a SIGPIPE from a socket
+/// write is not raised in the first place).
+///
+/// # Safety
+/// `set` and `zero` are valid, initialised values (the caller's locals).
+#[cfg(unix)]
+unsafe fn consume_pending(set: &libc::sigset_t, zero: &libc::timespec) {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        libc::sigtimedwait(set, std::ptr::null_mut(), zero);
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        let _ = zero;
+        let mut sig: libc::c_int = 0;
+        libc::sigwait(set, &mut sig);
     }
 }
 
