@@ -87,27 +87,46 @@ set +e
   R CMD check --as-cran $manual "$tarball")
 status=$?
 set -e
-log="$work/orthanc.Rcheck/00check.log"
-rout="$work/orthanc.Rcheck/tests/testthat.Rout"
-[ -f "$rout" ] || rout="$work/orthanc.Rcheck/tests/testthat.Rout.fail"
-if [ -f "$rout" ]; then
-  echo "== Test results"
-  grep -E "^\[ FAIL|endpoint methods exercised|^  [a-z_][a-z_.0-9]*: " "$rout" || true
-  tail -n 40 "$rout"
-fi
-# The plain summary line of the R tests ("N passed, N failed, N skipped").
-summary=$(grep -E "^\[ FAIL [0-9]+ \| WARN [0-9]+ \| SKIP [0-9]+ \| PASS [0-9]+ \]" "$rout" 2>/dev/null | tail -n 1 || true)
-summary_line=""
-if [ -n "$summary" ]; then
-  summary_line=$(echo "$summary" | sed -E 's/^\[ FAIL ([0-9]+) \| WARN [0-9]+ \| SKIP ([0-9]+) \| PASS ([0-9]+) \]$/testthat: \3 passed, \1 failed, \2 skipped/')
-fi
-if [ "$status" != 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" "$log"; then
-  echo "R CMD check failed (status $status)"; grep -E "ERROR|WARNING" "$log" || true
-  exit 1
-fi
-grep -E "^Status:" "$log"
-# The NOTEs, for comparison with cran-comments.md.
-grep -B1 -A6 -E "\.\.\. NOTE$" "$log" || true
+# check_results DIR LABEL STATUS: the test results and NOTEs of DIR/orthanc.Rcheck;
+# fails on a non-zero status of R CMD check, an ERROR or WARNING, or no test
+# summary; adds its counts to the totals and its line to `summaries`.
+total_pass=0; total_fail=0; total_skip=0; summaries=()
+check_results() {
+  local dir=$1 label=$2 status=$3 log rout summary
+  log="$dir/orthanc.Rcheck/00check.log"
+  rout="$dir/orthanc.Rcheck/tests/testthat.Rout"
+  [ -f "$rout" ] || rout="$dir/orthanc.Rcheck/tests/testthat.Rout.fail"
+  if [ -f "$rout" ]; then
+    echo "== Test results ($label)"
+    grep -E "^\[ FAIL|endpoint methods exercised|^  [a-z_][a-z_.0-9]*: " "$rout" || true
+    tail -n 40 "$rout"
+  fi
+  # The plain summary line of the R tests ("N passed, N failed, N skipped").
+  summary=$(grep -E "^\[ FAIL [0-9]+ \| WARN [0-9]+ \| SKIP [0-9]+ \| PASS [0-9]+ \]" "$rout" 2>/dev/null | tail -n 1 || true)
+  if [ "$status" != 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" "$log"; then
+    echo "R CMD check failed on $label (status $status)"; grep -E "ERROR|WARNING" "$log" || true
+    exit 1
+  fi
+  [ -n "$summary" ] || { echo "no test summary in $rout ($label)"; exit 1; }
+  local f s p
+  read -r f s p <<<"$(echo "$summary" | sed -E 's/^\[ FAIL ([0-9]+) \| WARN [0-9]+ \| SKIP ([0-9]+) \| PASS ([0-9]+) \]$/\1 \2 \3/')"
+  total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+  summaries+=("$label, testthat $p passed, $f failed, $s skipped")
+  echo "== R CMD check ($label)"
+  grep -E "^Status:" "$log"
+  # The NOTEs, for comparison with cran-comments.md.
+  grep -B1 -A8 -E "\.\.\. NOTE$" "$log" || true
+}
+check_results "$work" "$(R --version | head -n 1 | sed 's/ (.*//') on the host" "$status"
+
+# The same tarball on Debian 13's R 4.5, in the chroot of the test servers
+# (dev/check-r-chroot.sh), against the same servers.
+echo "== R CMD check --as-cran $manual $tarball on R 4.5 (Debian 13 chroot)"
+set +e
+bash "$root/dev/check-r-chroot.sh" check "$work/$tarball" "$work/r45"
+status=$?
+set -e
+check_results "$work/r45" "$(chroot "${ORTHANC_CHROOT:-/var/cache/orthanc-r/trixie}" R --version | head -n 1 | sed 's/ (.*//') in the Debian 13 chroot" "$status"
 
 # The tarball installs without any network (a new network namespace: not even
 # loopback) and with an empty CARGO_HOME: every crate comes from
@@ -149,6 +168,9 @@ echo "== Benchmark smoke run (bench/run.R --smoke)"
 R_LIBS="$work/orthanc.Rcheck${R_LIBS:+:$R_LIBS}" Rscript bench/run.R --smoke > "$work/bench.md"
 tail -n 8 "$work/bench.md"
 rm -rf "$work"
-# Last line: the plain test summary.
-[ -z "$summary_line" ] || echo "$summary_line"
+echo "== Summary"
+printf '%s\n' "${summaries[@]}"
+# Last line: the plain test summary, both R versions added up.
+summary_line="testthat: $total_pass passed, $total_fail failed, $total_skip skipped"
+echo "$summary_line"
 [ -z "${ORTHANC_TEST_SUMMARY:-}" ] || echo "$summary_line" > "$ORTHANC_TEST_SUMMARY"

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# dev/check-r-chroot.sh -- R CMD check of a built tarball on Debian 13's R (4.5)
+#
+#   bash dev/check-r-chroot.sh prepare             # R and what the tests use, into the chroot
+#   bash dev/check-r-chroot.sh check TARBALL OUT   # R CMD check --as-cran there; OUT: where
+#                                                  # orthanc.Rcheck is left (on the host)
+#
+# The chroot is the Debian 13 one that runs the Orthanc 1.12.7 test servers
+# (dev/orthanc-server builds it: /var/cache/orthanc-r/trixie, or ORTHANC_CHROOT).
+# `prepare` installs R 4.5 and the r-cran-* packages the package and its tests
+# use into it (idempotent: only what is missing). `check` runs the check inside
+# the chroot with the host's Rust toolchain (rustup's CARGO_HOME and RUSTUP_HOME,
+# bind-mounted read-only under /opt/rust) against the servers already started
+# (ORTHANC_TEST_* in the environment, as dev/check.sh sets them: the chroot
+# shares the host's loopback). The shared DICOM samples (ORTHANC_TEST_DICOM) are
+# bind-mounted too. Everything mounted is unmounted on exit.
+#
+# Needs root (chroot, mount, apt-get inside the chroot).
+set -euo pipefail
+CHROOT_DIR="${ORTHANC_CHROOT:-/var/cache/orthanc-r/trixie}"
+export PATH="$PATH:$HOME/.cargo/bin" LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
+
+log() { printf '[check-r-chroot] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# What R CMD check --as-cran and the tests need there: R, the R packages of
+# DESCRIPTION's Imports and Suggests that Debian has, pandoc (vignettes), qpdf
+# and tidy (checks of --as-cran), OpenSSL's headers (the build), python3 and
+# openssl (fake and TLS test servers), zip (a ZIP upload test), curl.
+PKGS=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-withr
+      r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx
+      libssl-dev pkg-config pandoc qpdf tidy python3 openssl zip curl xz-utils ca-certificates)
+
+cmd_prepare() {
+  [[ -x $CHROOT_DIR/usr/sbin/Orthanc ]] ||
+    die "no chroot at $CHROOT_DIR: dev/orthanc-server start builds it"
+  local missing=() p
+  for p in "${PKGS[@]}"; do
+    chroot "$CHROOT_DIR" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$p")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    log "installing into $CHROOT_DIR: ${missing[*]}"
+    # The orthanc package's trigger would restart its service: forbidden here.
+    local policy=$CHROOT_DIR/usr/sbin/policy-rc.d had_policy=yes rc=0
+    if [[ ! -e $policy ]]; then
+      had_policy=no
+      printf '#!/bin/sh\nexit 101\n' >"$policy"
+      chmod +x "$policy"
+    fi
+    { chroot "$CHROOT_DIR" apt-get update -qq &&
+      chroot "$CHROOT_DIR" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >&2 || rc=$?
+    [[ $had_policy == yes ]] || rm -f "$policy"
+    rm -f "$CHROOT_DIR"/var/cache/apt/archives/*.deb
+    [[ $rc -eq 0 ]] || die "apt-get install in $CHROOT_DIR failed"
+  fi
+  log "$(chroot "$CHROOT_DIR" R --version | head -n 1) ready in $CHROOT_DIR"
+}
+
+MOUNTS=()
+unmount_all() {
+  local i
+  for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+    umount -l "${MOUNTS[i]}" 2>/dev/null || true
+  done
+}
+
+bind_ro() {  # host-dir dir-inside-chroot
+  mkdir -p "$CHROOT_DIR$2"
+  mount --bind "$1" "$CHROOT_DIR$2"
+  MOUNTS+=("$CHROOT_DIR$2")
+  mount -o remount,bind,ro "$CHROOT_DIR$2"
+}
+
+cmd_check() {
+  local tarball=${1:?usage: check TARBALL OUT} out=${2:?usage: check TARBALL OUT}
+  [[ -f $tarball ]] || die "no tarball $tarball"
+  [[ -n ${ORTHANC_TEST_URL:-} ]] || die "ORTHANC_TEST_URL is not set: start the servers first (dev/orthanc-server start)"
+  cmd_prepare
+  local cargo_home=${CARGO_HOME:-$HOME/.cargo} rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
+  [[ -x $cargo_home/bin/cargo && -d $rustup_home/toolchains ]] ||
+    die "the R 4.5 check uses the host's rustup toolchain ($cargo_home, $rustup_home): not found"
+
+  local work_in work
+  work_in=/tmp/orthanc-check-$$
+  work=$CHROOT_DIR$work_in
+  rm -rf "$work" && mkdir -p "$work"
+  trap 'unmount_all; rm -rf "$work"' EXIT
+  mountpoint -q "$CHROOT_DIR/proc" || { mount -t proc proc "$CHROOT_DIR/proc"; MOUNTS+=("$CHROOT_DIR/proc"); }
+  bind_ro "$cargo_home" /opt/rust/cargo
+  bind_ro "$rustup_home" /opt/rust/rustup
+  local dicom_in=""
+  if [[ -n ${ORTHANC_TEST_DICOM:-} && -d ${ORTHANC_TEST_DICOM} ]]; then
+    dicom_in=/opt/orthanc-test-dicom
+    bind_ro "$ORTHANC_TEST_DICOM" "$dicom_in"
+  fi
+  cp "$tarball" "$work/"
+
+  # The test servers' variables as the tests inside the chroot see them: the
+  # storage of server A is /srv/... there (ORTHANC_TEST_STORAGE_SERVER).
+  local envs=(HOME=/root LANG=C.UTF-8 LC_ALL=C.UTF-8 TZ=UTC
+    PATH=/opt/rust/cargo/bin:/usr/local/bin:/usr/bin:/bin RUSTUP_HOME=/opt/rust/rustup
+    CI="${CI:-}" NOT_CRAN=true _R_CHECK_FORCE_SUGGESTS_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false
+    ORTHANC_URL="$ORTHANC_TEST_URL" ORTHANC_USERNAME="${ORTHANC_TEST_USERNAME:-}"
+    ORTHANC_PASSWORD="${ORTHANC_TEST_PASSWORD:-}")
+  local v
+  while IFS= read -r v; do
+    [[ $v == ORTHANC_TEST_STORAGE || $v == ORTHANC_TEST_DICOM ]] && continue
+    envs+=("$v=${!v}")
+  done < <(compgen -e | grep -E '^(ORTHANC_TEST_|ORTHANC_LEGACY_)' || true)
+  [[ -z ${ORTHANC_TEST_STORAGE_SERVER:-} ]] || envs+=(ORTHANC_TEST_STORAGE="$ORTHANC_TEST_STORAGE_SERVER")
+  [[ -z $dicom_in ]] || envs+=(ORTHANC_TEST_DICOM="$dicom_in")
+
+  log "R CMD check --as-cran --no-manual $(basename "$tarball") on $(chroot "$CHROOT_DIR" R --version | head -n 1)"
+  local status=0
+  chroot "$CHROOT_DIR" /usr/bin/env -i "${envs[@]}" /bin/sh -c \
+    "cd $work_in && R CMD check --as-cran --no-manual $(basename "$tarball")" || status=$?
+  rm -rf "$out/orthanc.Rcheck" && mkdir -p "$out"
+  cp -r "$work/orthanc.Rcheck" "$out/" 2>/dev/null || true
+  return "$status"
+}
+
+case ${1:-} in
+  prepare) cmd_prepare ;;
+  check) shift; cmd_check "$@" ;;
+  *) echo "usage: dev/check-r-chroot.sh prepare | check TARBALL OUT" >&2; exit 2 ;;
+esac
