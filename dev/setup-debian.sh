@@ -13,7 +13,9 @@ pkgs=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-wit
       r-cran-pkgdown
       # R CMD check --as-cran: HTML validation, bashisms (the PDF manual is
       # not built: --no-manual)
-      tidy devscripts)
+      tidy devscripts
+      # the Windows DLL, cross-linked on Linux (dev/windows-dll.sh)
+      mingw-w64)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

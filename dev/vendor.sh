@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Vendors the Rust dependencies for an offline build (CRAN's Rust policy):
 # writes src/rust/vendor.tar.xz, which `R CMD build` then puts in the tarball
-# and src/Makevars extracts into src/rust/vendor at install time, where
-# src/rust/vendor-config.toml (committed) points cargo at it.
+# and src/Makevars (src/Makevars.win on Windows) extracts into src/rust/vendor
+# at install time, where src/rust/vendor-config.toml (committed) points cargo
+# at it.
 # vendor.tar.xz is never committed (.gitignore). Run from anywhere:
 #   bash dev/vendor.sh
 # dev/check.sh and .ci/run run it before `R CMD build`.
 #
 # `cargo vendor` copies every crate of Cargo.lock, for every platform and the
 # dev-dependencies too (about 230 MB). Crates that a build of the library on
-# Linux or macOS never compiles (Windows and wasm bindings, dev-dependencies)
-# are replaced by stubs: their Cargo.toml stays (cargo reads it to resolve the
-# lock file) and their checksum file lists no files, so cargo accepts the stub.
+# Linux, macOS or Windows (x86_64-pc-windows-gnu, R's Rtools toolchain) never
+# compiles (wasm bindings, the import libraries of other Windows targets,
+# dev-dependencies) are replaced by stubs: their Cargo.toml stays (cargo reads
+# it to resolve the lock file) and their checksum file lists no files, so cargo
+# accepts the stub. The crates of the Windows build (schannel, windows-sys, ...)
+# stay real: src/Makevars.win builds offline from the same tarball
+# (dev/windows-dll.sh checks that).
 # Tests, benchmarks, examples and docs are dropped from every crate the same way.
 set -euo pipefail
 cd "$(dirname "$0")/../src/rust"
@@ -24,10 +29,20 @@ cargo vendor --locked --versioned-dirs --manifest-path Cargo.toml "$work/vendor"
 
 # The crates a release build of the library compiles on the platforms we support.
 keep="$work/keep.txt"
-for target in x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-apple-darwin aarch64-apple-darwin; do
+for target in x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-apple-darwin aarch64-apple-darwin \
+  x86_64-pc-windows-gnu; do
   cargo tree --locked -p orthanc --target "$target" -e normal,build --prefix none -f '{p}' |
     sed -E 's/ \(.*//; s/^([^ ]+) v/\1-/'
 done | sort -u > "$keep"
+
+# windows-sys holds the bindings of the whole Windows API (about 19 MB), one
+# module per cargo feature (src/Windows/Win32/System/Threading is the feature
+# Win32_System_Threading), and rustc does not read the file of a module whose
+# feature is off. Its features enabled in the Windows build ("windows-sys-0.61.2
+# Win32,Win32_Foundation,..."): the modules of the others are dropped below.
+win_features="$work/windows-sys-features.txt"
+cargo tree --locked -p orthanc --target x86_64-pc-windows-gnu -e normal,build --prefix none -f '{p}|{f}' |
+  sed -nE 's/^(windows-sys) v([^ |]+)[^|]*\|/\1-\2 /p' | sort -u > "$win_features"
 
 stubbed=0
 for dir in "$work"/vendor/*/; do
@@ -37,8 +52,17 @@ for dir in "$work"/vendor/*/; do
     # Used: drop what a library build never reads.
     rm -rf "$dir/tests" "$dir/benches" "$dir/examples" "$dir/docs" "$dir/doc" "$dir/.github" \
       "$dir/test-data" "$dir/test-macros" "$dir/testdata"
+    features=$(sed -n "s/^$crate //p" "$win_features" | tr ',\n' '  ')
+    if [ -d "$dir/src/Windows" ] && [ -n "$features" ]; then
+      # Parents before children (sorted); a removed parent takes its children.
+      find "$dir/src/Windows" -mindepth 1 -type d | sort | while read -r mod; do
+        [ -d "$mod" ] || continue
+        feature=${mod#"$dir/src/Windows/"}
+        case " $features " in *" ${feature//\//_} "*) ;; *) rm -rf "$mod" ;; esac
+      done
+    fi
   else
-    # Not used on Linux/macOS: keep only the manifest.
+    # Not used on Linux, macOS or Windows: keep only the manifest.
     find "$dir" -mindepth 1 -maxdepth 1 ! -name Cargo.toml ! -name .cargo-checksum.json -exec rm -rf {} +
     mkdir -p "$dir/src"
     : > "$dir/src/lib.rs"

@@ -1,13 +1,16 @@
-# Called by ./configure: check that cargo and rustc are available and recent
-# enough, print their versions (CRAN asks for them in the installation log),
-# check that the OpenSSL development files are there (Linux), and write
-# src/Makevars from src/Makevars.in.
+# Called by ./configure (and ./configure.win on Windows): check that cargo and
+# rustc are available and recent enough, print their versions (CRAN asks for
+# them in the installation log), check that the OpenSSL development files are
+# there (Linux), and write src/Makevars from src/Makevars.in. On Windows (TLS
+# there is schannel, no OpenSSL): check that Rust has the x86_64-pc-windows-gnu
+# target and write src/Makevars.win from src/Makevars.win.in.
 # The minimum Rust version is read from DESCRIPTION's SystemRequirements
 # ("rustc >= x.y.z"), as in rextendr's template.
 sysreq <- paste(read.dcf("DESCRIPTION", fields = "SystemRequirements"), collapse = " ")
 msrv <- regmatches(sysreq, regexpr("rustc[^,]*>= *[0-9]+\\.[0-9]+(\\.[0-9]+)?", sysreq))
 msrv <- if (length(msrv)) sub(".*>= *", "", msrv) else "1.80.0"
 sysname <- Sys.info()[["sysname"]]
+windows <- .Platform$OS.type == "windows"
 
 # What to install, per platform, in the words of each package manager.
 how_to_install_rust <- paste0(
@@ -16,6 +19,7 @@ how_to_install_rust <- paste0(
   "  - Debian/Ubuntu: apt-get install cargo (Debian 13 / Ubuntu 24.10 or newer)\n",
   "  - Fedora/RHEL: dnf install cargo\n",
   "  - macOS: brew install rust\n",
+  "  - Windows: rustup, with the x86_64-pc-windows-gnu target (rustup target add x86_64-pc-windows-gnu)\n",
   "then make sure 'cargo' and 'rustc' are on the PATH (or in ~/.cargo/bin)."
 )
 fail <- function(title, ...) {
@@ -23,11 +27,15 @@ fail <- function(title, ...) {
   stop("\n", line, "\n", title, "\n", ..., "\n", line, call. = FALSE)
 }
 
-cargo_home_bin <- file.path(Sys.getenv("HOME"), ".cargo", "bin")
+# rustup's default place: ~/.cargo/bin, %USERPROFILE%\.cargo\bin on Windows.
+cargo_home_bin <- file.path(Sys.getenv(if (windows) "USERPROFILE" else "HOME"), ".cargo", "bin")
 path <- Sys.getenv("PATH")
-if (!nzchar(Sys.which("cargo")) && file.exists(file.path(cargo_home_bin, "cargo"))) {
+cargo_home_bin_added <- FALSE
+if (!nzchar(Sys.which("cargo")) &&
+    file.exists(file.path(cargo_home_bin, if (windows) "cargo.exe" else "cargo"))) {
   path <- paste(path, cargo_home_bin, sep = .Platform$path.sep)
   Sys.setenv(PATH = path)
+  cargo_home_bin_added <- TRUE
 }
 if (!nzchar(Sys.which("cargo")) || !nzchar(Sys.which("rustc"))) {
   missing <- c("cargo", "rustc")[!nzchar(Sys.which(c("cargo", "rustc")))]
@@ -57,6 +65,24 @@ for (tool in list(list("rustc", rustc_version), list("cargo", cargo_version))) {
   }
 }
 
+# Windows: R's toolchain (Rtools) is mingw-w64, so the Rust library is built for
+# x86_64-pc-windows-gnu, whose standard library rustup installs separately
+# when the default toolchain is MSVC.
+if (windows) {
+  target <- "x86_64-pc-windows-gnu"
+  libdir <- suppressWarnings(system2("rustc", c("--print", "target-libdir", "--target", target),
+                                     stdout = TRUE, stderr = FALSE))
+  if (!is.null(attr(libdir, "status")) || length(libdir) != 1L ||
+      !length(list.files(libdir, "^libstd-.*\\.rlib$"))) {
+    fail(
+      "RUST TARGET NOT INSTALLED",
+      "Rust's standard library for ", target, " (the target of R's Rtools) is missing.\n",
+      "Install it with: rustup target add ", target
+    )
+  }
+  message("Rust target: ", target)
+}
+
 # reqwest uses the platform's TLS: OpenSSL on Linux and other Unixes (as curl
 # does), the Security framework on macOS. openssl-sys finds OpenSSL with
 # pkg-config (or OPENSSL_DIR); check here, where the message can be clear.
@@ -69,7 +95,10 @@ how_to_install_openssl <- paste0(
   "or set OPENSSL_DIR to an OpenSSL installation."
 )
 openssl_libs <- "-lssl -lcrypto"
-if (sysname == "Darwin") {
+if (windows) {
+  # schannel: system libraries only, listed in src/Makevars.win.in.
+  openssl_libs <- "schannel (-lcrypt32 -lsecur32 -lncrypt)"
+} else if (sysname == "Darwin") {
   openssl_libs <- "-framework Security -framework CoreFoundation"
 } else if (nzchar(Sys.getenv("OPENSSL_DIR"))) {
   message("OpenSSL from OPENSSL_DIR=", Sys.getenv("OPENSSL_DIR"))
@@ -101,9 +130,28 @@ message(if (vendored) {
 # GNU ld, gold and lld (Linux): export only R_init_orthanc (the Rust library's
 # symbols stay internal) and drop unused sections.
 link_flags <- if (sysname == "Linux") "-Wl,--exclude-libs,ALL -Wl,--gc-sections" else ""
-env <- sprintf("export PATH=\"%s\";", path)
-mk <- readLines("src/Makevars.in")
-mk <- gsub("@OPENSSL_LIBS@", openssl_libs, mk, fixed = TRUE)
-mk <- gsub("@CARGO_ENV@", env, mk, fixed = TRUE)
-mk <- gsub("@LINK_FLAGS@", link_flags, mk, fixed = TRUE)
-writeLines(mk, "src/Makevars")
+if (windows) {
+  # make runs its recipes with Rtools' sh, whose PATH is POSIX-style
+  # (/c/Users/...:/usr/bin): R's PATH (C:\...;C:\...) cannot be exported
+  # there, so only rustup's directory is appended, when it was needed.
+  env <- ""
+  if (cargo_home_bin_added) {
+    dir <- normalizePath(cargo_home_bin, winslash = "/")
+    dir <- sub("^([A-Za-z]):", "/\\L\\1", dir, perl = TRUE)
+    env <- sprintf("export PATH=\"$$PATH:%s\";", dir)
+  }
+  mk <- readLines("src/Makevars.win.in")
+  mk <- gsub("@CARGO_ENV@", env, mk, fixed = TRUE)
+  # Binary mode: LF line ends (text mode would write CRLF, which breaks the
+  # recipes' line continuations).
+  con <- file("src/Makevars.win", "wb")
+  writeLines(mk, con)
+  close(con)
+} else {
+  env <- sprintf("export PATH=\"%s\";", path)
+  mk <- readLines("src/Makevars.in")
+  mk <- gsub("@OPENSSL_LIBS@", openssl_libs, mk, fixed = TRUE)
+  mk <- gsub("@CARGO_ENV@", env, mk, fixed = TRUE)
+  mk <- gsub("@LINK_FLAGS@", link_flags, mk, fixed = TRUE)
+  writeLines(mk, "src/Makevars")
+}
