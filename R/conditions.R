@@ -5,9 +5,10 @@
 #'
 #' * `orthanc_http_error`: Orthanc answered with a status outside 2xx. Also
 #'   carries `orthanc_http_<status>` (e.g. `orthanc_http_404`). Fields:
-#'   `status`, `method`, `url` (never with credentials), `body` (Orthanc's
-#'   error answer, a list with `OrthancError`, `OrthancStatus`, `Message`,
-#'   `Details` when Orthanc gave them).
+#'   `status`, `method`, `url` (never with credentials), `error_body`
+#'   (Orthanc's error answer, a list with `OrthancError`, `OrthancStatus`,
+#'   `Message`, `Details` when Orthanc gave them; not `body`, which rlang
+#'   reserves for the bullets of a condition's message).
 #' * `orthanc_connection_error`: the connection was refused, reset or could
 #'   not be made (`orthanc_tls_error` for TLS failures is a subclass).
 #' * `orthanc_timeout_error`: the server did not answer within the timeout.
@@ -307,7 +308,7 @@ http_condition <- function(res, method, version, call, ids = NA) {
   if (!is.null(hint)) bullets <- c(bullets, i = hint)
   orthanc_condition("http", bullets,
     status = status, method = method, url = url,
-    body = if (is.list(body)) body else NULL,
+    error_body = if (is.list(body)) body else NULL,
     call = call
   )
 }

@@ -257,7 +257,7 @@ instance_row <- function(path, a) {
 # One line for a failed request: Orthanc's message and details, or the
 # condition's message.
 error_text <- function(cnd) {
-  body <- cnd$body
+  body <- cnd$error_body
   if (is.list(body) && !is.null(body$Message)) {
     text <- body$Message
     if (!is.null(body$Details)) text <- paste0(text, ": ", body$Details)

@@ -4,6 +4,8 @@
 #   bash dev/check-r-chroot.sh prepare             # R and what the tests use, into the chroot
 #   bash dev/check-r-chroot.sh check TARBALL OUT   # R CMD check --as-cran there; OUT: where
 #                                                  # orthanc.Rcheck is left (on the host)
+#   bash dev/check-r-chroot.sh snapshots           # record the snapshots of testthat >= 3.2
+#                                                  # (tests/testthat/_snaps/testthat-3.2)
 #
 # The chroot is the Debian 13 one that runs the Orthanc 1.12.7 test servers
 # (dev/orthanc-server builds it: /var/cache/orthanc-r/trixie, or ORTHANC_CHROOT).
@@ -13,11 +15,19 @@
 # bind-mounted read-only under /opt/rust) against the servers already started
 # (ORTHANC_TEST_* in the environment, as dev/check.sh sets them: the chroot
 # shares the host's loopback). The shared DICOM samples (ORTHANC_TEST_DICOM) are
-# bind-mounted too. Everything mounted is unmounted on exit.
+# bind-mounted too, and the package's sources (ORTHANC_PKG_SRC, read by the test
+# of the generated code). Everything mounted is unmounted on exit.
+#
+# testthat 3.2 (Debian 13) writes errors in snapshots in another format than
+# testthat 3.1 (Debian 12): the tests keep one snapshot file per format
+# (helper-snapshot.R). `snapshots` installs the working tree in the chroot and
+# runs the test files that take snapshots there, against the servers, writing
+# the new ones into tests/testthat/_snaps/testthat-3.2 (review with git diff).
 #
 # Needs root (chroot, mount, apt-get inside the chroot).
 set -euo pipefail
 CHROOT_DIR="${ORTHANC_CHROOT:-/var/cache/orthanc-r/trixie}"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$PATH:$HOME/.cargo/bin" LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 
 log() { printf '[check-r-chroot] %s\n' "$*" >&2; }
@@ -29,7 +39,9 @@ die() { log "ERROR: $*"; exit 1; }
 # openssl (fake and TLS test servers), zip (a ZIP upload test), curl.
 PKGS=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-withr
       r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx
-      libssl-dev pkg-config pandoc qpdf tidy python3 openssl zip curl xz-utils ca-certificates)
+      libssl-dev pkg-config pandoc qpdf tidy python3 openssl zip curl xz-utils ca-certificates
+      # checkbashisms: without it R CMD check --as-cran warns
+      devscripts)
 
 cmd_prepare() {
   [[ -x $CHROOT_DIR/usr/sbin/Orthanc ]] ||
@@ -58,12 +70,15 @@ cmd_prepare() {
 }
 
 MOUNTS=()
-unmount_all() {
+WORK=""
+cleanup() {
   local i
   for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
     umount -l "${MOUNTS[i]}" 2>/dev/null || true
   done
+  [[ -z $WORK ]] || rm -rf "$WORK"
 }
+trap cleanup EXIT
 
 bind_ro() {  # host-dir dir-inside-chroot
   mkdir -p "$CHROOT_DIR$2"
@@ -72,56 +87,89 @@ bind_ro() {  # host-dir dir-inside-chroot
   mount -o remount,bind,ro "$CHROOT_DIR$2"
 }
 
-cmd_check() {
-  local tarball=${1:?usage: check TARBALL OUT} out=${2:?usage: check TARBALL OUT}
-  [[ -f $tarball ]] || die "no tarball $tarball"
+# enter: prepare the chroot, mount what it needs, make WORK (a temporary folder,
+# /tmp/orthanc-check-PID inside) and ENVS (the environment of the commands run there).
+ENVS=()
+enter() {
   [[ -n ${ORTHANC_TEST_URL:-} ]] || die "ORTHANC_TEST_URL is not set: start the servers first (dev/orthanc-server start)"
   cmd_prepare
   local cargo_home=${CARGO_HOME:-$HOME/.cargo} rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
   [[ -x $cargo_home/bin/cargo && -d $rustup_home/toolchains ]] ||
     die "the R 4.5 check uses the host's rustup toolchain ($cargo_home, $rustup_home): not found"
-
-  local work_in work
-  work_in=/tmp/orthanc-check-$$
-  work=$CHROOT_DIR$work_in
-  rm -rf "$work" && mkdir -p "$work"
-  trap 'unmount_all; rm -rf "$work"' EXIT
+  WORK_IN=/tmp/orthanc-check-$$
+  WORK=$CHROOT_DIR$WORK_IN
+  rm -rf "$WORK" && mkdir -p "$WORK"
   mountpoint -q "$CHROOT_DIR/proc" || { mount -t proc proc "$CHROOT_DIR/proc"; MOUNTS+=("$CHROOT_DIR/proc"); }
   bind_ro "$cargo_home" /opt/rust/cargo
   bind_ro "$rustup_home" /opt/rust/rustup
-  local dicom_in=""
+  local dicom_in="" src_in=/opt/orthanc-src
   if [[ -n ${ORTHANC_TEST_DICOM:-} && -d ${ORTHANC_TEST_DICOM} ]]; then
     dicom_in=/opt/orthanc-test-dicom
     bind_ro "$ORTHANC_TEST_DICOM" "$dicom_in"
   fi
-  cp "$tarball" "$work/"
+  bind_ro "$ROOT" "$src_in"
 
   # The test servers' variables as the tests inside the chroot see them: the
   # storage of server A is /srv/... there (ORTHANC_TEST_STORAGE_SERVER).
-  local envs=(HOME=/root LANG=C.UTF-8 LC_ALL=C.UTF-8 TZ=UTC
+  ENVS=(HOME=/root LANG=C.UTF-8 LC_ALL=C.UTF-8 TZ=UTC
     PATH=/opt/rust/cargo/bin:/usr/local/bin:/usr/bin:/bin RUSTUP_HOME=/opt/rust/rustup
     CI="${CI:-}" NOT_CRAN=true _R_CHECK_FORCE_SUGGESTS_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false
+    ORTHANC_PKG_SRC="$src_in"
     ORTHANC_URL="$ORTHANC_TEST_URL" ORTHANC_USERNAME="${ORTHANC_TEST_USERNAME:-}"
     ORTHANC_PASSWORD="${ORTHANC_TEST_PASSWORD:-}")
   local v
   while IFS= read -r v; do
     [[ $v == ORTHANC_TEST_STORAGE || $v == ORTHANC_TEST_DICOM ]] && continue
-    envs+=("$v=${!v}")
+    ENVS+=("$v=${!v}")
   done < <(compgen -e | grep -E '^(ORTHANC_TEST_|ORTHANC_LEGACY_)' || true)
-  [[ -z ${ORTHANC_TEST_STORAGE_SERVER:-} ]] || envs+=(ORTHANC_TEST_STORAGE="$ORTHANC_TEST_STORAGE_SERVER")
-  [[ -z $dicom_in ]] || envs+=(ORTHANC_TEST_DICOM="$dicom_in")
+  [[ -z ${ORTHANC_TEST_STORAGE_SERVER:-} ]] || ENVS+=(ORTHANC_TEST_STORAGE="$ORTHANC_TEST_STORAGE_SERVER")
+  [[ -z $dicom_in ]] || ENVS+=(ORTHANC_TEST_DICOM="$dicom_in")
+}
 
+in_chroot() {  # shell command, run in WORK inside the chroot
+  chroot "$CHROOT_DIR" /usr/bin/env -i "${ENVS[@]}" /bin/sh -c "cd $WORK_IN && $1"
+}
+
+cmd_check() {
+  local tarball=${1:?usage: check TARBALL OUT} out=${2:?usage: check TARBALL OUT}
+  [[ -f $tarball ]] || die "no tarball $tarball"
+  enter
+  cp "$tarball" "$WORK/"
   log "R CMD check --as-cran --no-manual $(basename "$tarball") on $(chroot "$CHROOT_DIR" R --version | head -n 1)"
   local status=0
-  chroot "$CHROOT_DIR" /usr/bin/env -i "${envs[@]}" /bin/sh -c \
-    "cd $work_in && R CMD check --as-cran --no-manual $(basename "$tarball")" || status=$?
+  in_chroot "R CMD check --as-cran --no-manual $(basename "$tarball")" || status=$?
   rm -rf "$out/orthanc.Rcheck" && mkdir -p "$out"
-  cp -r "$work/orthanc.Rcheck" "$out/" 2>/dev/null || true
+  cp -r "$WORK/orthanc.Rcheck" "$out/" 2>/dev/null || true
   return "$status"
+}
+
+cmd_snapshots() {
+  enter
+  # The committed files and the working tree's changes, and the Rust crates
+  # vendored (dev/vendor.sh): the build in the chroot is offline, as from a tarball.
+  mkdir -p "$WORK/src" "$WORK/lib"
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | grep -zv '^src/rust/vendor.tar.xz$' |
+    tar --null -T - -cf - | tar -xf - -C "$WORK/src")
+  if [[ -f $ROOT/src/rust/vendor.tar.xz ]]; then
+    cp "$ROOT/src/rust/vendor.tar.xz" "$WORK/src/src/rust/"
+  else
+    bash "$ROOT/dev/vendor.sh"
+    mv "$ROOT/src/rust/vendor.tar.xz" "$WORK/src/src/rust/"
+  fi
+  in_chroot "R CMD INSTALL --no-test-load -l lib src >install.log 2>&1 || { tail -n 30 install.log; exit 1; }"
+  local files
+  files=$(cd "$ROOT/tests/testthat" && grep -l "expect_snapshot" test-*.R | sed -E 's/^test-(.*)[.]R$/\1/' | paste -sd'|')
+  log "recording the testthat 3.2 snapshots of: $files"
+  rm -rf "$WORK/src/tests/testthat/_snaps/testthat-3.2"
+  in_chroot "cd src/tests/testthat && CI= R_LIBS=$WORK_IN/lib Rscript -e 'testthat::test_dir(\".\", package = \"orthanc\", load_package = \"installed\", filter = \"^($files)\$\", stop_on_failure = TRUE)'"
+  rm -rf "$ROOT/tests/testthat/_snaps/testthat-3.2"
+  cp -r "$WORK/src/tests/testthat/_snaps/testthat-3.2" "$ROOT/tests/testthat/_snaps/"
+  log "written: $(cd "$ROOT" && ls tests/testthat/_snaps/testthat-3.2 | paste -sd' ')"
 }
 
 case ${1:-} in
   prepare) cmd_prepare ;;
   check) shift; cmd_check "$@" ;;
-  *) echo "usage: dev/check-r-chroot.sh prepare | check TARBALL OUT" >&2; exit 2 ;;
+  snapshots) cmd_snapshots ;;
+  *) echo "usage: dev/check-r-chroot.sh prepare | check TARBALL OUT | snapshots" >&2; exit 2 ;;
 esac

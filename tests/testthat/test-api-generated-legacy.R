@@ -112,7 +112,7 @@ test_that("a route 1.10.1 lacks is an orthanc_http_error naming the version and 
   }
   # Routes with no identifier in them: nothing else than the route can be missing.
   err <- check(o$get_tools_labels())
-  expect_equal(err$body$OrthancStatus, 17L)
+  expect_equal(err$error_body$OrthancStatus, 17L)
   expect_false(grepl("identifier", conditionMessage(err), fixed = TRUE))
   check(o$get_tools_accepted_sop_classes())
   check(o$post_tools_count_resources(json = list(Level = "Instance", Query = structure(list(), names = character()))))
@@ -133,7 +133,7 @@ test_that("an unknown identifier on a route 1.10.1 has is not blamed on the vers
   # 1.10.1 answers 404 "Unknown resource" (OrthancStatus 17) here, exactly as
   # for a route it does not know: the message must leave both possibilities open.
   err <- expect_error(o$get_instances_id_file("no-such-instance"), class = "orthanc_http_404")
-  expect_equal(err$body$OrthancStatus, 17L)
+  expect_equal(err$error_body$OrthancStatus, 17L)
   expect_match(conditionMessage(err), "identifier", fixed = TRUE)
   expect_match(conditionMessage(err), legacy_version(o), fixed = TRUE)
   # An empty 404 (1.10.1's answer to GET /instances/<unknown>) has no doubt.

@@ -58,7 +58,7 @@ test_that("C-ECHO reaches B, by modality name and by tools/dicom-echo", {
     o$post_tools_dicom_echo(json = list(AET = "NOBODY", Host = "127.0.0.1", Port = 9L, Timeout = 2)),
     class = "orthanc_http_500"
   )
-  expect_match(err$body$Details, "Connection refused|TCP", ignore.case = TRUE)
+  expect_match(err$error_body$Details, "Connection refused|TCP", ignore.case = TRUE)
   expect_error(o$post_modalities_id_echo("no-such-modality"), class = "orthanc_http_404")
 })
 
@@ -252,8 +252,8 @@ test_that("find-worklist is refused by B, which has no worklist plugin", {
     class = "orthanc_http_500"
   )
   expect_equal(err$status, 500L)
-  expect_match(err$body$Message, "presentation context", ignore.case = TRUE)
-  expect_match(err$body$Details, Sys.getenv("ORTHANC_TEST_AET2"), fixed = TRUE)
+  expect_match(err$error_body$Message, "presentation context", ignore.case = TRUE)
+  expect_match(err$error_body$Details, Sys.getenv("ORTHANC_TEST_AET2"), fixed = TRUE)
 })
 
 test_that("peers are listed, described, created, used and deleted", {

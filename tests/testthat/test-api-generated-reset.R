@@ -103,5 +103,5 @@ test_that("shutdown stops server C (the last use of C in the suite)", {
     ok = function(x) inherits(x, "orthanc_http_500"),
     what = "C's DICOM server to stop"
   )
-  expect_match(echo_err$body$Details, "ORTHANCC|refused", ignore.case = TRUE)
+  expect_match(echo_err$error_body$Details, "ORTHANCC|refused", ignore.case = TRUE)
 })

@@ -237,7 +237,7 @@ test_that("a non-DICOM upload fails with Orthanc's reason", {
   f <- withr::local_tempfile(fileext = ".dcm")
   writeLines("not dicom at all", f)
   err <- expect_error(o$POST("/instances", file = f), class = "orthanc_http_400")
-  expect_equal(err$body$OrthancError, "Bad file format")
+  expect_equal(err$error_body$OrthancError, "Bad file format")
   expect_match(conditionMessage(err), "Bad file format")
   # A corrupt DICOM file: the real header, then the data cut short.
   dcm <- readBin(fixture("Lena-1.dcm"), "raw", file.size(fixture("Lena-1.dcm")))
@@ -245,8 +245,8 @@ test_that("a non-DICOM upload fails with Orthanc's reason", {
   writeBin(dcm[1:600], cut)
   err <- expect_error(o$post_instances(file = cut), class = "orthanc_http_error")
   expect_gte(err$status, 400L)
-  expect_true(nzchar(err$body$Message %||% ""))
-  expect_match(conditionMessage(err), err$body$Message, fixed = TRUE)
+  expect_true(nzchar(err$error_body$Message %||% ""))
+  expect_match(conditionMessage(err), err$error_body$Message, fixed = TRUE)
 })
 
 test_that("print() shows the URL, the user, the API description and the server's version once known", {

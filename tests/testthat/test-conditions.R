@@ -28,15 +28,15 @@ test_that("HTTP errors: status, Orthanc's message and details, a hint per status
     )),
     "/text" = orthanc_mock_response(502L, body = "Bad gateway from the proxy")
   ))
-  expect_snapshot(error = TRUE, o$GET("/401"))
-  expect_snapshot(error = TRUE, o$GET("/403"))
-  expect_snapshot(error = TRUE, o$GET("/no/route"))
-  expect_snapshot(error = TRUE, o$get_instances_id("abc"))
-  expect_snapshot(error = TRUE, o$GET("/gone"))
-  expect_snapshot(error = TRUE, o$PUT("/405", data = "x"))
-  expect_snapshot(error = TRUE, o$POST("/415", data = "x"))
-  expect_snapshot(error = TRUE, o$GET("/500"))
-  expect_snapshot(error = TRUE, o$GET("/text"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$GET("/401"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$GET("/403"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$GET("/no/route"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$get_instances_id("abc"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$GET("/gone"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$PUT("/405", data = "x"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$POST("/415", data = "x"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$GET("/500"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$GET("/text"))
 })
 
 test_that("transfer errors: connection, broken transfer, TLS (three hints), timeout, files", {
@@ -50,18 +50,18 @@ test_that("transfer errors: connection, broken transfer, TLS (three hints), time
     "/io" = orthanc_mock_error("io", "cannot create /nope/x: No such file or directory")
   ))
   for (path in c("/refused", "/broke", "/tls-ca", "/tls-name", "/tls-alert", "/slow", "/io")) {
-    expect_snapshot(error = TRUE, o$GET(path))
+    expect_snapshot(error = TRUE, variant = snapshot_variant(), o$GET(path))
   }
 })
 
 test_that("argument errors name the argument and the method", {
   o <- mock_client(list())
-  expect_snapshot(error = TRUE, o$get_instances_id(c("a", "b")))
-  expect_snapshot(error = TRUE, o$post_tools_find(json = list(Query = mean)))
-  expect_snapshot(error = TRUE, o$get_instances(params = list(limit = mean)))
-  expect_snapshot(error = TRUE, o$POST("/instances", file = "/no/such/file.dcm"))
-  expect_snapshot(error = TRUE, Orthanc$new("http://x", nonsense = 1))
-  expect_snapshot(error = TRUE, Orthanc$new("ftp://x"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$get_instances_id(c("a", "b")))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$post_tools_find(json = list(Query = mean)))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$get_instances(params = list(limit = mean)))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), o$POST("/instances", file = "/no/such/file.dcm"))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), Orthanc$new("http://x", nonsense = 1))
+  expect_snapshot(error = TRUE, variant = snapshot_variant(), Orthanc$new("ftp://x"))
 })
 
 test_that("no message shows the password", {

@@ -97,7 +97,7 @@ test_that("a missing program is a classed error that says what to install", {
   withr::local_envvar(ORTHANC_BINARY = "/nonexistent/Orthanc")
   err <- expect_error(local_orthanc(), class = "orthanc_server_error")
   expect_match(conditionMessage(err), "apt-get install orthanc", fixed = TRUE)
-  expect_snapshot(orthanc_server_start(binary = "/nonexistent"), error = TRUE)
+  expect_snapshot(orthanc_server_start(binary = "/nonexistent"), error = TRUE, variant = snapshot_variant())
 })
 
 test_that("a program that does not start is an error with its log, and nothing is left", {

@@ -48,7 +48,7 @@ test_that("mocked failures become the same conditions as real ones", {
   expect_equal(err$url, "http://orthanc.invalid:8042/404")
   expect_match(conditionMessage(err), "1.12.7", fixed = TRUE) # the server's version, asked lazily
   err <- expect_error(o$GET("/500"), class = "orthanc_http_500")
-  expect_equal(err$body$Details, "it broke")
+  expect_equal(err$error_body$Details, "it broke")
   expect_error(o$GET("/conn"), class = "orthanc_connection_error")
   expect_error(o$GET("/time"), class = "orthanc_timeout_error")
   expect_error(o$GET("/tls"), class = "orthanc_tls_error")

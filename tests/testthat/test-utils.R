@@ -71,7 +71,7 @@ test_that("a progress argument that is not TRUE, FALSE, NULL or a name is an err
   expect_error(check(1), class = "orthanc_argument_error")
   expect_error(check(""), class = "orthanc_argument_error")
   expect_error(check(c(TRUE, FALSE)), class = "orthanc_argument_error")
-  expect_snapshot(check(1, call = quote(upload())), error = TRUE)
+  expect_snapshot(check(1, call = quote(upload())), error = TRUE, variant = snapshot_variant())
 })
 
 test_that("batch(): a bar with orthanc.progress = TRUE, none by default when not interactive", {
