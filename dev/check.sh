@@ -4,11 +4,17 @@
 # 1. installs what is missing (dev/setup-debian.sh);
 # 2. starts Orthanc test servers unless ORTHANC_TEST_URL is already set
 #    (dev/orthanc-server; stopped again at the end);
-# 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test;
+# 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test; cargo
+#    check against the headers of R 4.2, 4.4, 4.5, 4.6 and for macOS
+#    (dev/cross-check.sh); the minimum Rust version computed from the crates
+#    and built with that toolchain (dev/msrv.sh);
 # 4. generated code and the vignettes' recorded outputs are up to date
 #    (dev/generate-api.R --check, dev/record-vignettes.R --check);
 # 5. dev/vendor.sh (the Rust crates into src/rust/vendor.tar.xz, for the
-#    offline build), R CMD build, then R CMD check --as-cran --no-manual on the
+#    offline build); the Windows build, cross-compiled and linked with
+#    mingw-w64 (dev/windows-dll.sh); R CMD build, then R CMD check --as-cran
+#    --no-manual, on R 4.2 (the host) and on R 4.5 (the Debian 13 chroot of the
+#    test servers, dev/check-r-chroot.sh), on the
 #    tarball (CRAN's remote incoming checks off: no CRAN here), whose tests run
 #    against the live servers; fails on any ERROR, WARNING or test failure,
 #    lists the NOTEs (explained in cran-comments.md) and prints the endpoint
@@ -57,6 +63,16 @@ echo "== Rust: fmt, clippy, tests of the extendr crate"
 export R_HOME="${R_HOME:-$(R RHOME)}"
 (cd src/rust && cargo fmt --all --check && cargo clippy --workspace --all-targets --quiet -- -D warnings && cargo test -p orthanc --lib --quiet 2>&1 | tail -n 30)
 
+# R 4.5 in the Debian 13 chroot of the test servers: its headers serve the
+# cross-checks below, its R the second R CMD check.
+bash dev/check-r-chroot.sh prepare
+
+echo "== The library against the headers of R 4.2, 4.4, 4.5 and 4.6, and for macOS (cargo check)"
+bash dev/cross-check.sh
+
+echo "== The minimum Rust version (DESCRIPTION, Cargo.toml) is the real one, and builds"
+bash dev/msrv.sh
+
 echo "== Generated code is up to date"
 Rscript dev/generate-api.R --check
 
@@ -65,6 +81,9 @@ Rscript dev/record-vignettes.R --check
 
 echo "== Vendor the Rust dependencies"
 bash dev/vendor.sh
+
+echo "== Windows: the static library for x86_64-pc-windows-gnu offline from the vendored crates, orthanc.dll linked with mingw-w64"
+bash dev/windows-dll.sh src/rust/vendor.tar.xz
 
 echo "== R CMD build"
 work=$(mktemp -d)
