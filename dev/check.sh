@@ -139,7 +139,9 @@ check_results() {
 check_results "$work" "$(R --version | head -n 1 | sed 's/ (.*//') on the host" "$status"
 
 # The same tarball on Debian 13's R 4.5, in the chroot of the test servers
-# (dev/check-r-chroot.sh), against the same servers.
+# (dev/check-r-chroot.sh), against the same servers: server C, which the
+# tests shut down, is started again first (as it was: same ports, storage).
+dev/orthanc-server revive
 echo "== R CMD check --as-cran $manual $tarball on R 4.5 (Debian 13 chroot)"
 set +e
 bash "$root/dev/check-r-chroot.sh" check "$work/$tarball" "$work/r45"
