@@ -113,6 +113,17 @@ test_that("R objects are written as JSON by the documented rules", {
     expect_true(is.list(res) && identical(res$error, "argument"))
   }
   expect_match(orthanc:::rs_to_json(list(a = list(b = mean)))$message, "`b` is a function")
+  # Factors whose codes or levels are not what a factor holds are refused, not read:
+  # a code past the levels once read outside them (and crashed R).
+  past <- structure(c(1L, 7L), levels = "a", class = "factor")
+  expect_match(orthanc:::rs_to_json(list(PatientName = past))$message, "`PatientName` is a factor with the code 7, outside its 1 levels")
+  expect_match(orthanc:::rs_to_json(structure(0L, levels = "a", class = "factor"))$message, "the code 0")
+  expect_match(orthanc:::rs_to_json(structure(1L, levels = 1.5, class = "factor"))$message, "levels are not character")
+  expect_match(orthanc:::rs_to_json(structure(1L, class = "factor"))$message, "levels are not character")
+  o <- Orthanc$new("http://127.0.0.1:9", retries = 0)
+  expect_error(o$post_tools_find(json = list(Level = "Study", Query = list(PatientName = past))),
+    class = "orthanc_argument_error"
+  )
 })
 
 test_that("a large answer (hundreds of expanded instances) converts exactly like jsonlite", {

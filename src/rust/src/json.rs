@@ -637,6 +637,19 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
             } else {
                 R_NilValue
             };
+            // A factor's codes index its levels: both are checked before use (a code past
+            // the levels would read outside them; levels that are not strings would make
+            // STRING_ELT raise an R error across Rust frames).
+            let nlevels = if factor {
+                if TYPEOF(levels) != SEXPTYPE::STRSXP {
+                    return err(format!(
+                        "`{at}` is a factor whose levels are not character strings, which cannot be written as JSON"
+                    ));
+                }
+                XLENGTH(levels)
+            } else {
+                0
+            };
             for i in 0..n {
                 if i > 0 {
                     out.push(b',');
@@ -655,6 +668,11 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
                         if v == R_NaInt {
                             out.extend_from_slice(b"null");
                         } else if factor {
+                            if v < 1 || v as isize > nlevels {
+                                return err(format!(
+                                    "`{at}` is a factor with the code {v}, outside its {nlevels} levels, which cannot be written as JSON"
+                                ));
+                            }
                             write_str(out, char_to_str(STRING_ELT(levels, (v - 1) as isize)));
                         } else {
                             let _ = write!(out, "{v}");
