@@ -152,3 +152,29 @@ test_that("a large answer (hundreds of expanded instances) converts exactly like
   expect_length(parsed, 300L)
   expect_identical(parsed, jsonlite::fromJSON(txt, simplifyVector = FALSE))
 })
+
+test_that("strings that cannot be read as UTF-8 are refused with a classed error naming the element", {
+  bytes <- "caf\xe9"
+  Encoding(bytes) <- "bytes"
+  broken <- "caf\xff\xfe"
+  Encoding(broken) <- "UTF-8"
+  latin1 <- "caf\xe9"
+  Encoding(latin1) <- "latin1"
+  # Latin-1 is translated; "bytes" (which R refuses to translate, with an R error that
+  # would cross the Rust code) and invalid UTF-8 (once sent as "") are refused.
+  expect_equal(to_json(list(a = latin1)), '{"a":"caf\u00e9"}')
+  res <- orthanc:::rs_to_json(list(Query = list(PatientName = c("ok", bytes))))
+  expect_equal(res$error, "argument")
+  expect_match(res$message, '`PatientName[2]` is a string in "bytes" encoding', fixed = TRUE)
+  expect_match(orthanc:::rs_to_json(list(a = broken))$message, "`a[1]` is a string that is not valid UTF-8", fixed = TRUE)
+  expect_match(orthanc:::rs_to_json(stats::setNames(list(1), bytes))$message, 'A name in `json` is a string in "bytes"', fixed = TRUE)
+  lv <- structure(1L, levels = bytes, class = "factor")
+  expect_match(orthanc:::rs_to_json(list(f = lv))$message, "A level of `f`", fixed = TRUE)
+  # Through a client (a dead port: nothing is sent, the error comes first).
+  o <- Orthanc$new("http://127.0.0.1:9", retries = 0)
+  expect_error(o$post_tools_find(json = list(Query = list(PatientName = bytes))), class = "orthanc_argument_error")
+  expect_error(o$get_instances_id(bytes), class = "orthanc_argument_error")
+  expect_error(o$get_instances_id(bytes), '`id` is a string in "bytes" encoding', fixed = TRUE)
+  expect_error(o$get_instances_id(broken), class = "orthanc_argument_error")
+  expect_error(o$GET(bytes), class = "orthanc_argument_error")
+})

@@ -552,11 +552,24 @@ unsafe fn is_asis(x: SEXP) -> bool {
     rapi::Rf_inherits(x, c"AsIs".as_ptr()) != 0
 }
 
-pub(crate) unsafe fn char_to_str<'a>(ch: SEXP) -> &'a str {
+/// The UTF-8 text of a CHARSXP (not NA), read without any R call that can raise an R error
+/// across Rust frames: a string in "bytes" encoding (which R refuses to translate, with an
+/// error) and one whose bytes are not valid UTF-8 are refused here, with what they are.
+/// Latin-1 and native strings are translated by R, which raises only for "bytes".
+pub(crate) unsafe fn char_to_str<'a>(ch: SEXP) -> Result<&'a str, &'static str> {
+    if rapi::Rf_getCharCE(ch) == cetype_t::CE_BYTES {
+        return Err("a string in \"bytes\" encoding");
+    }
     let p = rapi::Rf_translateCharUTF8(ch);
-    let c = std::ffi::CStr::from_ptr(p);
-    // R guarantees UTF-8 after translation; fall back to an empty string if not.
-    c.to_str().unwrap_or("")
+    std::ffi::CStr::from_ptr(p)
+        .to_str()
+        .map_err(|_| "a string that is not valid UTF-8")
+}
+
+/// `char_to_str()` for the JSON writer: a refusal names the element.
+unsafe fn json_str<'a>(ch: SEXP, what: impl fmt::Display) -> Result<&'a str, EncodeError> {
+    char_to_str(ch)
+        .map_err(|w| EncodeError(format!("{what} is {w}, which cannot be written as JSON")))
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -608,7 +621,7 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
                     let key = if key == R_NaString {
                         "NA"
                     } else {
-                        char_to_str(key)
+                        json_str(key, format_args!("A name in `{at}`"))?
                     };
                     write_str(out, key);
                     out.push(b':');
@@ -673,7 +686,8 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
                                     "`{at}` is a factor with the code {v}, outside its {nlevels} levels, which cannot be written as JSON"
                                 ));
                             }
-                            write_str(out, char_to_str(STRING_ELT(levels, (v - 1) as isize)));
+                            let level = STRING_ELT(levels, (v - 1) as isize);
+                            write_str(out, json_str(level, format_args!("A level of `{at}`"))?);
                         } else {
                             let _ = write!(out, "{v}");
                         }
@@ -684,7 +698,7 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
                         if s == R_NaString {
                             out.extend_from_slice(b"null");
                         } else {
-                            write_str(out, char_to_str(s));
+                            write_str(out, json_str(s, format_args!("`{at}[{}]`", i + 1))?);
                         }
                     }
                 }

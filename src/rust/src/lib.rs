@@ -134,17 +134,18 @@ fn client_of(x: SEXP) -> std::result::Result<&'static Client, Robj> {
     }
 }
 
-/// The UTF-8 text of a CHARSXP (R has converted it; NA gives "NA").
-unsafe fn char_str<'a>(ch: SEXP) -> &'a str {
-    json::char_to_str(ch)
+/// The UTF-8 text of a CHARSXP (not NA) of the request value; `what` names it in the refusal
+/// of a string that is in "bytes" encoding or not valid UTF-8.
+unsafe fn char_str<'a>(ch: SEXP, what: &str) -> std::result::Result<&'a str, String> {
+    json::char_to_str(ch).map_err(|w| format!("{what} is {w}, which cannot be sent"))
 }
 
 /// A string element of a character vector of length >= 1, or None.
-unsafe fn sexp_str<'a>(x: SEXP) -> Option<&'a str> {
+unsafe fn sexp_str<'a>(x: SEXP, what: &str) -> std::result::Result<Option<&'a str>, String> {
     if TYPEOF(x) == SEXPTYPE::STRSXP && XLENGTH(x) >= 1 && STRING_ELT(x, 0) != R_NaString {
-        Some(char_str(STRING_ELT(x, 0)))
+        char_str(STRING_ELT(x, 0), what).map(Some)
     } else {
-        None
+        Ok(None)
     }
 }
 
@@ -156,36 +157,40 @@ const SEGMENTS: &str = "segments";
 /// string; a value named `path` (a path inside a DICOM file) is split at its slashes. None
 /// for anything else (numbers, NA, empty or longer values...): the R function
 /// `route_segments()` then converts them or raises the error that names the argument.
-unsafe fn route_segments<'a>(x: SEXP) -> Option<Vec<&'a str>> {
+unsafe fn route_segments<'a>(x: SEXP) -> std::result::Result<Option<Vec<&'a str>>, String> {
     let names = Rf_getAttrib(x, R_NamesSymbol);
     let named = TYPEOF(names) == SEXPTYPE::STRSXP;
     let mut out = Vec::with_capacity(XLENGTH(x) as usize);
     for i in 0..XLENGTH(x) {
         let v = VECTOR_ELT(x, i);
         if TYPEOF(v) != SEXPTYPE::STRSXP || XLENGTH(v) != 1 || STRING_ELT(v, 0) == R_NaString {
-            return None;
+            return Ok(None);
         }
-        let s = char_str(STRING_ELT(v, 0));
-        let name = if named {
-            char_str(STRING_ELT(names, i))
+        let name = if named && STRING_ELT(names, i) != R_NaString {
+            char_str(STRING_ELT(names, i), "A name of the route")?
         } else {
             ""
+        };
+        let s = if name.is_empty() {
+            char_str(STRING_ELT(v, 0), "A part of the route")?
+        } else {
+            char_str(STRING_ELT(v, 0), &format!("`{name}`"))?
         };
         if name.is_empty() {
             out.push(s);
         } else if s.is_empty() {
-            return None;
+            return Ok(None);
         } else if name == "path" {
             let before = out.len();
             out.extend(s.split('/').filter(|p| !p.is_empty()));
             if out.len() == before {
-                return None;
+                return Ok(None);
             }
         } else {
             out.push(s);
         }
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// The one request value of the R side, parsed once:
@@ -212,18 +217,23 @@ fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
         let as_robj = |v: SEXP| Robj::from_sexp(v);
         for i in 0..XLENGTH(x) {
             let v = VECTOR_ELT(x, i);
-            match char_str(STRING_ELT(names, i)) {
-                "method" => method = sexp_str(v).map(|m| m.to_ascii_uppercase()),
+            let field = if STRING_ELT(names, i) == R_NaString {
+                ""
+            } else {
+                char_str(STRING_ELT(names, i), "A name of the request")?
+            };
+            match field {
+                "method" => method = sexp_str(v, "`method`")?.map(|m| m.to_ascii_uppercase()),
                 "path" if TYPEOF(v) == SEXPTYPE::VECSXP => {
-                    segments = route_segments(v).ok_or(SEGMENTS)?;
+                    segments = route_segments(v)?.ok_or(SEGMENTS)?;
                 }
                 "path" => {
                     if TYPEOF(v) != SEXPTYPE::STRSXP {
                         return Err("`path` must be a character vector".into());
                     }
                     segments = (0..XLENGTH(v))
-                        .map(|j| char_str(STRING_ELT(v, j)))
-                        .collect();
+                        .map(|j| char_str(STRING_ELT(v, j), "`path`"))
+                        .collect::<std::result::Result<_, _>>()?;
                 }
                 "encode" => {
                     encode = TYPEOF(v) == SEXPTYPE::LGLSXP && XLENGTH(v) >= 1 && *LOGICAL(v) == 1
@@ -231,9 +241,9 @@ fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
                 "query" if v != R_NilValue => query = pairs(&as_robj(v), "params")?,
                 "headers" if v != R_NilValue => headers = pairs(&as_robj(v), "headers")?,
                 "cookies" if v != R_NilValue => cookies = pairs(&as_robj(v), "cookies")?,
-                "body_kind" => body_kind = sexp_str(v).unwrap_or("none"),
+                "body_kind" => body_kind = sexp_str(v, "`body_kind`")?.unwrap_or("none"),
                 "body" => body = v,
-                "dest" => dest = sexp_str(v).map(PathBuf::from),
+                "dest" => dest = sexp_str(v, "The destination file's path")?.map(PathBuf::from),
                 _ => {}
             }
         }
@@ -273,10 +283,12 @@ fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
                 Body::Raw(bytes::Bytes::copy_from_slice(bytes))
             }
             "text" => Body::Text(bytes::Bytes::copy_from_slice(
-                sexp_str(body).ok_or("`data` must be a string")?.as_bytes(),
+                sexp_str(body, "`data`")?
+                    .ok_or("`data` must be a string")?
+                    .as_bytes(),
             )),
             "file" => Body::File(PathBuf::from(
-                sexp_str(body).ok_or("`file` must be a path")?,
+                sexp_str(body, "`file`")?.ok_or("`file` must be a path")?,
             )),
             other => return Err(format!("unknown body kind `{other}`")),
         };

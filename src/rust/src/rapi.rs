@@ -14,6 +14,7 @@ extern "C" {
     pub fn R_ProtectWithIndex(s: SEXP, index: *mut c_int);
     pub fn R_Reprotect(s: SEXP, index: c_int);
     pub fn Rf_translateCharUTF8(x: SEXP) -> *const c_char;
+    pub fn Rf_getCharCE(x: SEXP) -> extendr_ffi::cetype_t;
     pub fn Rf_ScalarReal(x: f64) -> SEXP;
     pub fn Rf_ScalarLogical(x: c_int) -> SEXP;
     pub fn Rf_inherits(x: SEXP, klass: *const c_char) -> c_int;
