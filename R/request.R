@@ -93,6 +93,10 @@ check_named_list <- function(x, arg, call = NULL) {
   if (!ok) {
     orthanc_abort("argument", "{.arg {arg}} must be a named list (or NULL).", call = call)
   }
+  # R cannot translate a name in "bytes" encoding (x[[name]] would raise its own error).
+  if (any(Encoding(names(x)) == "bytes")) {
+    orthanc_abort("argument", "A name in {.arg {arg}} is a string in \"bytes\" encoding, which cannot be sent.", call = call)
+  }
   if (is.list(x)) {
     for (name in names(x)) {
       v <- x[[name]]

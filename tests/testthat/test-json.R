@@ -177,4 +177,9 @@ test_that("strings that cannot be read as UTF-8 are refused with a classed error
   expect_error(o$get_instances_id(bytes), '`id` is a string in "bytes" encoding', fixed = TRUE)
   expect_error(o$get_instances_id(broken), class = "orthanc_argument_error")
   expect_error(o$GET(bytes), class = "orthanc_argument_error")
+  # Query parameters and headers: values and names (extendr's reader took their bytes as
+  # UTF-8 unchecked).
+  expect_error(o$GET("/system", params = list(x = bytes)), "`params$x[1]` is a string in \"bytes\"", fixed = TRUE, class = "orthanc_argument_error")
+  expect_error(o$GET("/system", headers = list(X = broken)), "not valid UTF-8", class = "orthanc_argument_error")
+  expect_error(o$GET("/system", params = stats::setNames(list("v"), bytes)), "A name in `params`", class = "orthanc_argument_error")
 })

@@ -51,27 +51,61 @@ fn real_text(v: f64) -> Option<String> {
 }
 
 /// The values of an atomic vector as text (None for NA); None when `x` is not atomic.
-fn atom_texts(x: &Robj) -> Option<Vec<Option<String>>> {
-    match x.rtype() {
-        Rtype::Strings => Some(
-            x.as_str_iter()?
-                .map(|s| (!s.is_na()).then(|| s.to_string()))
-                .collect(),
-        ),
-        Rtype::Logicals => Some(
-            x.as_logical_slice()?
-                .iter()
+/// Strings are read by `char_to_str()` (not extendr's reader, which takes the bytes as
+/// UTF-8 unchecked): one in "bytes" encoding or not valid UTF-8 is refused, named `what`.
+fn atom_texts(x: &Robj, what: &str) -> std::result::Result<Option<Vec<Option<String>>>, String> {
+    Ok(match x.rtype() {
+        Rtype::Strings => {
+            // SAFETY: `x` is a character vector (checked above), alive for this call; its
+            // elements are CHARSXPs.
+            let sx = unsafe { x.get() };
+            let mut out = Vec::with_capacity(x.len());
+            for i in 0..x.len() {
+                let ch = unsafe { STRING_ELT(sx, i as isize) };
+                if ch == unsafe { R_NaString } {
+                    out.push(None);
+                } else {
+                    let at = format!("`{what}[{}]`", i + 1);
+                    out.push(Some(unsafe { char_str(ch, &at) }?.to_string()));
+                }
+            }
+            Some(out)
+        }
+        Rtype::Logicals => x.as_logical_slice().map(|s| {
+            s.iter()
                 .map(|b| (!b.is_na()).then(|| if b.is_true() { "true" } else { "false" }.into()))
-                .collect(),
-        ),
-        Rtype::Integers => Some(
-            x.as_integer_slice()?
-                .iter()
+                .collect()
+        }),
+        Rtype::Integers => x.as_integer_slice().map(|s| {
+            s.iter()
                 .map(|&v| (v != i32::MIN).then(|| v.to_string()))
-                .collect(),
-        ),
-        Rtype::Doubles => Some(x.as_real_slice()?.iter().map(|&v| real_text(v)).collect()),
+                .collect()
+        }),
+        Rtype::Doubles => x
+            .as_real_slice()
+            .map(|s| s.iter().map(|&v| real_text(v)).collect()),
         _ => None,
+    })
+}
+
+/// The names of `x` as text ("NA" for NA), read by `char_to_str()`; None without names.
+fn names_of(x: &Robj, what: &str) -> std::result::Result<Option<Vec<String>>, String> {
+    // SAFETY: `x` is alive for this call; R's names attribute is NULL or a character vector.
+    unsafe {
+        let names = Rf_getAttrib(x.get(), R_NamesSymbol);
+        if TYPEOF(names) != SEXPTYPE::STRSXP {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(XLENGTH(names) as usize);
+        for i in 0..XLENGTH(names) {
+            let ch = STRING_ELT(names, i);
+            out.push(if ch == R_NaString {
+                "NA".to_string()
+            } else {
+                char_str(ch, &format!("A name in `{what}`"))?.to_string()
+            });
+        }
+        Ok(Some(out))
     }
 }
 
@@ -81,8 +115,8 @@ fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, Str
     if x.is_null() {
         return Ok(vec![]);
     }
-    let names: Vec<String> = match x.names() {
-        Some(n) => n.map(|s| s.to_string()).collect(),
+    let names: Vec<String> = match names_of(x, what)? {
+        Some(n) => n,
         None if x.len() == 0 => return Ok(vec![]),
         None => return Err(format!("`{what}` must be a named list")),
     };
@@ -92,7 +126,8 @@ fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, Str
             if v.is_null() {
                 continue;
             }
-            let texts = atom_texts(&v).ok_or_else(|| {
+            let at = format!("{what}${name}");
+            let texts = atom_texts(&v, &at)?.ok_or_else(|| {
                 format!("`{what}${name}` must be a string, number or logical value")
             })?;
             for t in texts {
@@ -101,7 +136,7 @@ fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, Str
             }
         }
     } else {
-        let texts = atom_texts(x).ok_or_else(|| format!("`{what}` must be a named list"))?;
+        let texts = atom_texts(x, what)?.ok_or_else(|| format!("`{what}` must be a named list"))?;
         for (name, t) in names.into_iter().zip(texts) {
             if let Some(t) = t {
                 out.push((name, t));
