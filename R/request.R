@@ -93,15 +93,13 @@ check_named_list <- function(x, arg, call = NULL) {
   if (!ok) {
     orthanc_abort("argument", "{.arg {arg}} must be a named list (or NULL).", call = call)
   }
-  # R cannot translate a name in "bytes" encoding (x[[name]] would raise its own error).
-  if (any(Encoding(names(x)) == "bytes")) {
-    orthanc_abort("argument", "A name in {.arg {arg}} is a string in \"bytes\" encoding, which cannot be sent.", call = call)
-  }
   if (is.list(x)) {
-    for (name in names(x)) {
-      v <- x[[name]]
+    # By position: x[[name]] would make R translate the name (an R error for one in
+    # "bytes" encoding, which the Rust side refuses with its own message).
+    for (i in seq_along(x)) {
+      v <- x[[i]]
       if (is.null(v)) next
-      what <- paste0(arg, "$", name)
+      what <- paste0(arg, "$", names(x)[i])
       if (!(is.character(v) || is.numeric(v) || is.logical(v)) || is.object(v) && !is.numeric(v)) {
         orthanc_abort("argument", "{.arg {what}} must be a string, number or logical value.", call = call)
       }

@@ -53,7 +53,10 @@ fn real_text(v: f64) -> Option<String> {
 /// The values of an atomic vector as text (None for NA); None when `x` is not atomic.
 /// Strings are read by `char_to_str()` (not extendr's reader, which takes the bytes as
 /// UTF-8 unchecked): one in "bytes" encoding or not valid UTF-8 is refused, named `what`.
-fn atom_texts(x: &Robj, what: &str) -> std::result::Result<Option<Vec<Option<String>>>, String> {
+fn atom_texts(
+    x: &Robj,
+    what: impl std::fmt::Display,
+) -> std::result::Result<Option<Vec<Option<String>>>, String> {
     Ok(match x.rtype() {
         Rtype::Strings => {
             // SAFETY: `x` is a character vector (checked above), alive for this call; its
@@ -65,8 +68,8 @@ fn atom_texts(x: &Robj, what: &str) -> std::result::Result<Option<Vec<Option<Str
                 if ch == unsafe { R_NaString } {
                     out.push(None);
                 } else {
-                    let at = format!("`{what}[{}]`", i + 1);
-                    out.push(Some(unsafe { char_str(ch, &at) }?.to_string()));
+                    let at = format_args!("`{what}[{}]`", i + 1);
+                    out.push(Some(unsafe { char_str(ch, at) }?.to_string()));
                 }
             }
             Some(out)
@@ -102,7 +105,7 @@ fn names_of(x: &Robj, what: &str) -> std::result::Result<Option<Vec<String>>, St
             out.push(if ch == R_NaString {
                 "NA".to_string()
             } else {
-                char_str(ch, &format!("A name in `{what}`"))?.to_string()
+                char_str(ch, format_args!("A name in `{what}`"))?.to_string()
             });
         }
         Ok(Some(out))
@@ -126,8 +129,7 @@ fn pairs(x: &Robj, what: &str) -> std::result::Result<Vec<(String, String)>, Str
             if v.is_null() {
                 continue;
             }
-            let at = format!("{what}${name}");
-            let texts = atom_texts(&v, &at)?.ok_or_else(|| {
+            let texts = atom_texts(&v, format_args!("{what}${name}"))?.ok_or_else(|| {
                 format!("`{what}${name}` must be a string, number or logical value")
             })?;
             for t in texts {
@@ -171,12 +173,20 @@ fn client_of(x: SEXP) -> std::result::Result<&'static Client, Robj> {
 
 /// The UTF-8 text of a CHARSXP (not NA) of the request value; `what` names it in the refusal
 /// of a string that is in "bytes" encoding or not valid UTF-8.
-unsafe fn char_str<'a>(ch: SEXP, what: &str) -> std::result::Result<&'a str, String> {
+/// `what` is formatted only for a refusal (callers pass `format_args!`: nothing is allocated
+/// on the path of every request).
+unsafe fn char_str<'a>(
+    ch: SEXP,
+    what: impl std::fmt::Display,
+) -> std::result::Result<&'a str, String> {
     json::char_to_str(ch).map_err(|w| format!("{what} is {w}, which cannot be sent"))
 }
 
 /// A string element of a character vector of length >= 1, or None.
-unsafe fn sexp_str<'a>(x: SEXP, what: &str) -> std::result::Result<Option<&'a str>, String> {
+unsafe fn sexp_str<'a>(
+    x: SEXP,
+    what: impl std::fmt::Display,
+) -> std::result::Result<Option<&'a str>, String> {
     if TYPEOF(x) == SEXPTYPE::STRSXP && XLENGTH(x) >= 1 && STRING_ELT(x, 0) != R_NaString {
         char_str(STRING_ELT(x, 0), what).map(Some)
     } else {
@@ -209,7 +219,7 @@ unsafe fn route_segments<'a>(x: SEXP) -> std::result::Result<Option<Vec<&'a str>
         let s = if name.is_empty() {
             char_str(STRING_ELT(v, 0), "A part of the route")?
         } else {
-            char_str(STRING_ELT(v, 0), &format!("`{name}`"))?
+            char_str(STRING_ELT(v, 0), format_args!("`{name}`"))?
         };
         if name.is_empty() {
             out.push(s);
