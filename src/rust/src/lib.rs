@@ -68,8 +68,8 @@ fn atom_texts(
                 if ch == unsafe { R_NaString } {
                     out.push(None);
                 } else {
-                    let at = format_args!("`{what}[{}]`", i + 1);
-                    out.push(Some(unsafe { char_str(ch, at) }?.to_string()));
+                    let s = unsafe { char_str(ch, format_args!("`{what}[{}]`", i + 1)) }?;
+                    out.push(Some(s.to_string()));
                 }
             }
             Some(out)
