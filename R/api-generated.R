@@ -246,7 +246,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_changes = function() {
-      private$api("delete_changes", "DELETE", list("changes"))
+      private$request("DELETE", list("changes"))
     },
 
     #' @description List changes
@@ -278,7 +278,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The list of changes.
     get_changes = function(params = NULL) {
-      private$api("get_changes", "GET", list("changes"), params = params)
+      private$request("GET", list("changes"), params = params)
     },
 
     #' @description Clear exports
@@ -287,7 +287,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_exports = function() {
-      private$api("delete_exports", "DELETE", list("exports"))
+      private$request("DELETE", list("exports"))
     },
 
     #' @description List exports
@@ -310,7 +310,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The list of exports.
     get_exports = function(params = NULL) {
-      private$api("get_exports", "GET", list("exports"), params = params)
+      private$request("GET", list("exports"), params = params)
     },
 
     #' @description List the available instances
@@ -353,7 +353,7 @@ Orthanc <- R6::R6Class(
     #'   information about the reported instances (if `expand` argument is
     #'   provided).
     get_instances = function(params = NULL) {
-      private$api("get_instances", "GET", list("instances"), params = params)
+      private$request("GET", list("instances"), params = params)
     },
 
     #' @description Upload DICOM instances
@@ -369,7 +369,7 @@ Orthanc <- R6::R6Class(
     #' @return Information about the uploaded instance, or list of information
     #'   for each uploaded instance in the case of ZIP archive.
     post_instances = function(file = NULL) {
-      private$api("post_instances", "POST", list("instances"), file = file)
+      private$request("POST", list("instances"), file = file)
     },
 
     #' @description Delete some instance
@@ -380,7 +380,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_instances_id = function(id) {
-      private$api("delete_instances_id", "DELETE", list("instances", id = id))
+      private$request("DELETE", list("instances", id = id))
     },
 
     #' @description Get information about some instance
@@ -412,12 +412,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM instance.
     get_instances_id = function(id, params = NULL) {
-      private$api(
-        "get_instances_id",
-        "GET",
-        list("instances", id = id),
-        params = params
-      )
+      private$request("GET", list("instances", id = id), params = params)
     },
 
     #' @description Anonymize instance
@@ -467,8 +462,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The anonymized DICOM instance.
     post_instances_id_anonymize = function(id, json = NULL) {
-      private$api(
-        "post_instances_id_anonymize",
+      private$request(
         "POST",
         list("instances", id = id, "anonymize"),
         json = json
@@ -490,8 +484,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the names of the attachments.
     get_instances_id_attachments = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_attachments",
+      private$request(
         "GET",
         list("instances", id = id, "attachments"),
         params = params
@@ -518,8 +511,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_instances_id_attachments_name = function(id, name, headers = NULL) {
-      private$api(
-        "delete_instances_id_attachments_name",
+      private$request(
         "DELETE",
         list("instances", id = id, "attachments", name = name),
         headers = headers
@@ -544,8 +536,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List of the available operations.
     get_instances_id_attachments_name = function(id, name, headers = NULL) {
-      private$api(
-        "get_instances_id_attachments_name",
+      private$request(
         "GET",
         list("instances", id = id, "attachments", name = name),
         headers = headers
@@ -579,8 +570,7 @@ Orthanc <- R6::R6Class(
       headers = NULL,
       data = NULL
     ) {
-      private$api(
-        "put_instances_id_attachments_name",
+      private$request(
         "PUT",
         list("instances", id = id, "attachments", name = name),
         headers = headers,
@@ -598,8 +588,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_instances_id_attachments_name_compress = function(id, name) {
-      private$api(
-        "post_instances_id_attachments_name_compress",
+      private$request(
         "POST",
         list("instances", id = id, "attachments", name = name, "compress")
       )
@@ -637,8 +626,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_attachments_name_compressed_data",
+      private$request(
         "GET",
         list(
           "instances", id = id, "attachments", name = name, "compressed-data"
@@ -671,8 +659,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_attachments_name_compressed_md5",
+      private$request(
         "GET",
         list(
           "instances", id = id, "attachments", name = name, "compressed-md5"
@@ -704,8 +691,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_attachments_name_compressed_size",
+      private$request(
         "GET",
         list(
           "instances", id = id, "attachments", name = name, "compressed-size"
@@ -745,8 +731,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_attachments_name_data",
+      private$request(
         "GET",
         list("instances", id = id, "attachments", name = name, "data"),
         params = params,
@@ -776,8 +761,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_attachments_name_info",
+      private$request(
         "GET",
         list("instances", id = id, "attachments", name = name, "info"),
         headers = headers
@@ -807,8 +791,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_attachments_name_is_compressed",
+      private$request(
         "GET",
         list("instances", id = id, "attachments", name = name, "is-compressed"),
         headers = headers
@@ -832,8 +815,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The MD5 of the attachment.
     get_instances_id_attachments_name_md5 = function(id, name, headers = NULL) {
-      private$api(
-        "get_instances_id_attachments_name_md5",
+      private$request(
         "GET",
         list("instances", id = id, "attachments", name = name, "md5"),
         headers = headers
@@ -861,8 +843,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_attachments_name_size",
+      private$request(
         "GET",
         list("instances", id = id, "attachments", name = name, "size"),
         headers = headers
@@ -879,8 +860,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_instances_id_attachments_name_uncompress = function(id, name) {
-      private$api(
-        "post_instances_id_attachments_name_uncompress",
+      private$request(
         "POST",
         list("instances", id = id, "attachments", name = name, "uncompress")
       )
@@ -896,8 +876,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return On success, a valid JSON object is returned.
     post_instances_id_attachments_name_verify_md5 = function(id, name) {
-      private$api(
-        "post_instances_id_attachments_name_verify_md5",
+      private$request(
         "POST",
         list("instances", id = id, "attachments", name = name, "verify-md5")
       )
@@ -917,11 +896,7 @@ Orthanc <- R6::R6Class(
     #'   layout depends on the underlying transfer syntax), or List containing
     #'   the list of available tags if accessing a dataset.
     get_instances_id_content_path = function(id, path) {
-      private$api(
-        "get_instances_id_content_path",
-        "GET",
-        list("instances", id = id, "content", path = path)
-      )
+      private$request("GET", list("instances", id = id, "content", path = path))
     },
 
     #' @description Write DICOM onto filesystem
@@ -941,12 +916,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_instances_id_export = function(id, data = NULL) {
-      private$api(
-        "post_instances_id_export",
-        "POST",
-        list("instances", id = id, "export"),
-        data = data
-      )
+      private$request("POST", list("instances", id = id, "export"), data = data)
     },
 
     #' @description Download DICOM
@@ -978,8 +948,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The DICOM instance.
     get_instances_id_file = function(id, params = NULL, headers = NULL) {
-      private$api(
-        "get_instances_id_file",
+      private$request(
         "GET",
         list("instances", id = id, "file"),
         params = params,
@@ -996,11 +965,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The list of the indices of the available frames.
     get_instances_id_frames = function(id) {
-      private$api(
-        "get_instances_id_frames",
-        "GET",
-        list("instances", id = id, "frames")
-      )
+      private$request("GET", list("instances", id = id, "frames"))
     },
 
     #' @description List operations
@@ -1012,8 +977,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List of the available operations.
     get_instances_id_frames_frame = function(id, frame) {
-      private$api(
-        "get_instances_id_frames_frame",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame)
       )
@@ -1052,8 +1016,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_frames_frame_image_int16",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "image-int16"),
         params = params,
@@ -1093,8 +1056,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_frames_frame_image_uint16",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "image-uint16"),
         params = params,
@@ -1134,8 +1096,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_frames_frame_image_uint8",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "image-uint8"),
         params = params,
@@ -1155,8 +1116,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Octave/Matlab matrix.
     get_instances_id_frames_frame_matlab = function(id, frame) {
-      private$api(
-        "get_instances_id_frames_frame_matlab",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "matlab")
       )
@@ -1183,8 +1143,7 @@ Orthanc <- R6::R6Class(
     #' @return Numpy file:
     #'   https://numpy.org/devdocs/reference/generated/numpy.lib.format.html.
     get_instances_id_frames_frame_numpy = function(id, frame, params = NULL) {
-      private$api(
-        "get_instances_id_frames_frame_numpy",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "numpy"),
         params = params
@@ -1223,8 +1182,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_frames_frame_preview",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "preview"),
         params = params,
@@ -1243,8 +1201,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The raw frame.
     get_instances_id_frames_frame_raw = function(id, frame) {
-      private$api(
-        "get_instances_id_frames_frame_raw",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "raw")
       )
@@ -1262,8 +1219,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The raw frame, compressed using gzip.
     get_instances_id_frames_frame_raw.gz = function(id, frame) {
-      private$api(
-        "get_instances_id_frames_frame_raw.gz",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "raw.gz")
       )
@@ -1309,8 +1265,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_frames_frame_rendered",
+      private$request(
         "GET",
         list("instances", id = id, "frames", frame = frame, "rendered"),
         params = params,
@@ -1338,8 +1293,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the DICOM tags and their associated value.
     get_instances_id_header = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_header",
+      private$request(
         "GET",
         list("instances", id = id, "header"),
         params = params
@@ -1373,8 +1327,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JPEG image.
     get_instances_id_image_int16 = function(id, params = NULL, headers = NULL) {
-      private$api(
-        "get_instances_id_image_int16",
+      private$request(
         "GET",
         list("instances", id = id, "image-int16"),
         params = params,
@@ -1412,8 +1365,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_instances_id_image_uint16",
+      private$request(
         "GET",
         list("instances", id = id, "image-uint16"),
         params = params,
@@ -1447,8 +1399,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JPEG image.
     get_instances_id_image_uint8 = function(id, params = NULL, headers = NULL) {
-      private$api(
-        "get_instances_id_image_uint8",
+      private$request(
         "GET",
         list("instances", id = id, "image-uint8"),
         params = params,
@@ -1465,11 +1416,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the names of the labels.
     get_instances_id_labels = function(id) {
-      private$api(
-        "get_instances_id_labels",
-        "GET",
-        list("instances", id = id, "labels")
-      )
+      private$request("GET", list("instances", id = id, "labels"))
     },
 
     #' @description Remove label
@@ -1481,8 +1428,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_instances_id_labels_label = function(id, label) {
-      private$api(
-        "delete_instances_id_labels_label",
+      private$request(
         "DELETE",
         list("instances", id = id, "labels", label = label)
       )
@@ -1498,8 +1444,7 @@ Orthanc <- R6::R6Class(
     #' @return Empty string is returned in the case of presence, error 404 in
     #'   the case of absence.
     get_instances_id_labels_label = function(id, label) {
-      private$api(
-        "get_instances_id_labels_label",
+      private$request(
         "GET",
         list("instances", id = id, "labels", label = label)
       )
@@ -1514,8 +1459,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_instances_id_labels_label = function(id, label) {
-      private$api(
-        "put_instances_id_labels_label",
+      private$request(
         "PUT",
         list("instances", id = id, "labels", label = label)
       )
@@ -1532,11 +1476,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Octave/Matlab matrix.
     get_instances_id_matlab = function(id) {
-      private$api(
-        "get_instances_id_matlab",
-        "GET",
-        list("instances", id = id, "matlab")
-      )
+      private$request("GET", list("instances", id = id, "matlab"))
     },
 
     #' @description List metadata
@@ -1557,8 +1497,7 @@ Orthanc <- R6::R6Class(
     #' @return List containing the names of the available metadata, or List
     #'   mapping metadata to their values (if `expand` argument is provided).
     get_instances_id_metadata = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_metadata",
+      private$request(
         "GET",
         list("instances", id = id, "metadata"),
         params = params
@@ -1585,8 +1524,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_instances_id_metadata_name = function(id, name, headers = NULL) {
-      private$api(
-        "delete_instances_id_metadata_name",
+      private$request(
         "DELETE",
         list("instances", id = id, "metadata", name = name),
         headers = headers
@@ -1610,8 +1548,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Value of the metadata.
     get_instances_id_metadata_name = function(id, name, headers = NULL) {
-      private$api(
-        "get_instances_id_metadata_name",
+      private$request(
         "GET",
         list("instances", id = id, "metadata", name = name),
         headers = headers
@@ -1645,8 +1582,7 @@ Orthanc <- R6::R6Class(
       headers = NULL,
       data = NULL
     ) {
-      private$api(
-        "put_instances_id_metadata_name",
+      private$request(
         "PUT",
         list("instances", id = id, "metadata", name = name),
         headers = headers,
@@ -1696,12 +1632,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The modified DICOM instance.
     post_instances_id_modify = function(id, json = NULL) {
-      private$api(
-        "post_instances_id_modify",
-        "POST",
-        list("instances", id = id, "modify"),
-        json = json
-      )
+      private$request("POST", list("instances", id = id, "modify"), json = json)
     },
 
     #' @description Get instance module
@@ -1724,8 +1655,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM instance.
     get_instances_id_module = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_module",
+      private$request(
         "GET",
         list("instances", id = id, "module"),
         params = params
@@ -1751,8 +1681,7 @@ Orthanc <- R6::R6Class(
     #' @return Numpy file:
     #'   https://numpy.org/devdocs/reference/generated/numpy.lib.format.html.
     get_instances_id_numpy = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_numpy",
+      private$request(
         "GET",
         list("instances", id = id, "numpy"),
         params = params
@@ -1788,8 +1717,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the parent DICOM patient.
     get_instances_id_patient = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_patient",
+      private$request(
         "GET",
         list("instances", id = id, "patient"),
         params = params
@@ -1807,11 +1735,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return PDF file.
     get_instances_id_pdf = function(id) {
-      private$api(
-        "get_instances_id_pdf",
-        "GET",
-        list("instances", id = id, "pdf")
-      )
+      private$request("GET", list("instances", id = id, "pdf"))
     },
 
     #' @description Decode an image (preview)
@@ -1840,8 +1764,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JPEG image.
     get_instances_id_preview = function(id, params = NULL, headers = NULL) {
-      private$api(
-        "get_instances_id_preview",
+      private$request(
         "GET",
         list("instances", id = id, "preview"),
         params = params,
@@ -1876,8 +1799,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_instances_id_reconstruct = function(id, json = NULL) {
-      private$api(
-        "post_instances_id_reconstruct",
+      private$request(
         "POST",
         list("instances", id = id, "reconstruct"),
         json = json
@@ -1918,8 +1840,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JPEG image.
     get_instances_id_rendered = function(id, params = NULL, headers = NULL) {
-      private$api(
-        "get_instances_id_rendered",
+      private$request(
         "GET",
         list("instances", id = id, "rendered"),
         params = params,
@@ -1956,8 +1877,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the parent DICOM series.
     get_instances_id_series = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_series",
+      private$request(
         "GET",
         list("instances", id = id, "series"),
         params = params
@@ -1986,8 +1906,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the DICOM tags and their associated value.
     get_instances_id_simplified_tags = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_simplified_tags",
+      private$request(
         "GET",
         list("instances", id = id, "simplified-tags"),
         params = params
@@ -2002,11 +1921,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_instances_id_statistics = function(id) {
-      private$api(
-        "get_instances_id_statistics",
-        "GET",
-        list("instances", id = id, "statistics")
-      )
+      private$request("GET", list("instances", id = id, "statistics"))
     },
 
     #' @description Get parent study
@@ -2038,8 +1953,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the parent DICOM study.
     get_instances_id_study = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_study",
+      private$request(
         "GET",
         list("instances", id = id, "study"),
         params = params
@@ -2072,8 +1986,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the DICOM tags and their associated value.
     get_instances_id_tags = function(id, params = NULL) {
-      private$api(
-        "get_instances_id_tags",
+      private$request(
         "GET",
         list("instances", id = id, "tags"),
         params = params
@@ -2095,7 +2008,7 @@ Orthanc <- R6::R6Class(
     #' @return List containing either the jobs identifiers, or detailed
     #'   information about the reported jobs (if `expand` argument is provided).
     get_jobs = function(params = NULL) {
-      private$api("get_jobs", "GET", list("jobs"), params = params)
+      private$request("GET", list("jobs"), params = params)
     },
 
     #' @description Delete a job from history
@@ -2108,7 +2021,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_jobs_id = function(id) {
-      private$api("delete_jobs_id", "DELETE", list("jobs", id = id))
+      private$request("DELETE", list("jobs", id = id))
     },
 
     #' @description Get job
@@ -2121,7 +2034,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object detailing the job.
     get_jobs_id = function(id) {
-      private$api("get_jobs_id", "GET", list("jobs", id = id))
+      private$request("GET", list("jobs", id = id))
     },
 
     #' @description Cancel job
@@ -2134,11 +2047,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Empty JSON object in the case of a success.
     post_jobs_id_cancel = function(id) {
-      private$api(
-        "post_jobs_id_cancel",
-        "POST",
-        list("jobs", id = id, "cancel")
-      )
+      private$request("POST", list("jobs", id = id, "cancel"))
     },
 
     #' @description Pause job
@@ -2151,7 +2060,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Empty JSON object in the case of a success.
     post_jobs_id_pause = function(id) {
-      private$api("post_jobs_id_pause", "POST", list("jobs", id = id, "pause"))
+      private$request("POST", list("jobs", id = id, "pause"))
     },
 
     #' @description Resubmit job
@@ -2164,11 +2073,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Empty JSON object in the case of a success.
     post_jobs_id_resubmit = function(id) {
-      private$api(
-        "post_jobs_id_resubmit",
-        "POST",
-        list("jobs", id = id, "resubmit")
-      )
+      private$request("POST", list("jobs", id = id, "resubmit"))
     },
 
     #' @description Resume job
@@ -2181,11 +2086,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Empty JSON object in the case of a success.
     post_jobs_id_resume = function(id) {
-      private$api(
-        "post_jobs_id_resume",
-        "POST",
-        list("jobs", id = id, "resume")
-      )
+      private$request("POST", list("jobs", id = id, "resume"))
     },
 
     #' @description Delete a job output
@@ -2199,11 +2100,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_jobs_id_key = function(id, key) {
-      private$api(
-        "delete_jobs_id_key",
-        "DELETE",
-        list("jobs", id = id, key = key)
-      )
+      private$request("DELETE", list("jobs", id = id, key = key))
     },
 
     #' @description Get job output
@@ -2217,7 +2114,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Content of the output of the job.
     get_jobs_id_key = function(id, key) {
-      private$api("get_jobs_id_key", "GET", list("jobs", id = id, key = key))
+      private$request("GET", list("jobs", id = id, key = key))
     },
 
     #' @description List DICOM modalities
@@ -2239,7 +2136,7 @@ Orthanc <- R6::R6Class(
     #'   detailed information about the modalities (if `expand` argument is
     #'   provided).
     get_modalities = function(params = NULL) {
-      private$api("get_modalities", "GET", list("modalities"), params = params)
+      private$request("GET", list("modalities"), params = params)
     },
 
     #' @description Delete DICOM modality
@@ -2252,7 +2149,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_modalities_id = function(id) {
-      private$api("delete_modalities_id", "DELETE", list("modalities", id = id))
+      private$request("DELETE", list("modalities", id = id))
     },
 
     #' @description List operations on modality
@@ -2263,7 +2160,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List of the available operations.
     get_modalities_id = function(id) {
-      private$api("get_modalities_id", "GET", list("modalities", id = id))
+      private$request("GET", list("modalities", id = id))
     },
 
     #' @description Update DICOM modality
@@ -2310,12 +2207,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_modalities_id = function(id, json = NULL) {
-      private$api(
-        "put_modalities_id",
-        "PUT",
-        list("modalities", id = id),
-        json = json
-      )
+      private$request("PUT", list("modalities", id = id), json = json)
     },
 
     #' @description Get modality configuration
@@ -2326,11 +2218,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Configuration of the modality.
     get_modalities_id_configuration = function(id) {
-      private$api(
-        "get_modalities_id_configuration",
-        "GET",
-        list("modalities", id = id, "configuration")
-      )
+      private$request("GET", list("modalities", id = id, "configuration"))
     },
 
     #' @description Trigger C-ECHO SCU
@@ -2352,12 +2240,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_modalities_id_echo = function(id, json = NULL) {
-      private$api(
-        "post_modalities_id_echo",
-        "POST",
-        list("modalities", id = id, "echo"),
-        json = json
-      )
+      private$request("POST", list("modalities", id = id, "echo"), json = json)
     },
 
     #' @description C-FIND SCU for worklist
@@ -2380,8 +2263,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List describing the DICOM tags of the matching worklists.
     post_modalities_id_find_worklist = function(id, json = NULL) {
-      private$api(
-        "post_modalities_id_find_worklist",
+      private$request(
         "POST",
         list("modalities", id = id, "find-worklist"),
         json = json
@@ -2425,12 +2307,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_modalities_id_get = function(id, json = NULL) {
-      private$api(
-        "post_modalities_id_get",
-        "POST",
-        list("modalities", id = id, "get"),
-        json = json
-      )
+      private$request("POST", list("modalities", id = id, "get"), json = json)
     },
 
     #' @description Trigger C-MOVE SCU
@@ -2471,12 +2348,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_modalities_id_move = function(id, json = NULL) {
-      private$api(
-        "post_modalities_id_move",
-        "POST",
-        list("modalities", id = id, "move"),
-        json = json
-      )
+      private$request("POST", list("modalities", id = id, "move"), json = json)
     },
 
     #' @description Trigger C-FIND SCU
@@ -2505,12 +2377,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_modalities_id_query = function(id, json = NULL) {
-      private$api(
-        "post_modalities_id_query",
-        "POST",
-        list("modalities", id = id, "query"),
-        json = json
-      )
+      private$request("POST", list("modalities", id = id, "query"), json = json)
     },
 
     #' @description Trigger storage commitment request
@@ -2535,8 +2402,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_modalities_id_storage_commitment = function(id, json = NULL) {
-      private$api(
-        "post_modalities_id_storage_commitment",
+      private$request(
         "POST",
         list("modalities", id = id, "storage-commitment"),
         json = json
@@ -2595,8 +2461,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_modalities_id_store = function(id, json = NULL, data = NULL) {
-      private$api(
-        "post_modalities_id_store",
+      private$request(
         "POST",
         list("modalities", id = id, "store"),
         json = json,
@@ -2619,8 +2484,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_modalities_id_store_straight = function(id, file = NULL) {
-      private$api(
-        "post_modalities_id_store_straight",
+      private$request(
         "POST",
         list("modalities", id = id, "store-straight"),
         file = file
@@ -2667,7 +2531,7 @@ Orthanc <- R6::R6Class(
     #'   information about the reported patients (if `expand` argument is
     #'   provided).
     get_patients = function(params = NULL) {
-      private$api("get_patients", "GET", list("patients"), params = params)
+      private$request("GET", list("patients"), params = params)
     },
 
     #' @description Delete some patient
@@ -2678,7 +2542,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_patients_id = function(id) {
-      private$api("delete_patients_id", "DELETE", list("patients", id = id))
+      private$request("DELETE", list("patients", id = id))
     },
 
     #' @description Get information about some patient
@@ -2710,12 +2574,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM patient.
     get_patients_id = function(id, params = NULL) {
-      private$api(
-        "get_patients_id",
-        "GET",
-        list("patients", id = id),
-        params = params
-      )
+      private$request("GET", list("patients", id = id), params = params)
     },
 
     #' @description Anonymize patient
@@ -2779,8 +2638,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_patients_id_anonymize = function(id, json = NULL) {
-      private$api(
-        "post_patients_id_anonymize",
+      private$request(
         "POST",
         list("patients", id = id, "anonymize"),
         json = json
@@ -2813,8 +2671,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return ZIP file containing the archive.
     get_patients_id_archive = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_archive",
+      private$request(
         "GET",
         list("patients", id = id, "archive"),
         params = params
@@ -2858,12 +2715,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_patients_id_archive = function(id, json = NULL) {
-      private$api(
-        "post_patients_id_archive",
-        "POST",
-        list("patients", id = id, "archive"),
-        json = json
-      )
+      private$request("POST", list("patients", id = id, "archive"), json = json)
     },
 
     #' @description List attachments
@@ -2881,8 +2733,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the names of the attachments.
     get_patients_id_attachments = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_attachments",
+      private$request(
         "GET",
         list("patients", id = id, "attachments"),
         params = params
@@ -2909,8 +2760,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_patients_id_attachments_name = function(id, name, headers = NULL) {
-      private$api(
-        "delete_patients_id_attachments_name",
+      private$request(
         "DELETE",
         list("patients", id = id, "attachments", name = name),
         headers = headers
@@ -2935,8 +2785,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List of the available operations.
     get_patients_id_attachments_name = function(id, name, headers = NULL) {
-      private$api(
-        "get_patients_id_attachments_name",
+      private$request(
         "GET",
         list("patients", id = id, "attachments", name = name),
         headers = headers
@@ -2970,8 +2819,7 @@ Orthanc <- R6::R6Class(
       headers = NULL,
       data = NULL
     ) {
-      private$api(
-        "put_patients_id_attachments_name",
+      private$request(
         "PUT",
         list("patients", id = id, "attachments", name = name),
         headers = headers,
@@ -2989,8 +2837,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_patients_id_attachments_name_compress = function(id, name) {
-      private$api(
-        "post_patients_id_attachments_name_compress",
+      private$request(
         "POST",
         list("patients", id = id, "attachments", name = name, "compress")
       )
@@ -3028,8 +2875,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_patients_id_attachments_name_compressed_data",
+      private$request(
         "GET",
         list(
           "patients", id = id, "attachments", name = name, "compressed-data"
@@ -3062,8 +2908,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_patients_id_attachments_name_compressed_md5",
+      private$request(
         "GET",
         list("patients", id = id, "attachments", name = name, "compressed-md5"),
         headers = headers
@@ -3093,8 +2938,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_patients_id_attachments_name_compressed_size",
+      private$request(
         "GET",
         list(
           "patients", id = id, "attachments", name = name, "compressed-size"
@@ -3134,8 +2978,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_patients_id_attachments_name_data",
+      private$request(
         "GET",
         list("patients", id = id, "attachments", name = name, "data"),
         params = params,
@@ -3161,8 +3004,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the information about the attachment.
     get_patients_id_attachments_name_info = function(id, name, headers = NULL) {
-      private$api(
-        "get_patients_id_attachments_name_info",
+      private$request(
         "GET",
         list("patients", id = id, "attachments", name = name, "info"),
         headers = headers
@@ -3192,8 +3034,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_patients_id_attachments_name_is_compressed",
+      private$request(
         "GET",
         list("patients", id = id, "attachments", name = name, "is-compressed"),
         headers = headers
@@ -3217,8 +3058,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The MD5 of the attachment.
     get_patients_id_attachments_name_md5 = function(id, name, headers = NULL) {
-      private$api(
-        "get_patients_id_attachments_name_md5",
+      private$request(
         "GET",
         list("patients", id = id, "attachments", name = name, "md5"),
         headers = headers
@@ -3242,8 +3082,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The size of the attachment.
     get_patients_id_attachments_name_size = function(id, name, headers = NULL) {
-      private$api(
-        "get_patients_id_attachments_name_size",
+      private$request(
         "GET",
         list("patients", id = id, "attachments", name = name, "size"),
         headers = headers
@@ -3260,8 +3099,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_patients_id_attachments_name_uncompress = function(id, name) {
-      private$api(
-        "post_patients_id_attachments_name_uncompress",
+      private$request(
         "POST",
         list("patients", id = id, "attachments", name = name, "uncompress")
       )
@@ -3277,8 +3115,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return On success, a valid JSON object is returned.
     post_patients_id_attachments_name_verify_md5 = function(id, name) {
-      private$api(
-        "post_patients_id_attachments_name_verify_md5",
+      private$request(
         "POST",
         list("patients", id = id, "attachments", name = name, "verify-md5")
       )
@@ -3315,8 +3152,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing information about the child DICOM instances.
     get_patients_id_instances = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_instances",
+      private$request(
         "GET",
         list("patients", id = id, "instances"),
         params = params
@@ -3344,8 +3180,7 @@ Orthanc <- R6::R6Class(
     #' @return JSON object associating the Orthanc identifiers of the instances,
     #'   with the values of their DICOM tags.
     get_patients_id_instances_tags = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_instances_tags",
+      private$request(
         "GET",
         list("patients", id = id, "instances-tags"),
         params = params
@@ -3361,11 +3196,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the names of the labels.
     get_patients_id_labels = function(id) {
-      private$api(
-        "get_patients_id_labels",
-        "GET",
-        list("patients", id = id, "labels")
-      )
+      private$request("GET", list("patients", id = id, "labels"))
     },
 
     #' @description Remove label
@@ -3377,8 +3208,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_patients_id_labels_label = function(id, label) {
-      private$api(
-        "delete_patients_id_labels_label",
+      private$request(
         "DELETE",
         list("patients", id = id, "labels", label = label)
       )
@@ -3394,11 +3224,7 @@ Orthanc <- R6::R6Class(
     #' @return Empty string is returned in the case of presence, error 404 in
     #'   the case of absence.
     get_patients_id_labels_label = function(id, label) {
-      private$api(
-        "get_patients_id_labels_label",
-        "GET",
-        list("patients", id = id, "labels", label = label)
-      )
+      private$request("GET", list("patients", id = id, "labels", label = label))
     },
 
     #' @description Add label
@@ -3410,11 +3236,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_patients_id_labels_label = function(id, label) {
-      private$api(
-        "put_patients_id_labels_label",
-        "PUT",
-        list("patients", id = id, "labels", label = label)
-      )
+      private$request("PUT", list("patients", id = id, "labels", label = label))
     },
 
     #' @description Create DICOMDIR media
@@ -3445,8 +3267,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return ZIP file containing the archive.
     get_patients_id_media = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_media",
+      private$request(
         "GET",
         list("patients", id = id, "media"),
         params = params
@@ -3493,12 +3314,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_patients_id_media = function(id, json = NULL) {
-      private$api(
-        "post_patients_id_media",
-        "POST",
-        list("patients", id = id, "media"),
-        json = json
-      )
+      private$request("POST", list("patients", id = id, "media"), json = json)
     },
 
     #' @description List metadata
@@ -3519,8 +3335,7 @@ Orthanc <- R6::R6Class(
     #' @return List containing the names of the available metadata, or List
     #'   mapping metadata to their values (if `expand` argument is provided).
     get_patients_id_metadata = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_metadata",
+      private$request(
         "GET",
         list("patients", id = id, "metadata"),
         params = params
@@ -3547,8 +3362,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_patients_id_metadata_name = function(id, name, headers = NULL) {
-      private$api(
-        "delete_patients_id_metadata_name",
+      private$request(
         "DELETE",
         list("patients", id = id, "metadata", name = name),
         headers = headers
@@ -3572,8 +3386,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Value of the metadata.
     get_patients_id_metadata_name = function(id, name, headers = NULL) {
-      private$api(
-        "get_patients_id_metadata_name",
+      private$request(
         "GET",
         list("patients", id = id, "metadata", name = name),
         headers = headers
@@ -3606,8 +3419,7 @@ Orthanc <- R6::R6Class(
       headers = NULL,
       data = NULL
     ) {
-      private$api(
-        "put_patients_id_metadata_name",
+      private$request(
         "PUT",
         list("patients", id = id, "metadata", name = name),
         headers = headers,
@@ -3671,12 +3483,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_patients_id_modify = function(id, json = NULL) {
-      private$api(
-        "post_patients_id_modify",
-        "POST",
-        list("patients", id = id, "modify"),
-        json = json
-      )
+      private$request("POST", list("patients", id = id, "modify"), json = json)
     },
 
     #' @description Get patient module
@@ -3699,8 +3506,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM patient.
     get_patients_id_module = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_module",
+      private$request(
         "GET",
         list("patients", id = id, "module"),
         params = params
@@ -3715,11 +3521,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return `1` if protected, `0` if not protected.
     get_patients_id_protected = function(id) {
-      private$api(
-        "get_patients_id_protected",
-        "GET",
-        list("patients", id = id, "protected")
-      )
+      private$request("GET", list("patients", id = id, "protected"))
     },
 
     #' @description Protect/Unprotect a patient against recycling
@@ -3734,8 +3536,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_patients_id_protected = function(id, json) {
-      private$api(
-        "put_patients_id_protected",
+      private$request(
         "PUT",
         list("patients", id = id, "protected"),
         json = json
@@ -3769,8 +3570,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_patients_id_reconstruct = function(id, json = NULL) {
-      private$api(
-        "post_patients_id_reconstruct",
+      private$request(
         "POST",
         list("patients", id = id, "reconstruct"),
         json = json
@@ -3808,8 +3608,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing information about the child DICOM series.
     get_patients_id_series = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_series",
+      private$request(
         "GET",
         list("patients", id = id, "series"),
         params = params
@@ -3835,8 +3634,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the values of the DICOM tags.
     get_patients_id_shared_tags = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_shared_tags",
+      private$request(
         "GET",
         list("patients", id = id, "shared-tags"),
         params = params
@@ -3851,11 +3649,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_patients_id_statistics = function(id) {
-      private$api(
-        "get_patients_id_statistics",
-        "GET",
-        list("patients", id = id, "statistics")
-      )
+      private$request("GET", list("patients", id = id, "statistics"))
     },
 
     #' @description Get child studies
@@ -3889,8 +3683,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing information about the child DICOM studies.
     get_patients_id_studies = function(id, params = NULL) {
-      private$api(
-        "get_patients_id_studies",
+      private$request(
         "GET",
         list("patients", id = id, "studies"),
         params = params
@@ -3915,7 +3708,7 @@ Orthanc <- R6::R6Class(
     #' @return List containing either the identifiers of the peers, or detailed
     #'   information about the peers (if `expand` argument is provided).
     get_peers = function(params = NULL) {
-      private$api("get_peers", "GET", list("peers"), params = params)
+      private$request("GET", list("peers"), params = params)
     },
 
     #' @description Delete Orthanc peer
@@ -3928,7 +3721,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_peers_id = function(id) {
-      private$api("delete_peers_id", "DELETE", list("peers", id = id))
+      private$request("DELETE", list("peers", id = id))
     },
 
     #' @description List operations on peer
@@ -3939,7 +3732,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List of the available operations.
     get_peers_id = function(id) {
-      private$api("get_peers_id", "GET", list("peers", id = id))
+      private$request("GET", list("peers", id = id))
     },
 
     #' @description Update Orthanc peer
@@ -3967,7 +3760,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_peers_id = function(id, json = NULL) {
-      private$api("put_peers_id", "PUT", list("peers", id = id), json = json)
+      private$request("PUT", list("peers", id = id), json = json)
     },
 
     #' @description Get peer configuration
@@ -3978,11 +3771,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Configuration of the peer.
     get_peers_id_configuration = function(id) {
-      private$api(
-        "get_peers_id_configuration",
-        "GET",
-        list("peers", id = id, "configuration")
-      )
+      private$request("GET", list("peers", id = id, "configuration"))
     },
 
     #' @description Send to Orthanc peer
@@ -4020,8 +3809,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_peers_id_store = function(id, json = NULL, data = NULL) {
-      private$api(
-        "post_peers_id_store",
+      private$request(
         "POST",
         list("peers", id = id, "store"),
         json = json,
@@ -4044,8 +3832,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_peers_id_store_straight = function(id, file = NULL) {
-      private$api(
-        "post_peers_id_store_straight",
+      private$request(
         "POST",
         list("peers", id = id, "store-straight"),
         file = file
@@ -4062,11 +3849,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return System information about the peer.
     get_peers_id_system = function(id) {
-      private$api(
-        "get_peers_id_system",
-        "GET",
-        list("peers", id = id, "system")
-      )
+      private$request("GET", list("peers", id = id, "system"))
     },
 
     #' @description List plugins
@@ -4075,7 +3858,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the identifiers of the installed plugins.
     get_plugins = function() {
-      private$api("get_plugins", "GET", list("plugins"))
+      private$request("GET", list("plugins"))
     },
 
     #' @description JavaScript extensions to Orthanc Explorer
@@ -4086,11 +3869,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The JavaScript extensions.
     get_plugins_explorer.js = function() {
-      private$api(
-        "get_plugins_explorer.js",
-        "GET",
-        list("plugins", "explorer.js")
-      )
+      private$request("GET", list("plugins", "explorer.js"))
     },
 
     #' @description Get plugin
@@ -4102,7 +3881,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing information about the plugin.
     get_plugins_id = function(id) {
-      private$api("get_plugins_id", "GET", list("plugins", id = id))
+      private$request("GET", list("plugins", id = id))
     },
 
     #' @description List query/retrieve operations
@@ -4115,7 +3894,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the identifiers.
     get_queries = function() {
-      private$api("get_queries", "GET", list("queries"))
+      private$request("GET", list("queries"))
     },
 
     #' @description Delete a query
@@ -4127,7 +3906,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_queries_id = function(id) {
-      private$api("delete_queries_id", "DELETE", list("queries", id = id))
+      private$request("DELETE", list("queries", id = id))
     },
 
     #' @description List operations on a query
@@ -4139,7 +3918,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the list of operations.
     get_queries_id = function(id) {
-      private$api("get_queries_id", "GET", list("queries", id = id))
+      private$request("GET", list("queries", id = id))
     },
 
     #' @description List answers to a query
@@ -4165,8 +3944,7 @@ Orthanc <- R6::R6Class(
     #'   information about the reported answers (if `expand` argument is
     #'   provided).
     get_queries_id_answers = function(id, params = NULL) {
-      private$api(
-        "get_queries_id_answers",
+      private$request(
         "GET",
         list("queries", id = id, "answers"),
         params = params
@@ -4183,11 +3961,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the list of operations.
     get_queries_id_answers_index = function(id, index) {
-      private$api(
-        "get_queries_id_answers_index",
-        "GET",
-        list("queries", id = id, "answers", index = index)
-      )
+      private$request("GET", list("queries", id = id, "answers", index = index))
     },
 
     #' @description Get one answer
@@ -4209,8 +3983,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the DICOM tags of the answer.
     get_queries_id_answers_index_content = function(id, index, params = NULL) {
-      private$api(
-        "get_queries_id_answers_index_content",
+      private$request(
         "GET",
         list("queries", id = id, "answers", index = index, "content"),
         params = params
@@ -4240,8 +4013,7 @@ Orthanc <- R6::R6Class(
       index,
       json = NULL
     ) {
-      private$api(
-        "post_queries_id_answers_index_query_instances",
+      private$request(
         "POST",
         list("queries", id = id, "answers", index = index, "query-instances"),
         json = json
@@ -4271,8 +4043,7 @@ Orthanc <- R6::R6Class(
       index,
       json = NULL
     ) {
-      private$api(
-        "post_queries_id_answers_index_query_series",
+      private$request(
         "POST",
         list("queries", id = id, "answers", index = index, "query-series"),
         json = json
@@ -4302,8 +4073,7 @@ Orthanc <- R6::R6Class(
       index,
       json = NULL
     ) {
-      private$api(
-        "post_queries_id_answers_index_query_studies",
+      private$request(
         "POST",
         list("queries", id = id, "answers", index = index, "query-studies"),
         json = json
@@ -4357,8 +4127,7 @@ Orthanc <- R6::R6Class(
       json = NULL,
       data = NULL
     ) {
-      private$api(
-        "post_queries_id_answers_index_retrieve",
+      private$request(
         "POST",
         list("queries", id = id, "answers", index = index, "retrieve"),
         json = json,
@@ -4375,11 +4144,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The level.
     get_queries_id_level = function(id) {
-      private$api(
-        "get_queries_id_level",
-        "GET",
-        list("queries", id = id, "level")
-      )
+      private$request("GET", list("queries", id = id, "level"))
     },
 
     #' @description Get modality of original query
@@ -4391,11 +4156,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The identifier of the DICOM modality.
     get_queries_id_modality = function(id) {
-      private$api(
-        "get_queries_id_modality",
-        "GET",
-        list("queries", id = id, "modality")
-      )
+      private$request("GET", list("queries", id = id, "modality"))
     },
 
     #' @description Get original query arguments
@@ -4416,12 +4177,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Content of the original query.
     get_queries_id_query = function(id, params = NULL) {
-      private$api(
-        "get_queries_id_query",
-        "GET",
-        list("queries", id = id, "query"),
-        params = params
-      )
+      private$request("GET", list("queries", id = id, "query"), params = params)
     },
 
     #' @description Retrieve all answers with C-MOVE SCU
@@ -4465,8 +4221,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_queries_id_retrieve = function(id, json = NULL, data = NULL) {
-      private$api(
-        "post_queries_id_retrieve",
+      private$request(
         "POST",
         list("queries", id = id, "retrieve"),
         json = json,
@@ -4514,7 +4269,7 @@ Orthanc <- R6::R6Class(
     #'   information about the reported series (if `expand` argument is
     #'   provided).
     get_series = function(params = NULL) {
-      private$api("get_series", "GET", list("series"), params = params)
+      private$request("GET", list("series"), params = params)
     },
 
     #' @description Delete some series
@@ -4525,7 +4280,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_series_id = function(id) {
-      private$api("delete_series_id", "DELETE", list("series", id = id))
+      private$request("DELETE", list("series", id = id))
     },
 
     #' @description Get information about some series
@@ -4557,12 +4312,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM series.
     get_series_id = function(id, params = NULL) {
-      private$api(
-        "get_series_id",
-        "GET",
-        list("series", id = id),
-        params = params
-      )
+      private$request("GET", list("series", id = id), params = params)
     },
 
     #' @description Anonymize series
@@ -4626,12 +4376,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_series_id_anonymize = function(id, json = NULL) {
-      private$api(
-        "post_series_id_anonymize",
-        "POST",
-        list("series", id = id, "anonymize"),
-        json = json
-      )
+      private$request("POST", list("series", id = id, "anonymize"), json = json)
     },
 
     #' @description Create ZIP archive
@@ -4660,8 +4405,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return ZIP file containing the archive.
     get_series_id_archive = function(id, params = NULL) {
-      private$api(
-        "get_series_id_archive",
+      private$request(
         "GET",
         list("series", id = id, "archive"),
         params = params
@@ -4705,12 +4449,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_series_id_archive = function(id, json = NULL) {
-      private$api(
-        "post_series_id_archive",
-        "POST",
-        list("series", id = id, "archive"),
-        json = json
-      )
+      private$request("POST", list("series", id = id, "archive"), json = json)
     },
 
     #' @description List attachments
@@ -4728,8 +4467,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the names of the attachments.
     get_series_id_attachments = function(id, params = NULL) {
-      private$api(
-        "get_series_id_attachments",
+      private$request(
         "GET",
         list("series", id = id, "attachments"),
         params = params
@@ -4756,8 +4494,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_series_id_attachments_name = function(id, name, headers = NULL) {
-      private$api(
-        "delete_series_id_attachments_name",
+      private$request(
         "DELETE",
         list("series", id = id, "attachments", name = name),
         headers = headers
@@ -4782,8 +4519,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List of the available operations.
     get_series_id_attachments_name = function(id, name, headers = NULL) {
-      private$api(
-        "get_series_id_attachments_name",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name),
         headers = headers
@@ -4817,8 +4553,7 @@ Orthanc <- R6::R6Class(
       headers = NULL,
       data = NULL
     ) {
-      private$api(
-        "put_series_id_attachments_name",
+      private$request(
         "PUT",
         list("series", id = id, "attachments", name = name),
         headers = headers,
@@ -4836,8 +4571,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_series_id_attachments_name_compress = function(id, name) {
-      private$api(
-        "post_series_id_attachments_name_compress",
+      private$request(
         "POST",
         list("series", id = id, "attachments", name = name, "compress")
       )
@@ -4875,8 +4609,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_series_id_attachments_name_compressed_data",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name, "compressed-data"),
         params = params,
@@ -4907,8 +4640,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_series_id_attachments_name_compressed_md5",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name, "compressed-md5"),
         headers = headers
@@ -4938,8 +4670,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_series_id_attachments_name_compressed_size",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name, "compressed-size"),
         headers = headers
@@ -4977,8 +4708,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_series_id_attachments_name_data",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name, "data"),
         params = params,
@@ -5004,8 +4734,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the information about the attachment.
     get_series_id_attachments_name_info = function(id, name, headers = NULL) {
-      private$api(
-        "get_series_id_attachments_name_info",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name, "info"),
         headers = headers
@@ -5035,8 +4764,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_series_id_attachments_name_is_compressed",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name, "is-compressed"),
         headers = headers
@@ -5060,8 +4788,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The MD5 of the attachment.
     get_series_id_attachments_name_md5 = function(id, name, headers = NULL) {
-      private$api(
-        "get_series_id_attachments_name_md5",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name, "md5"),
         headers = headers
@@ -5085,8 +4812,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The size of the attachment.
     get_series_id_attachments_name_size = function(id, name, headers = NULL) {
-      private$api(
-        "get_series_id_attachments_name_size",
+      private$request(
         "GET",
         list("series", id = id, "attachments", name = name, "size"),
         headers = headers
@@ -5103,8 +4829,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_series_id_attachments_name_uncompress = function(id, name) {
-      private$api(
-        "post_series_id_attachments_name_uncompress",
+      private$request(
         "POST",
         list("series", id = id, "attachments", name = name, "uncompress")
       )
@@ -5120,8 +4845,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return On success, a valid JSON object is returned.
     post_series_id_attachments_name_verify_md5 = function(id, name) {
-      private$api(
-        "post_series_id_attachments_name_verify_md5",
+      private$request(
         "POST",
         list("series", id = id, "attachments", name = name, "verify-md5")
       )
@@ -5158,8 +4882,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing information about the child DICOM instances.
     get_series_id_instances = function(id, params = NULL) {
-      private$api(
-        "get_series_id_instances",
+      private$request(
         "GET",
         list("series", id = id, "instances"),
         params = params
@@ -5187,8 +4910,7 @@ Orthanc <- R6::R6Class(
     #' @return JSON object associating the Orthanc identifiers of the instances,
     #'   with the values of their DICOM tags.
     get_series_id_instances_tags = function(id, params = NULL) {
-      private$api(
-        "get_series_id_instances_tags",
+      private$request(
         "GET",
         list("series", id = id, "instances-tags"),
         params = params
@@ -5204,11 +4926,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the names of the labels.
     get_series_id_labels = function(id) {
-      private$api(
-        "get_series_id_labels",
-        "GET",
-        list("series", id = id, "labels")
-      )
+      private$request("GET", list("series", id = id, "labels"))
     },
 
     #' @description Remove label
@@ -5220,8 +4938,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_series_id_labels_label = function(id, label) {
-      private$api(
-        "delete_series_id_labels_label",
+      private$request(
         "DELETE",
         list("series", id = id, "labels", label = label)
       )
@@ -5237,11 +4954,7 @@ Orthanc <- R6::R6Class(
     #' @return Empty string is returned in the case of presence, error 404 in
     #'   the case of absence.
     get_series_id_labels_label = function(id, label) {
-      private$api(
-        "get_series_id_labels_label",
-        "GET",
-        list("series", id = id, "labels", label = label)
-      )
+      private$request("GET", list("series", id = id, "labels", label = label))
     },
 
     #' @description Add label
@@ -5253,11 +4966,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_series_id_labels_label = function(id, label) {
-      private$api(
-        "put_series_id_labels_label",
-        "PUT",
-        list("series", id = id, "labels", label = label)
-      )
+      private$request("PUT", list("series", id = id, "labels", label = label))
     },
 
     #' @description Create DICOMDIR media
@@ -5288,12 +4997,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return ZIP file containing the archive.
     get_series_id_media = function(id, params = NULL) {
-      private$api(
-        "get_series_id_media",
-        "GET",
-        list("series", id = id, "media"),
-        params = params
-      )
+      private$request("GET", list("series", id = id, "media"), params = params)
     },
 
     #' @description Create DICOMDIR media
@@ -5336,12 +5040,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_series_id_media = function(id, json = NULL) {
-      private$api(
-        "post_series_id_media",
-        "POST",
-        list("series", id = id, "media"),
-        json = json
-      )
+      private$request("POST", list("series", id = id, "media"), json = json)
     },
 
     #' @description List metadata
@@ -5362,8 +5061,7 @@ Orthanc <- R6::R6Class(
     #' @return List containing the names of the available metadata, or List
     #'   mapping metadata to their values (if `expand` argument is provided).
     get_series_id_metadata = function(id, params = NULL) {
-      private$api(
-        "get_series_id_metadata",
+      private$request(
         "GET",
         list("series", id = id, "metadata"),
         params = params
@@ -5390,8 +5088,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_series_id_metadata_name = function(id, name, headers = NULL) {
-      private$api(
-        "delete_series_id_metadata_name",
+      private$request(
         "DELETE",
         list("series", id = id, "metadata", name = name),
         headers = headers
@@ -5415,8 +5112,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Value of the metadata.
     get_series_id_metadata_name = function(id, name, headers = NULL) {
-      private$api(
-        "get_series_id_metadata_name",
+      private$request(
         "GET",
         list("series", id = id, "metadata", name = name),
         headers = headers
@@ -5449,8 +5145,7 @@ Orthanc <- R6::R6Class(
       headers = NULL,
       data = NULL
     ) {
-      private$api(
-        "put_series_id_metadata_name",
+      private$request(
         "PUT",
         list("series", id = id, "metadata", name = name),
         headers = headers,
@@ -5514,12 +5209,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_series_id_modify = function(id, json = NULL) {
-      private$api(
-        "post_series_id_modify",
-        "POST",
-        list("series", id = id, "modify"),
-        json = json
-      )
+      private$request("POST", list("series", id = id, "modify"), json = json)
     },
 
     #' @description Get series module
@@ -5542,12 +5232,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM series.
     get_series_id_module = function(id, params = NULL) {
-      private$api(
-        "get_series_id_module",
-        "GET",
-        list("series", id = id, "module"),
-        params = params
-      )
+      private$request("GET", list("series", id = id, "module"), params = params)
     },
 
     #' @description Decode series for numpy
@@ -5569,12 +5254,7 @@ Orthanc <- R6::R6Class(
     #' @return Numpy file:
     #'   https://numpy.org/devdocs/reference/generated/numpy.lib.format.html.
     get_series_id_numpy = function(id, params = NULL) {
-      private$api(
-        "get_series_id_numpy",
-        "GET",
-        list("series", id = id, "numpy"),
-        params = params
-      )
+      private$request("GET", list("series", id = id, "numpy"), params = params)
     },
 
     #' @description Get parent patient
@@ -5606,8 +5286,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the parent DICOM patient.
     get_series_id_patient = function(id, params = NULL) {
-      private$api(
-        "get_series_id_patient",
+      private$request(
         "GET",
         list("series", id = id, "patient"),
         params = params
@@ -5641,8 +5320,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_series_id_reconstruct = function(id, json = NULL) {
-      private$api(
-        "post_series_id_reconstruct",
+      private$request(
         "POST",
         list("series", id = id, "reconstruct"),
         json = json
@@ -5668,8 +5346,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the values of the DICOM tags.
     get_series_id_shared_tags = function(id, params = NULL) {
-      private$api(
-        "get_series_id_shared_tags",
+      private$request(
         "GET",
         list("series", id = id, "shared-tags"),
         params = params
@@ -5684,11 +5361,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_series_id_statistics = function(id) {
-      private$api(
-        "get_series_id_statistics",
-        "GET",
-        list("series", id = id, "statistics")
-      )
+      private$request("GET", list("series", id = id, "statistics"))
     },
 
     #' @description Get parent study
@@ -5720,12 +5393,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the parent DICOM study.
     get_series_id_study = function(id, params = NULL) {
-      private$api(
-        "get_series_id_study",
-        "GET",
-        list("series", id = id, "study"),
-        params = params
-      )
+      private$request("GET", list("series", id = id, "study"), params = params)
     },
 
     #' @description Get database statistics
@@ -5734,7 +5402,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_statistics = function() {
-      private$api("get_statistics", "GET", list("statistics"))
+      private$request("GET", list("statistics"))
     },
 
     #' @description Get storage commitment report
@@ -5747,11 +5415,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_storage_commitment_id = function(id) {
-      private$api(
-        "get_storage_commitment_id",
-        "GET",
-        list("storage-commitment", id = id)
-      )
+      private$request("GET", list("storage-commitment", id = id))
     },
 
     #' @description Remove after storage commitment
@@ -5766,11 +5430,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_storage_commitment_id_remove = function(id) {
-      private$api(
-        "post_storage_commitment_id_remove",
-        "POST",
-        list("storage-commitment", id = id, "remove")
-      )
+      private$request("POST", list("storage-commitment", id = id, "remove"))
     },
 
     #' @description List the available studies
@@ -5813,7 +5473,7 @@ Orthanc <- R6::R6Class(
     #'   information about the reported studies (if `expand` argument is
     #'   provided).
     get_studies = function(params = NULL) {
-      private$api("get_studies", "GET", list("studies"), params = params)
+      private$request("GET", list("studies"), params = params)
     },
 
     #' @description Delete some study
@@ -5824,7 +5484,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_studies_id = function(id) {
-      private$api("delete_studies_id", "DELETE", list("studies", id = id))
+      private$request("DELETE", list("studies", id = id))
     },
 
     #' @description Get information about some study
@@ -5856,12 +5516,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM study.
     get_studies_id = function(id, params = NULL) {
-      private$api(
-        "get_studies_id",
-        "GET",
-        list("studies", id = id),
-        params = params
-      )
+      private$request("GET", list("studies", id = id), params = params)
     },
 
     #' @description Anonymize study
@@ -5925,8 +5580,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_studies_id_anonymize = function(id, json = NULL) {
-      private$api(
-        "post_studies_id_anonymize",
+      private$request(
         "POST",
         list("studies", id = id, "anonymize"),
         json = json
@@ -5959,8 +5613,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return ZIP file containing the archive.
     get_studies_id_archive = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_archive",
+      private$request(
         "GET",
         list("studies", id = id, "archive"),
         params = params
@@ -6004,12 +5657,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_studies_id_archive = function(id, json = NULL) {
-      private$api(
-        "post_studies_id_archive",
-        "POST",
-        list("studies", id = id, "archive"),
-        json = json
-      )
+      private$request("POST", list("studies", id = id, "archive"), json = json)
     },
 
     #' @description List attachments
@@ -6027,8 +5675,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the names of the attachments.
     get_studies_id_attachments = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_attachments",
+      private$request(
         "GET",
         list("studies", id = id, "attachments"),
         params = params
@@ -6055,8 +5702,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_studies_id_attachments_name = function(id, name, headers = NULL) {
-      private$api(
-        "delete_studies_id_attachments_name",
+      private$request(
         "DELETE",
         list("studies", id = id, "attachments", name = name),
         headers = headers
@@ -6081,8 +5727,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List of the available operations.
     get_studies_id_attachments_name = function(id, name, headers = NULL) {
-      private$api(
-        "get_studies_id_attachments_name",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name),
         headers = headers
@@ -6116,8 +5761,7 @@ Orthanc <- R6::R6Class(
       headers = NULL,
       data = NULL
     ) {
-      private$api(
-        "put_studies_id_attachments_name",
+      private$request(
         "PUT",
         list("studies", id = id, "attachments", name = name),
         headers = headers,
@@ -6135,8 +5779,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_studies_id_attachments_name_compress = function(id, name) {
-      private$api(
-        "post_studies_id_attachments_name_compress",
+      private$request(
         "POST",
         list("studies", id = id, "attachments", name = name, "compress")
       )
@@ -6174,8 +5817,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_studies_id_attachments_name_compressed_data",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name, "compressed-data"),
         params = params,
@@ -6206,8 +5848,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_studies_id_attachments_name_compressed_md5",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name, "compressed-md5"),
         headers = headers
@@ -6237,8 +5878,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_studies_id_attachments_name_compressed_size",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name, "compressed-size"),
         headers = headers
@@ -6276,8 +5916,7 @@ Orthanc <- R6::R6Class(
       params = NULL,
       headers = NULL
     ) {
-      private$api(
-        "get_studies_id_attachments_name_data",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name, "data"),
         params = params,
@@ -6303,8 +5942,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the information about the attachment.
     get_studies_id_attachments_name_info = function(id, name, headers = NULL) {
-      private$api(
-        "get_studies_id_attachments_name_info",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name, "info"),
         headers = headers
@@ -6334,8 +5972,7 @@ Orthanc <- R6::R6Class(
       name,
       headers = NULL
     ) {
-      private$api(
-        "get_studies_id_attachments_name_is_compressed",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name, "is-compressed"),
         headers = headers
@@ -6359,8 +5996,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The MD5 of the attachment.
     get_studies_id_attachments_name_md5 = function(id, name, headers = NULL) {
-      private$api(
-        "get_studies_id_attachments_name_md5",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name, "md5"),
         headers = headers
@@ -6384,8 +6020,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The size of the attachment.
     get_studies_id_attachments_name_size = function(id, name, headers = NULL) {
-      private$api(
-        "get_studies_id_attachments_name_size",
+      private$request(
         "GET",
         list("studies", id = id, "attachments", name = name, "size"),
         headers = headers
@@ -6402,8 +6037,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_studies_id_attachments_name_uncompress = function(id, name) {
-      private$api(
-        "post_studies_id_attachments_name_uncompress",
+      private$request(
         "POST",
         list("studies", id = id, "attachments", name = name, "uncompress")
       )
@@ -6419,8 +6053,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return On success, a valid JSON object is returned.
     post_studies_id_attachments_name_verify_md5 = function(id, name) {
-      private$api(
-        "post_studies_id_attachments_name_verify_md5",
+      private$request(
         "POST",
         list("studies", id = id, "attachments", name = name, "verify-md5")
       )
@@ -6457,8 +6090,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing information about the child DICOM instances.
     get_studies_id_instances = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_instances",
+      private$request(
         "GET",
         list("studies", id = id, "instances"),
         params = params
@@ -6486,8 +6118,7 @@ Orthanc <- R6::R6Class(
     #' @return JSON object associating the Orthanc identifiers of the instances,
     #'   with the values of their DICOM tags.
     get_studies_id_instances_tags = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_instances_tags",
+      private$request(
         "GET",
         list("studies", id = id, "instances-tags"),
         params = params
@@ -6503,11 +6134,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the names of the labels.
     get_studies_id_labels = function(id) {
-      private$api(
-        "get_studies_id_labels",
-        "GET",
-        list("studies", id = id, "labels")
-      )
+      private$request("GET", list("studies", id = id, "labels"))
     },
 
     #' @description Remove label
@@ -6519,8 +6146,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_studies_id_labels_label = function(id, label) {
-      private$api(
-        "delete_studies_id_labels_label",
+      private$request(
         "DELETE",
         list("studies", id = id, "labels", label = label)
       )
@@ -6536,11 +6162,7 @@ Orthanc <- R6::R6Class(
     #' @return Empty string is returned in the case of presence, error 404 in
     #'   the case of absence.
     get_studies_id_labels_label = function(id, label) {
-      private$api(
-        "get_studies_id_labels_label",
-        "GET",
-        list("studies", id = id, "labels", label = label)
-      )
+      private$request("GET", list("studies", id = id, "labels", label = label))
     },
 
     #' @description Add label
@@ -6552,11 +6174,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_studies_id_labels_label = function(id, label) {
-      private$api(
-        "put_studies_id_labels_label",
-        "PUT",
-        list("studies", id = id, "labels", label = label)
-      )
+      private$request("PUT", list("studies", id = id, "labels", label = label))
     },
 
     #' @description Create DICOMDIR media
@@ -6587,12 +6205,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return ZIP file containing the archive.
     get_studies_id_media = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_media",
-        "GET",
-        list("studies", id = id, "media"),
-        params = params
-      )
+      private$request("GET", list("studies", id = id, "media"), params = params)
     },
 
     #' @description Create DICOMDIR media
@@ -6635,12 +6248,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_studies_id_media = function(id, json = NULL) {
-      private$api(
-        "post_studies_id_media",
-        "POST",
-        list("studies", id = id, "media"),
-        json = json
-      )
+      private$request("POST", list("studies", id = id, "media"), json = json)
     },
 
     #' @description Merge study
@@ -6674,12 +6282,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_studies_id_merge = function(id, json = NULL) {
-      private$api(
-        "post_studies_id_merge",
-        "POST",
-        list("studies", id = id, "merge"),
-        json = json
-      )
+      private$request("POST", list("studies", id = id, "merge"), json = json)
     },
 
     #' @description List metadata
@@ -6700,8 +6303,7 @@ Orthanc <- R6::R6Class(
     #' @return List containing the names of the available metadata, or List
     #'   mapping metadata to their values (if `expand` argument is provided).
     get_studies_id_metadata = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_metadata",
+      private$request(
         "GET",
         list("studies", id = id, "metadata"),
         params = params
@@ -6728,8 +6330,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     delete_studies_id_metadata_name = function(id, name, headers = NULL) {
-      private$api(
-        "delete_studies_id_metadata_name",
+      private$request(
         "DELETE",
         list("studies", id = id, "metadata", name = name),
         headers = headers
@@ -6753,8 +6354,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Value of the metadata.
     get_studies_id_metadata_name = function(id, name, headers = NULL) {
-      private$api(
-        "get_studies_id_metadata_name",
+      private$request(
         "GET",
         list("studies", id = id, "metadata", name = name),
         headers = headers
@@ -6787,8 +6387,7 @@ Orthanc <- R6::R6Class(
       headers = NULL,
       data = NULL
     ) {
-      private$api(
-        "put_studies_id_metadata_name",
+      private$request(
         "PUT",
         list("studies", id = id, "metadata", name = name),
         headers = headers,
@@ -6852,12 +6451,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_studies_id_modify = function(id, json = NULL) {
-      private$api(
-        "post_studies_id_modify",
-        "POST",
-        list("studies", id = id, "modify"),
-        json = json
-      )
+      private$request("POST", list("studies", id = id, "modify"), json = json)
     },
 
     #' @description Get study module
@@ -6880,8 +6474,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM study.
     get_studies_id_module = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_module",
+      private$request(
         "GET",
         list("studies", id = id, "module"),
         params = params
@@ -6908,8 +6501,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the DICOM study.
     get_studies_id_module_patient = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_module_patient",
+      private$request(
         "GET",
         list("studies", id = id, "module-patient"),
         params = params
@@ -6945,8 +6537,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Information about the parent DICOM patient.
     get_studies_id_patient = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_patient",
+      private$request(
         "GET",
         list("studies", id = id, "patient"),
         params = params
@@ -6980,8 +6571,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_studies_id_reconstruct = function(id, json = NULL) {
-      private$api(
-        "post_studies_id_reconstruct",
+      private$request(
         "POST",
         list("studies", id = id, "reconstruct"),
         json = json
@@ -7019,8 +6609,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing information about the child DICOM series.
     get_studies_id_series = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_series",
+      private$request(
         "GET",
         list("studies", id = id, "series"),
         params = params
@@ -7046,8 +6635,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return JSON object containing the values of the DICOM tags.
     get_studies_id_shared_tags = function(id, params = NULL) {
-      private$api(
-        "get_studies_id_shared_tags",
+      private$request(
         "GET",
         list("studies", id = id, "shared-tags"),
         params = params
@@ -7100,12 +6688,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_studies_id_split = function(id, json = NULL) {
-      private$api(
-        "post_studies_id_split",
-        "POST",
-        list("studies", id = id, "split"),
-        json = json
-      )
+      private$request("POST", list("studies", id = id, "split"), json = json)
     },
 
     #' @description Get study statistics
@@ -7116,11 +6699,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_studies_id_statistics = function(id) {
-      private$api(
-        "get_studies_id_statistics",
-        "GET",
-        list("studies", id = id, "statistics")
-      )
+      private$request("GET", list("studies", id = id, "statistics"))
     },
 
     #' @description Get system information
@@ -7129,7 +6708,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_system = function() {
-      private$api("get_system", "GET", list("system"))
+      private$request("GET", list("system"))
     },
 
     #' @description List operations
@@ -7138,7 +6717,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List of the available operations.
     get_tools = function() {
-      private$api("get_tools", "GET", list("tools"))
+      private$request("GET", list("tools"))
     },
 
     #' @description Get accepted SOPClassUID
@@ -7149,11 +6728,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the SOP Class UIDs.
     get_tools_accepted_sop_classes = function() {
-      private$api(
-        "get_tools_accepted_sop_classes",
-        "GET",
-        list("tools", "accepted-sop-classes")
-      )
+      private$request("GET", list("tools", "accepted-sop-classes"))
     },
 
     #' @description Get accepted transfer syntaxes
@@ -7164,11 +6739,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the transfer syntax UIDs.
     get_tools_accepted_transfer_syntaxes = function() {
-      private$api(
-        "get_tools_accepted_transfer_syntaxes",
-        "GET",
-        list("tools", "accepted-transfer-syntaxes")
-      )
+      private$request("GET", list("tools", "accepted-transfer-syntaxes"))
     },
 
     #' @description Set accepted transfer syntaxes
@@ -7187,8 +6758,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the now-accepted transfer syntax UIDs.
     put_tools_accepted_transfer_syntaxes = function(json = NULL, data = NULL) {
-      private$api(
-        "put_tools_accepted_transfer_syntaxes",
+      private$request(
         "PUT",
         list("tools", "accepted-transfer-syntaxes"),
         json = json,
@@ -7256,12 +6826,7 @@ Orthanc <- R6::R6Class(
     #' @return The list of all the resources that have been created by this
     #'   anonymization.
     post_tools_bulk_anonymize = function(json = NULL) {
-      private$api(
-        "post_tools_bulk_anonymize",
-        "POST",
-        list("tools", "bulk-anonymize"),
-        json = json
-      )
+      private$request("POST", list("tools", "bulk-anonymize"), json = json)
     },
 
     #' @description Describe a set of resources
@@ -7290,12 +6855,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_tools_bulk_content = function(json = NULL) {
-      private$api(
-        "post_tools_bulk_content",
-        "POST",
-        list("tools", "bulk-content"),
-        json = json
-      )
+      private$request("POST", list("tools", "bulk-content"), json = json)
     },
 
     #' @description Delete a set of resources
@@ -7312,12 +6872,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_tools_bulk_delete = function(json = NULL) {
-      private$api(
-        "post_tools_bulk_delete",
-        "POST",
-        list("tools", "bulk-delete"),
-        json = json
-      )
+      private$request("POST", list("tools", "bulk-delete"), json = json)
     },
 
     #' @description Modify a set of resources
@@ -7380,12 +6935,7 @@ Orthanc <- R6::R6Class(
     #' @return The list of all the resources that have been altered by this
     #'   modification.
     post_tools_bulk_modify = function(json = NULL) {
-      private$api(
-        "post_tools_bulk_modify",
-        "POST",
-        list("tools", "bulk-modify"),
-        json = json
-      )
+      private$request("POST", list("tools", "bulk-modify"), json = json)
     },
 
     #' @description Count local resources
@@ -7422,12 +6972,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return A JSON object with the `Count` of matching resources.
     post_tools_count_resources = function(json = NULL) {
-      private$api(
-        "post_tools_count_resources",
-        "POST",
-        list("tools", "count-resources"),
-        json = json
-      )
+      private$request("POST", list("tools", "count-resources"), json = json)
     },
 
     #' @description Create ZIP archive
@@ -7455,8 +7000,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_tools_create_archive = function(resources = NULL, params = NULL) {
-      private$api(
-        "get_tools_create_archive",
+      private$request(
         "GET",
         list("tools", "create-archive"),
         params = c(list(resources = resources), params)
@@ -7500,12 +7044,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_tools_create_archive = function(json = NULL) {
-      private$api(
-        "post_tools_create_archive",
-        "POST",
-        list("tools", "create-archive"),
-        json = json
-      )
+      private$request("POST", list("tools", "create-archive"), json = json)
     },
 
     #' @description Create one DICOM instance
@@ -7549,12 +7088,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_tools_create_dicom = function(json = NULL) {
-      private$api(
-        "post_tools_create_dicom",
-        "POST",
-        list("tools", "create-dicom"),
-        json = json
-      )
+      private$request("POST", list("tools", "create-dicom"), json = json)
     },
 
     #' @description Create DICOMDIR media
@@ -7582,8 +7116,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_tools_create_media = function(resources = NULL, params = NULL) {
-      private$api(
-        "get_tools_create_media",
+      private$request(
         "GET",
         list("tools", "create-media"),
         params = c(list(resources = resources), params)
@@ -7631,12 +7164,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_tools_create_media = function(json = NULL) {
-      private$api(
-        "post_tools_create_media",
-        "POST",
-        list("tools", "create-media"),
-        json = json
-      )
+      private$request("POST", list("tools", "create-media"), json = json)
     },
 
     #' @description Create DICOMDIR media
@@ -7667,8 +7195,7 @@ Orthanc <- R6::R6Class(
       resources = NULL,
       params = NULL
     ) {
-      private$api(
-        "get_tools_create_media_extended",
+      private$request(
         "GET",
         list("tools", "create-media-extended"),
         params = c(list(resources = resources), params)
@@ -7716,8 +7243,7 @@ Orthanc <- R6::R6Class(
     #'   submitted to generate the archive:
     #'   https://orthanc.uclouvain.be/book/users/advanced-rest.html#jobs.
     post_tools_create_media_extended = function(json = NULL) {
-      private$api(
-        "post_tools_create_media_extended",
+      private$request(
         "POST",
         list("tools", "create-media-extended"),
         json = json
@@ -7732,11 +7258,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The name of the encoding.
     get_tools_default_encoding = function() {
-      private$api(
-        "get_tools_default_encoding",
-        "GET",
-        list("tools", "default-encoding")
-      )
+      private$request("GET", list("tools", "default-encoding"))
     },
 
     #' @description Set default encoding
@@ -7753,12 +7275,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_default_encoding = function(data = NULL) {
-      private$api(
-        "put_tools_default_encoding",
-        "PUT",
-        list("tools", "default-encoding"),
-        data = data
-      )
+      private$request("PUT", list("tools", "default-encoding"), data = data)
     },
 
     #' @description Get DICOM conformance
@@ -7767,11 +7284,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The DICOM conformance statement.
     get_tools_dicom_conformance = function() {
-      private$api(
-        "get_tools_dicom_conformance",
-        "GET",
-        list("tools", "dicom-conformance")
-      )
+      private$request("GET", list("tools", "dicom-conformance"))
     },
 
     #' @description Trigger C-ECHO SCU
@@ -7803,12 +7316,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_tools_dicom_echo = function(json = NULL) {
-      private$api(
-        "post_tools_dicom_echo",
-        "POST",
-        list("tools", "dicom-echo"),
-        json = json
-      )
+      private$request("POST", list("tools", "dicom-echo"), json = json)
     },
 
     #' @description Execute Lua script
@@ -7825,12 +7333,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Output of the Lua script.
     post_tools_execute_script = function(data = NULL) {
-      private$api(
-        "post_tools_execute_script",
-        "POST",
-        list("tools", "execute-script"),
-        data = data
-      )
+      private$request("POST", list("tools", "execute-script"), data = data)
     },
 
     #' @description Look for local resources
@@ -7894,7 +7397,7 @@ Orthanc <- R6::R6Class(
     #'   information about the reported resources (if `Expand` argument is
     #'   `TRUE`).
     post_tools_find = function(json = NULL) {
-      private$api("post_tools_find", "POST", list("tools", "find"), json = json)
+      private$request("POST", list("tools", "find"), json = json)
     },
 
     #' @description Generate an identifier
@@ -7906,8 +7409,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The generated identifier.
     get_tools_generate_uid = function(level = NULL) {
-      private$api(
-        "get_tools_generate_uid",
+      private$request(
         "GET",
         list("tools", "generate-uid"),
         params = list(level = level)
@@ -7924,11 +7426,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_tools_invalidate_tags = function() {
-      private$api(
-        "post_tools_invalidate_tags",
-        "POST",
-        list("tools", "invalidate-tags")
-      )
+      private$request("POST", list("tools", "invalidate-tags"))
     },
 
     #' @description Get all the used labels
@@ -7938,7 +7436,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return List containing the labels.
     get_tools_labels = function() {
-      private$api("get_tools_labels", "GET", list("tools", "labels"))
+      private$request("GET", list("tools", "labels"))
     },
 
     #' @description Get main log level
@@ -7947,7 +7445,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Possible values: `default`, `verbose` or `trace`.
     get_tools_log_level = function() {
-      private$api("get_tools_log_level", "GET", list("tools", "log-level"))
+      private$request("GET", list("tools", "log-level"))
     },
 
     #' @description Set main log level
@@ -7962,12 +7460,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_log_level = function(data = NULL) {
-      private$api(
-        "put_tools_log_level",
-        "PUT",
-        list("tools", "log-level"),
-        data = data
-      )
+      private$request("PUT", list("tools", "log-level"), data = data)
     },
 
     #' @description Get log level for `dicom`
@@ -7976,11 +7469,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Possible values: `default`, `verbose` or `trace`.
     get_tools_log_level_dicom = function() {
-      private$api(
-        "get_tools_log_level_dicom",
-        "GET",
-        list("tools", "log-level-dicom")
-      )
+      private$request("GET", list("tools", "log-level-dicom"))
     },
 
     #' @description Set log level for `dicom`
@@ -7995,12 +7484,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_log_level_dicom = function(data = NULL) {
-      private$api(
-        "put_tools_log_level_dicom",
-        "PUT",
-        list("tools", "log-level-dicom"),
-        data = data
-      )
+      private$request("PUT", list("tools", "log-level-dicom"), data = data)
     },
 
     #' @description Get log level for `generic`
@@ -8009,11 +7493,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Possible values: `default`, `verbose` or `trace`.
     get_tools_log_level_generic = function() {
-      private$api(
-        "get_tools_log_level_generic",
-        "GET",
-        list("tools", "log-level-generic")
-      )
+      private$request("GET", list("tools", "log-level-generic"))
     },
 
     #' @description Set log level for `generic`
@@ -8028,12 +7508,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_log_level_generic = function(data = NULL) {
-      private$api(
-        "put_tools_log_level_generic",
-        "PUT",
-        list("tools", "log-level-generic"),
-        data = data
-      )
+      private$request("PUT", list("tools", "log-level-generic"), data = data)
     },
 
     #' @description Get log level for `http`
@@ -8042,11 +7517,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Possible values: `default`, `verbose` or `trace`.
     get_tools_log_level_http = function() {
-      private$api(
-        "get_tools_log_level_http",
-        "GET",
-        list("tools", "log-level-http")
-      )
+      private$request("GET", list("tools", "log-level-http"))
     },
 
     #' @description Set log level for `http`
@@ -8061,12 +7532,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_log_level_http = function(data = NULL) {
-      private$api(
-        "put_tools_log_level_http",
-        "PUT",
-        list("tools", "log-level-http"),
-        data = data
-      )
+      private$request("PUT", list("tools", "log-level-http"), data = data)
     },
 
     #' @description Get log level for `jobs`
@@ -8075,11 +7541,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Possible values: `default`, `verbose` or `trace`.
     get_tools_log_level_jobs = function() {
-      private$api(
-        "get_tools_log_level_jobs",
-        "GET",
-        list("tools", "log-level-jobs")
-      )
+      private$request("GET", list("tools", "log-level-jobs"))
     },
 
     #' @description Set log level for `jobs`
@@ -8094,12 +7556,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_log_level_jobs = function(data = NULL) {
-      private$api(
-        "put_tools_log_level_jobs",
-        "PUT",
-        list("tools", "log-level-jobs"),
-        data = data
-      )
+      private$request("PUT", list("tools", "log-level-jobs"), data = data)
     },
 
     #' @description Get log level for `lua`
@@ -8108,11 +7565,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Possible values: `default`, `verbose` or `trace`.
     get_tools_log_level_lua = function() {
-      private$api(
-        "get_tools_log_level_lua",
-        "GET",
-        list("tools", "log-level-lua")
-      )
+      private$request("GET", list("tools", "log-level-lua"))
     },
 
     #' @description Set log level for `lua`
@@ -8127,12 +7580,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_log_level_lua = function(data = NULL) {
-      private$api(
-        "put_tools_log_level_lua",
-        "PUT",
-        list("tools", "log-level-lua"),
-        data = data
-      )
+      private$request("PUT", list("tools", "log-level-lua"), data = data)
     },
 
     #' @description Get log level for `plugins`
@@ -8141,11 +7589,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Possible values: `default`, `verbose` or `trace`.
     get_tools_log_level_plugins = function() {
-      private$api(
-        "get_tools_log_level_plugins",
-        "GET",
-        list("tools", "log-level-plugins")
-      )
+      private$request("GET", list("tools", "log-level-plugins"))
     },
 
     #' @description Set log level for `plugins`
@@ -8160,12 +7604,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_log_level_plugins = function(data = NULL) {
-      private$api(
-        "put_tools_log_level_plugins",
-        "PUT",
-        list("tools", "log-level-plugins"),
-        data = data
-      )
+      private$request("PUT", list("tools", "log-level-plugins"), data = data)
     },
 
     #' @description Get log level for `sqlite`
@@ -8174,11 +7613,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Possible values: `default`, `verbose` or `trace`.
     get_tools_log_level_sqlite = function() {
-      private$api(
-        "get_tools_log_level_sqlite",
-        "GET",
-        list("tools", "log-level-sqlite")
-      )
+      private$request("GET", list("tools", "log-level-sqlite"))
     },
 
     #' @description Set log level for `sqlite`
@@ -8193,12 +7628,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_log_level_sqlite = function(data = NULL) {
-      private$api(
-        "put_tools_log_level_sqlite",
-        "PUT",
-        list("tools", "log-level-sqlite"),
-        data = data
-      )
+      private$request("PUT", list("tools", "log-level-sqlite"), data = data)
     },
 
     #' @description Look for DICOM identifiers
@@ -8217,12 +7647,7 @@ Orthanc <- R6::R6Class(
     #'   in the list corresponding to a JSON object with the fields `Type`, `ID`
     #'   and `Path` identifying one DICOM resource that is stored by Orthanc.
     post_tools_lookup = function(data = NULL) {
-      private$api(
-        "post_tools_lookup",
-        "POST",
-        list("tools", "lookup"),
-        data = data
-      )
+      private$request("POST", list("tools", "lookup"), data = data)
     },
 
     #' @description Are metrics collected?
@@ -8232,7 +7657,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return `1` if metrics are collected, `0` if metrics are disabled.
     get_tools_metrics = function() {
-      private$api("get_tools_metrics", "GET", list("tools", "metrics"))
+      private$request("GET", list("tools", "metrics"))
     },
 
     #' @description Enable collection of metrics
@@ -8248,12 +7673,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_metrics = function(data = NULL) {
-      private$api(
-        "put_tools_metrics",
-        "PUT",
-        list("tools", "metrics"),
-        data = data
-      )
+      private$request("PUT", list("tools", "metrics"), data = data)
     },
 
     #' @description Get usage metrics
@@ -8263,11 +7683,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     get_tools_metrics_prometheus = function() {
-      private$api(
-        "get_tools_metrics_prometheus",
-        "GET",
-        list("tools", "metrics-prometheus")
-      )
+      private$request("GET", list("tools", "metrics-prometheus"))
     },
 
     #' @description Get UTC time
@@ -8276,7 +7692,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The UTC time.
     get_tools_now = function() {
-      private$api("get_tools_now", "GET", list("tools", "now"))
+      private$request("GET", list("tools", "now"))
     },
 
     #' @description Get local time
@@ -8285,7 +7701,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return The local time.
     get_tools_now_local = function() {
-      private$api("get_tools_now_local", "GET", list("tools", "now-local"))
+      private$request("GET", list("tools", "now-local"))
     },
 
     #' @description Reconstruct all the index
@@ -8309,12 +7725,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_tools_reconstruct = function(json = NULL) {
-      private$api(
-        "post_tools_reconstruct",
-        "POST",
-        list("tools", "reconstruct"),
-        json = json
-      )
+      private$request("POST", list("tools", "reconstruct"), json = json)
     },
 
     #' @description Restart Orthanc
@@ -8323,7 +7734,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_tools_reset = function() {
-      private$api("post_tools_reset", "POST", list("tools", "reset"))
+      private$request("POST", list("tools", "reset"))
     },
 
     #' @description Shutdown Orthanc
@@ -8332,7 +7743,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     post_tools_shutdown = function() {
-      private$api("post_tools_shutdown", "POST", list("tools", "shutdown"))
+      private$request("POST", list("tools", "shutdown"))
     },
 
     #' @description Is unknown SOP class accepted?
@@ -8342,11 +7753,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return `1` if accepted, `0` if not accepted.
     get_tools_unknown_sop_class_accepted = function() {
-      private$api(
-        "get_tools_unknown_sop_class_accepted",
-        "GET",
-        list("tools", "unknown-sop-class-accepted")
-      )
+      private$request("GET", list("tools", "unknown-sop-class-accepted"))
     },
 
     #' @description Set unknown SOP class accepted
@@ -8361,8 +7768,7 @@ Orthanc <- R6::R6Class(
     #'
     #' @return Nothing, invisibly.
     put_tools_unknown_sop_class_accepted = function(data = NULL) {
-      private$api(
-        "put_tools_unknown_sop_class_accepted",
+      private$request(
         "PUT",
         list("tools", "unknown-sop-class-accepted"),
         data = data

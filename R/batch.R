@@ -91,12 +91,12 @@ run_batch <- function(handle, base_url, requests, concurrency, progress, version
   tick$done()
   if (!is.null(res$error)) {
     # The whole batch failed (an interrupt, or a client that cannot be used).
-    orthanc_transport_abort(res, "BATCH", call)
+    if (identical(res$error, "interrupt")) orthanc_interrupt()
+    stop(transport_condition(res, "BATCH", call))
   }
   lapply(seq_len(n), function(i) {
     r <- res[[i]]
-    cnd <- answer_condition(r, reqs[[i]]$method, version, call)
-    if (!is.null(cnd)) return(cnd)
+    if (is_failure(r)) return(answer_condition(r, reqs[[i]]$method, version, call))
     if (!is.null(r$file)) r$file else r$body
   })
 }

@@ -54,13 +54,12 @@ orthanc_print <- function(self, private) {
 }
 
 # The private members of `Orthanc`. Every request, generated or not, goes
-# through `perform()`.
+# through `request()`.
 orthanc_private <- list(
   handle = NULL,
   config = NULL,
   version = NULL,
   last = NULL,
-  asking_version = FALSE,
 
   # Build the Rust client (no request is sent). The password is passed through,
   # never stored in R.
@@ -73,7 +72,7 @@ orthanc_private <- list(
       o$user_agent %||% paste0("orthanc-r/", utils::packageVersion("orthanc"))
     )
     if (is.list(h)) {
-      orthanc_transport_abort(c(h, url = cfg$url), "CONNECT", call = quote(Orthanc$new()))
+      stop(transport_condition(c(h, url = cfg$url), "CONNECT", call = quote(Orthanc$new())))
     }
     private$handle <- h
     invisible()
@@ -81,8 +80,6 @@ orthanc_private <- list(
 
   # The live Rust client. After saveRDS()/readRDS() or in another R process the
   # pointer is gone: rebuild it, with the password from the environment only.
-  # (A single request does not ask: Rust answers it with the error "stale", see
-  # private$failed().)
   ptr = function() {
     if (!rs_client_valid(private$handle)) {
       private$connect(env_or_null("ORTHANC_PASSWORD"))
@@ -90,45 +87,53 @@ orthanc_private <- list(
     private$handle
   },
 
-  # Send one request value; raise the condition of a failure; return the answer.
-  perform = function(req, call = NULL, ids = NA) {
+  # The one request path: every endpoint method, verb and stream comes here.
+  # It builds the request value (request_value()'s shape), sends it (to Rust, or
+  # to the mock while one is set), decides whether the answer is a success
+  # (is_failure()), and returns the body (or the file written, with `dest`) or
+  # raises the condition of the failure.
+  #
+  # `path`: the segments of a route (`encode = TRUE`: literal strings unnamed,
+  # the user's values named by their argument, converted and checked by
+  # route_segments() before anything is sent) or a route written by the user
+  # (`encode = FALSE`). Routes of the generated methods that take a JSON body
+  # get `{}` (Orthanc's defaults) when none is given: Orthanc refuses an empty
+  # body there. `call` (the user's call, for error messages) is a promise,
+  # forced only to report a failure or to the test hook.
+  request = function(method, path, params = NULL, json = NULL, data = NULL, file = NULL,
+                     headers = NULL, cookies = NULL, dest = NULL, encode = TRUE,
+                     call = sys.call(-1L)) {
+    if (encode) path <- route_segments(path, call)
+    if (!is.null(params)) check_named_list(params, "params", call)
+    if (!is.null(headers)) check_named_list(headers, "headers", call)
+    if (!is.null(cookies)) check_named_list(cookies, "cookies", call)
+    if (encode && method == "POST" && !missing(json) && is.null(json) && is.null(data) && is.null(file)) {
+      json <- empty_object
+    }
+    body <- if (is.null(file) && is.null(json) && is.null(data)) no_body else request_body(file, json, data, call)
+    req <- request_value(method, path, encode, params, headers, cookies, body, dest)
     res <- send_request(private$handle, req, private$config$url)
-    if (!is.null(res$error) || res$status >= 300L && res$status != 304L) {
-      return(private$failed(res, req, call, ids))
-    }
-    private$last <- list(status = res$status, url = res$url, headers = res$headers)
-    res
-  },
-
-  # The answer `res` to `req` is not a success: a client restored from disk (its
-  # pointer is gone: reconnect and send again), a transfer error or an HTTP error
-  # status. Raises the condition, or returns the answer of the second attempt.
-  failed = function(res, req, call, ids, segments = NULL) {
-    if (identical(res$error, "stale")) {
+    if (is_failure(res) && identical(res[[1L]], "stale")) {
+      # A client restored from disk: its Rust pointer is gone. Rebuild it (the
+      # password from the environment only) and send once more.
       private$connect(env_or_null("ORTHANC_PASSWORD"))
-      return(private$perform(req, call, ids))
+      res <- send_request(private$handle, req, private$config$url)
     }
-    # Route segments that Rust leaves to R (not all single strings): converted
-    # here, or the error naming the argument is raised.
-    if (identical(res$error, "segments")) {
-      req$path <- route_segments(segments, call)
-      return(private$perform(req, call, ids))
+    if (is_failure(res)) {
+      if (!is.null(res$status)) private$last <- list(status = res$status, url = res$url, headers = res$headers)
+      if (identical(res[[1L]], "interrupt")) orthanc_interrupt()
+      ids <- if (encode) !is.null(names(path)) && any(nzchar(names(path))) else NA
+      cnd <- answer_condition(res, method, private$version, call, ids)
+      if (!is.null(the$request_hook)) the$request_hook(call, cnd)
+      stop(cnd)
     }
-    if (!is.null(res$status)) {
-      private$last <- list(status = res$status, url = res$url, headers = res$headers)
-    }
-    if (!is.null(res$error)) {
-      orthanc_transport_abort(res, req$method, call)
-    }
-    orthanc_http_abort(res, req$method, private$version_for_hint, call, ids)
-  },
-
-  # The server's version for the hints of some errors; "unknown" when it cannot
-  # be asked (never a second error, never a loop).
-  version_for_hint = function() {
-    if (!is.null(private$version)) return(private$version)
-    if (private$asking_version) return("unknown")
-    tryCatch(self$server_version, error = function(e) "unknown")
+    # By position (cheaper than `$`, which matches names): an answer is
+    # list(status, url, content_type, headers, body, file) (see result_to_r()
+    # in src/rust/src/lib.rs, and mock_answer()).
+    private$last <- list(status = res[[1L]], url = res[[2L]], headers = res[[4L]])
+    value <- if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
+    if (!is.null(the$request_hook)) the$request_hook(call, value)
+    if (is.null(value) || method == "DELETE") invisible(value) else value
   },
 
   server_version_field = function(value) {
@@ -136,60 +141,9 @@ orthanc_private <- list(
       orthanc_abort("argument", "{.field server_version} is read-only.")
     }
     if (is.null(private$version)) {
-      private$asking_version <- TRUE
-      on.exit(private$asking_version <- FALSE)
       private$version <- self$get_system()$Version
     }
     private$version
-  },
-
-  # The request path of the generated endpoint methods: the hot path, kept to a
-  # few primitive calls. `sys.call(-1L)` (the user's call, for error messages) is
-  # only evaluated when an error is raised: it is passed as a promise to the
-  # checks, which force it only to fail. The request value has the shape of
-  # request_value()'s; the answer goes through private$failed() only when it is
-  # not a success.
-  api = function(endpoint, method, segments, params = NULL, json = NULL, data = NULL,
-                 file = NULL, headers = NULL) {
-    # Literal segments only: a character vector. With user values: the list,
-    # checked by Rust (see failed() for what it leaves to R).
-    path <- if (is.null(names(segments))) unlist(segments, use.names = FALSE) else segments
-    if (!is.null(params)) check_named_list(params, "params", sys.call(-1L))
-    if (!is.null(headers)) check_named_list(headers, "headers", sys.call(-1L))
-    # Routes that take a JSON body get `{}` (Orthanc's defaults) when none is given:
-    # Orthanc refuses an empty body there.
-    if (!missing(json) && is.null(json) && is.null(data) && is.null(file) && method == "POST") {
-      json <- empty_object
-    }
-    body <- if (is.null(file) && is.null(json) && is.null(data)) {
-      no_body
-    } else {
-      request_body(file, json, data, sys.call(-1L))
-    }
-    req <- list(
-      method = method, path = path, encode = TRUE, query = params,
-      headers = headers, cookies = NULL, body_kind = body$kind,
-      body = body$value, dest = NULL
-    )
-    res <- if (is.null(the$mock)) {
-      .Call(wrap__rs_perform, private$handle, req)
-    } else {
-      if (is.list(path)) req$path <- route_segments(segments, sys.call(-1L))
-      mock_answer(req, private$config$url)
-    }
-    # By position (cheaper than `$`, which matches names): an answer is
-    # list(status, url, content_type, headers, body, file), a failure starts
-    # with its `error` string (see result_to_r() in src/rust/src/lib.rs).
-    status <- res[[1L]]
-    if (is.character(status) || status >= 300L && status != 304L) {
-      nms <- names(segments)
-      res <- private$failed(res, req, sys.call(-1L), !is.null(nms) && any(nzchar(nms)), segments)
-      body <- res$body
-    } else {
-      private$last <- list(status = status, url = res[[2L]], headers = res[[4L]])
-      body <- res[[5L]]
-    }
-    if (is.null(body) || method == "DELETE") invisible(body) else body
   },
 
   # GET/POST/PUT/DELETE with a route written by the user.
@@ -197,40 +151,31 @@ orthanc_private <- list(
                   file = NULL, json = NULL, data = NULL) {
     call <- sys.call(-1L)
     check_route(route, call)
-    check_named_list(params, "params", call)
-    check_named_list(headers, "headers", call)
-    check_named_list(cookies, "cookies", call)
-    body <- request_body(file, json, data, call)
-    req <- request_value(method, enc2utf8(route), FALSE, params, headers, cookies, body)
-    answer(private$perform(req, call)$body, method)
+    private$request(method, enc2utf8(route), params,
+      json = json, data = data, file = file,
+      headers = headers, cookies = cookies, encode = FALSE, call = call
+    )
   },
 
-  # Write the answer's body to a temporary file as it arrives; return its path.
+  # Write the answer's body to a temporary file as it arrives; return its path
+  # (an empty file for an empty answer).
   stream_request = function(method, route, params = NULL, headers = NULL, cookies = NULL) {
     call <- sys.call(-1L)
     if (!is_string(method) || !toupper(method) %in% c("GET", "POST", "PUT", "DELETE")) {
       orthanc_abort("argument", "{.arg method} must be one of GET, POST, PUT or DELETE.", call = call)
     }
     check_route(route, call)
-    check_named_list(params, "params", call)
-    check_named_list(headers, "headers", call)
-    check_named_list(cookies, "cookies", call)
-    dest <- tempfile("orthanc-")
-    req <- request_value(toupper(method), enc2utf8(route), FALSE, params, headers, cookies, dest = dest)
-    res <- private$perform(req, call)
-    if (is.null(res$file)) {
-      # An empty answer: still give a (empty) file, as promised.
-      file.create(dest)
-      return(dest)
-    }
-    res$file
+    private$request(toupper(method), enc2utf8(route), params,
+      headers = headers, cookies = cookies, dest = tempfile("orthanc-"),
+      encode = FALSE, call = call
+    )
   },
 
   # Many requests at once: one value or condition per request.
   run_batch = function(requests, concurrency, progress) {
     call <- sys.call(-1L)
     run_batch(private$ptr, private$config$url, requests, concurrency, progress,
-      version = private$version_for_hint, call = call
+      version = private$version, call = call
     )
   },
 
@@ -238,7 +183,7 @@ orthanc_private <- list(
     if (!missing(value)) {
       orthanc_abort("argument", "{.field {field}} is read-only.")
     }
-    private$api("get_statistics", "GET", list("statistics"))[[field]]
+    private$request("GET", list("statistics"))[[field]]
   },
 
   last_response_field = function(value) {

@@ -183,14 +183,6 @@ http_reason <- function(status) {
   if (is.na(r)) "" else unname(r)
 }
 
-# Raise the condition for a failed transfer (list(error, message, url, ...) from Rust).
-orthanc_transport_abort <- function(res, method, call) {
-  if (identical(res$error, "interrupt")) {
-    orthanc_interrupt()
-  }
-  stop(transport_condition(res, method, call))
-}
-
 # The condition for a failed transfer.
 transport_condition <- function(res, method, call) {
   kind <- res$error
@@ -251,19 +243,17 @@ orthanc_interrupt <- function() {
   invokeRestart("abort")
 }
 
-# `ids`: whether the path holds identifiers or names given by the user (TRUE),
-# none (FALSE), or is not known (NA, a route written by the user). `version` is a
-# function giving the server's version: it is asked only for the hints that
-# name it (a request of its own).
-orthanc_http_abort <- function(res, method, version, call, ids = NA) {
-  stop(http_condition(res, method, version, call, ids))
-}
-
+# The condition for an HTTP error status. `ids`: whether the path holds
+# identifiers or names given by the user (TRUE), none (FALSE), or is not known
+# (NA, a route written by the user). `version`: the server's version if the
+# client already knows it, else NULL (the hints are then worded without it:
+# building a condition never sends a request).
 http_condition <- function(res, method, version, call, ids = NA) {
   url <- res$url
   status <- res$status
   body <- res$body
   reason <- http_reason(status)
+  this_orthanc <- if (is.null(version)) "this Orthanc" else paste0("this Orthanc (version ", version, ")")
   status_text <- trimws(paste(status, reason))
   bullets <- "Orthanc answered {status_text} to {method} {.url {url}}."
   if (is.null(body) && status == 404L) {
@@ -282,24 +272,22 @@ http_condition <- function(res, method, version, call, ids = NA) {
     "401" = "Check the user name and password (arguments of {.fn Orthanc$new} or {.envvar ORTHANC_USERNAME} / {.envvar ORTHANC_PASSWORD}).",
     "403" = "This user is not allowed to do this on the server.",
     "404" = if (is.list(body) && identical(body$OrthancStatus, 17L)) {
-      version <- version()
       # Orthanc says "Unknown resource" both for a route it lacks and for some
       # unknown identifiers.
       if (isFALSE(ids)) {
-        "This Orthanc (version {version}) does not have this route: it needs a newer Orthanc."
+        "Not a route of {this_orthanc}: it needs a newer Orthanc."
       } else {
-        "Check the identifiers and names in the URL; if they are right, this Orthanc (version {version}) lacks the route and a newer Orthanc is needed."
+        "Check the identifiers and names in the URL; if they are right, {this_orthanc} lacks the route and a newer Orthanc is needed."
       }
     } else {
       "Check the identifier or name in the URL: the server has no such resource."
     },
     "405" = {
-      version <- version()
       allow <- unname(res$headers["allow"])
       if (length(allow) == 1L && !is.na(allow) && nzchar(allow)) {
-        "Orthanc {version} accepts only {allow} on this route: {method} needs a newer Orthanc."
+        "On this route, {this_orthanc} accepts only {allow}: {method} needs a newer Orthanc."
       } else {
-        "Orthanc {version} does not accept {method} on this route: it may need a newer Orthanc."
+        "On this route, {this_orthanc} does not accept {method}: it may need a newer Orthanc."
       }
     },
     "415" = "The server did not accept the type of data sent.",

@@ -1,7 +1,9 @@
-# The one request path. Every request, generated or not, is described by one
-# value (request_value()), sent by send_request() to Rust (or to a mock, see
-# R/mock.R), and its answer or failure is turned into a value or a condition
-# here.
+# What the one request path (the private request() of `Orthanc`, R/client.R)
+# is made of: every request, generated or not, is described by one value
+# (request_value()), sent by send_request() to Rust (or to a mock, see
+# R/mock.R); is_failure() decides whether its answer is a success, and
+# answer_condition() makes the condition of a failure. The batch engine
+# (R/batch.R) uses the same pieces for many requests at once.
 
 # The one description of a request that crosses to Rust (parsed there once).
 # `path`: a route (encode = FALSE) or the segments of one (encode = TRUE, each
@@ -49,40 +51,47 @@ request_body <- function(file, json, data, call = NULL) {
 }
 
 # Turn the route given as segments (literal strings unnamed, user values named by
-# their argument) into a character vector, checking the user values.
+# their argument) into a character vector, checking and converting the user
+# values: a single non-empty string, or a number (written without exponent);
+# `path` (a path inside a DICOM file, e.g. "0008-1140/1/0008-1150") is split at
+# its slashes, each part encoded on its own. The names stay (the arguments' names,
+# "" for literal segments): the Rust side names a refused string by them.
 route_segments <- function(segments, call = NULL) {
   nms <- names(segments)
   # Literal segments only (e.g. list("system")): nothing to check.
   if (is.null(nms)) return(unlist(segments, use.names = FALSE))
+  # The common case, cheaply: every value a single string, none empty or NA, no `path`.
+  out <- unlist(segments)
+  if (is.character(out) && length(out) == length(segments) && !anyNA(out) && all(nzchar(out)) &&
+      !("path" %in% nms) && all(vapply(segments, is.character, NA, USE.NAMES = FALSE))) {
+    return(out)
+  }
   out <- vector("list", length(segments))
   for (i in seq_along(segments)) {
     v <- segments[[i]]
-    if (nzchar(nms[i])) {
-      if (identical(nms[i], "path") && is_string(v)) {
-        # A path inside a DICOM file (e.g. "0008-1140/1/0008-1150"): its slashes are
-        # separators, each part is encoded on its own.
-        v <- strsplit(v, "/", fixed = TRUE)[[1]]
-        v <- v[nzchar(v)]
-        if (length(v)) {
-          out[[i]] <- list(enc2utf8(v))
-          next
-        }
-      }
-      ok <- (is.character(v) || is.numeric(v)) && length(v) == 1L && !is.na(v) &&
-        nzchar(as.character(v))
-      if (!ok) {
-        arg <- nms[i]
-        orthanc_abort("argument", c(
-          "{.arg {arg}} must be a single non-empty string.",
-          x = "It is {.obj_type_friendly {v}}."
-        ), call = call)
-      }
-      out[[i]] <- if (is.numeric(v)) format(v, scientific = FALSE, trim = TRUE) else enc2utf8(v)
-    } else {
+    arg <- nms[i]
+    if (!nzchar(arg)) {
       out[[i]] <- v
+      next
     }
+    parts <- if (identical(arg, "path") && is_string(v)) strsplit(v, "/", fixed = TRUE)[[1]]
+    if (length(parts) > 1L) {
+      parts <- parts[nzchar(parts)]
+      out[[i]] <- stats::setNames(enc2utf8(parts), rep(arg, length(parts)))
+    }
+    ok <- (is.character(v) || is.numeric(v) && !is.object(v)) && length(v) == 1L && !is.na(v) &&
+      (is.character(v) || is.finite(v)) && nzchar(v) && (is.null(parts) || any(nzchar(parts)))
+    if (ok && length(parts) > 1L) next
+    if (!ok) {
+      orthanc_abort("argument", c(
+        "{.arg {arg}} must be a single non-empty string.",
+        x = "It is {.obj_type_friendly {v}}."
+      ), call = call)
+    }
+    v <- if (is.numeric(v)) format(v, scientific = FALSE, trim = TRUE) else enc2utf8(v)
+    out[[i]] <- stats::setNames(v, arg)
   }
-  unlist(out, use.names = FALSE)
+  unlist(out)
 }
 
 # Query parameters, headers and cookies: a named list (or named atomic vector)
@@ -119,20 +128,31 @@ check_route <- function(route, call = NULL) {
   }
 }
 
-# Empty answers, and what DELETE answers, are returned invisibly.
-answer <- function(body, method) {
-  if (is.null(body) || identical(method, "DELETE")) invisible(body) else body
+# Is an answer a failure? A failure of the transfer starts with its `error`
+# string (see result_to_r() in src/rust/src/lib.rs); an HTTP answer with status
+# >= 300 other than 304 (not modified) is one too.
+is_failure <- function(res) {
+  status <- res[[1L]]
+  is.character(status) || status >= 300L && status != 304L
+}
+
+# A request that streams to `dest` and got an empty answer still gives its
+# (empty) file, as promised.
+empty_file <- function(dest) {
+  file.create(dest)
+  dest
 }
 
 # Send one request value with the client's Rust handle (an answer with error
-# "stale" when the handle is gone, see the private failed() of `Orthanc`); the answer is a list(status, url, content_type, headers, body,
-# file) or list(error, message, url, ...). The mock seam: while a mock is set
+# "stale" when the handle is gone, see the private request() of `Orthanc`);
+# the answer is a list(status, url, content_type, headers, body, file) or
+# list(error, message, url, ...). The mock seam: while a mock is set
 # (local_orthanc_mock()), it answers instead of the server.
 send_request <- function(handle, req, base_url) {
   if (!is.null(the$mock)) {
     return(mock_answer(req, base_url))
   }
-  rs_perform(handle, req)
+  .Call(wrap__rs_perform, handle, req)
 }
 
 # Send many request values at once (at most `concurrency` in flight).
@@ -148,16 +168,14 @@ send_batch <- function(handle, reqs, base_url, concurrency, progress) {
   rs_perform_batch(handle(), reqs, as.integer(concurrency), progress)
 }
 
-# The condition for an answer that is a failure (a transfer error or an HTTP
-# status >= 300 other than 304), or NULL for a success.
+# The condition for an answer that is_failure(): a transfer error or an HTTP
+# error status. `version`: the server's version when the client knows it (NULL
+# otherwise: building a condition never sends a request).
 answer_condition <- function(res, method, version, call, ids = NA) {
   if (!is.null(res$error)) {
     return(transport_condition(res, method, call))
   }
-  if (res$status >= 300L && res$status != 304L) {
-    return(http_condition(res, method, version, call, ids))
-  }
-  NULL
+  http_condition(res, method, version, call, ids)
 }
 
 the <- new.env(parent = emptyenv())

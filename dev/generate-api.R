@@ -386,9 +386,8 @@ build_operation <- function(path, verb, op) {
     details = details,
     return = return_doc(op),
     call = paste0(
-      "private$api(",
+      "private$request(",
       paste(c(
-        encodeString(name, quote = "\""),
         encodeString(toupper(verb), quote = "\""),
         route_code(path),
         call_args
@@ -486,7 +485,7 @@ wrap_call <- function(call, indent) {
   if (nchar(one_line) <= WIDTH) {
     return(one_line)
   }
-  inner <- sub("^private\\$api\\((.*)\\)$", "\\1", call)
+  inner <- sub("^private\\$request\\((.*)\\)$", "\\1", call)
   args <- split_top_level(inner)
   args <- paste0(args, c(rep(",", length(args) - 1L), ""))
   lines <- unlist(lapply(args, function(arg) {
@@ -506,7 +505,7 @@ wrap_call <- function(call, indent) {
       paste0(indent, "  ", end)
     )
   }))
-  c(paste0(indent, "private$api("), lines, paste0(indent, ")"))
+  c(paste0(indent, "private$request("), lines, paste0(indent, ")"))
 }
 
 # Split "a, list(b, c), d" on the commas outside parentheses and quotes.

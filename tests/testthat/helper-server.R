@@ -22,20 +22,32 @@ test_credentials <- function() {
 }
 
 # The endpoint methods called by the tests, for the coverage report printed at
-# the end of the run (setup-coverage.R).
+# the end of the run (setup-coverage.R): the request path of the package calls
+# `the$request_hook(call, value)` for every request while it is set (see
+# setup-coverage.R), with the user's call, e.g. `o$get_system()`.
 endpoint_calls <- new.env(parent = emptyenv())
 
-# A client that records which endpoint methods it calls; otherwise an Orthanc.
-RecordingOrthanc <- R6::R6Class("RecordingOrthanc",
-  inherit = Orthanc,
-  cloneable = FALSE,
-  private = list(
-    api = function(endpoint, ...) {
-      endpoint_calls[[endpoint]] <- (endpoint_calls[[endpoint]] %||% 0L) + 1L
-      super$api(endpoint, ...)
+# The hook: which endpoint method sent the request? The function two frames up
+# (the hook <- request() <- the endpoint method), known by its body: every
+# generated method has its own route. Requests of the verbs (GET(), POST(), ...)
+# and of other private functions are not endpoint methods and are not counted.
+record_endpoint_call <- function(call, value) {
+  name <- endpoint_method_name(sys.function(-2L))
+  if (!is.null(name)) endpoint_calls[[name]] <- (endpoint_calls[[name]] %||% 0L) + 1L
+  invisible()
+}
+
+endpoint_bodies <- new.env(parent = emptyenv())
+
+endpoint_method_name <- function(f) {
+  if (!length(ls(endpoint_bodies))) {
+    for (m in names(Orthanc$public_methods)) {
+      assign(paste(deparse(body(Orthanc$public_methods[[m]])), collapse = "\n"), m, envir = endpoint_bodies)
     }
-  )
-)
+  }
+  key <- paste(deparse(body(f)), collapse = "\n")
+  if (exists(key, envir = endpoint_bodies, inherits = FALSE)) get(key, envir = endpoint_bodies) else NULL
+}
 
 `%||%` <- function(x, y) if (is.null(x)) y else x
 
@@ -47,7 +59,7 @@ orthanc_client <- function(which = c("a", "b", "c"), ...) {
   var <- c(a = "ORTHANC_TEST_URL", b = "ORTHANC_TEST_URL2", c = "ORTHANC_TEST_URL3")[[which]]
   skip_if_no_orthanc(var)
   cred <- test_credentials()
-  RecordingOrthanc$new(Sys.getenv(var), cred$username, cred$password, ...)
+  Orthanc$new(Sys.getenv(var), cred$username, cred$password, ...)
 }
 
 fixture <- function(...) testthat::test_path("fixtures", ...)

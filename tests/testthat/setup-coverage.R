@@ -6,3 +6,10 @@ local({
   test_dir <- normalizePath(".")
   withr::defer(coverage_report(test_dir), testthat::teardown_env())
 })
+
+# Every request of the package's request path is reported to the recorder of
+# the endpoint methods (helper-server.R) while the tests run.
+local({
+  the$request_hook <- record_endpoint_call
+  withr::defer(the$request_hook <- NULL, testthat::teardown_env())
+})

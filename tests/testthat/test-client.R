@@ -225,11 +225,16 @@ test_that("bad arguments are classed errors", {
   expect_error(o$get_instances_id(NA_character_), class = "orthanc_argument_error")
 })
 
-test_that("a route the server lacks names its version", {
+test_that("a route the server lacks: the hint names the version once the client knows it, and asks nothing", {
   o <- orthanc_client()
   err <- expect_error(o$GET("/no/such/route"), class = "orthanc_http_404")
-  expect_match(conditionMessage(err), "1.12", fixed = TRUE)
-  expect_match(conditionMessage(err), "newer Orthanc", fixed = TRUE)
+  expect_match(conditionMessage(err), "a newer Orthanc is needed", fixed = TRUE)
+  expect_no_match(conditionMessage(err), "version", fixed = TRUE)
+  # Building the condition sent no request: the last answer is the 404 itself.
+  expect_match(orthanc_last_response(o)$url, "/no/such/route$")
+  version <- o$server_version
+  err <- expect_error(o$GET("/no/such/route"), class = "orthanc_http_404")
+  expect_match(conditionMessage(err), paste0("(version ", version, ")"), fixed = TRUE)
 })
 
 test_that("a non-DICOM upload fails with Orthanc's reason", {

@@ -130,7 +130,7 @@ test_that("find_and_filter_patients() prunes the tree with one find per level", 
 test_that("finds work on the legacy Orthanc (1.10)", {
   skip_if_no_orthanc("ORTHANC_LEGACY_URL")
   cred <- test_credentials()
-  o <- RecordingOrthanc$new(Sys.getenv("ORTHANC_LEGACY_URL"), cred$username, cred$password)
+  o <- Orthanc$new(Sys.getenv("ORTHANC_LEGACY_URL"), cred$username, cred$password)
   tree <- local_patient_tree(o, series = 3)
   res <- find_series(o, query = list(PatientID = tree$patient_id), limit = 2)
   expect_setequal(vapply(res, function(r) r$identifier, ""), tree$series)

@@ -46,7 +46,11 @@ test_that("mocked failures become the same conditions as real ones", {
   })
   err <- expect_error(o$GET("/404"), class = "orthanc_http_404")
   expect_equal(err$url, "http://orthanc.invalid:8042/404")
-  expect_match(conditionMessage(err), "1.12.7", fixed = TRUE) # the server's version, asked lazily
+  # The version is not asked to build the condition; named once known.
+  expect_no_match(conditionMessage(err), "1.12.7", fixed = TRUE)
+  expect_equal(o$server_version, "1.12.7")
+  err <- expect_error(o$GET("/404"), class = "orthanc_http_404")
+  expect_match(conditionMessage(err), "(version 1.12.7)", fixed = TRUE)
   err <- expect_error(o$GET("/500"), class = "orthanc_http_500")
   expect_equal(err$error_body$Details, "it broke")
   expect_error(o$GET("/conn"), class = "orthanc_connection_error")

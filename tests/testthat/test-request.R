@@ -112,10 +112,9 @@ test_that("a Rust panic becomes an R error and the session goes on", {
 test_that("route segments: strings as they are, `path` split at its slashes, numbers formatted by R", {
   skip_if_no_orthanc("ORTHANC_TEST_URL")
   cred <- test_credentials()
-  # A plain client (orthanc_client()'s records calls through a private$api of its own,
-  # which would be the call named by errors).
+  # A plain client, as a user makes it.
   o <- Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, cred$password)
-  # A number is left by Rust to route_segments(), which formats it; then it is sent.
+  # A number is formatted by route_segments() before the request is sent.
   err <- expect_error(o$get_instances_id(12345), class = "orthanc_http_error")
   expect_match(err$url, "/instances/12345$")
   expect_identical(err$call, quote(o$get_instances_id(12345)))
