@@ -17,112 +17,126 @@ resource_infos <- function(res, call) {
   infos
 }
 
-# Every instance under `res`, with its series, study and patient, from
-# expanded listings. Returns list(instances = data frame (id, series, study,
-# patient), series, studies (named lists of main information, by id),
-# failures = data frame (id, level, message) of resources that could not be
-# listed).
-collect_instance_tree <- function(res, call) {
+# Every instance under `res`, with its series, study and patient: one batch of
+# expanded listings (listing_plan()), then one batch for the series and
+# studies of instances given as such. Returns list(instances = data frame (id,
+# series, study, patient; see instance_lineage()), instance_info (the main
+# information of each instance, in the same order), series, studies (named
+# lists of main information, by id), failures (one list(id, level, error) per
+# resource that could not be listed), client).
+collect_instance_tree <- function(res) {
   client <- res[[1]]$client
-  series <- list()
-  studies <- list()
-  inst <- list()
-  failures <- list()
-  fail <- function(r, e) {
-    failures[[length(failures) + 1L]] <<- list(id = r$identifier, level = r$level, error = e)
-  }
-  add_instances <- function(answer) {
-    for (i in answer) inst[[i$ID]] <<- i
-  }
-  add <- function(what, info) {
-    if (what == "series") series[[info$ID]] <<- info else studies[[info$ID]] <<- info
-  }
-  listing <- function(level, id, child) {
-    orthanc_request("GET", c(level_prefix(level), id, child), params = list(expand = "true"))
-  }
-  # Stage 1: one batch of listings.
-  reqs <- list()
-  owner <- integer()
-  kind <- character()
-  push <- function(i, k, req) {
-    reqs[[length(reqs) + 1L]] <<- req
-    owner[length(owner) + 1L] <<- i
-    kind[length(kind) + 1L] <<- k
-  }
-  for (i in seq_along(res)) {
-    r <- res[[i]]
-    id <- r$identifier
-    switch(r$level,
-      Patient = {
-        push(i, "studies", listing("Patient", id, "studies"))
-        push(i, "series", listing("Patient", id, "series"))
-        push(i, "instances", listing("Patient", id, "instances"))
-      },
-      Study = {
-        push(i, "study", orthanc_request("GET", c("studies", id)))
-        push(i, "series", listing("Study", id, "series"))
-        push(i, "instances", listing("Study", id, "instances"))
-      },
-      Series = {
-        push(i, "study", orthanc_request("GET", c("series", id, "study")))
-        push(i, "one-series", orthanc_request("GET", c("series", id)))
-        push(i, "instances", listing("Series", id, "instances"))
-      },
-      Instance = {
-        info <- r$.cached_info()
-        if (is.null(info)) {
-          push(i, "instance", orthanc_request("GET", c("instances", id)))
-        } else {
-          inst[[id]] <- info
-        }
-      }
-    )
-  }
-  answers <- if (length(reqs)) client$batch(reqs, progress = FALSE) else list()
-  failed <- integer()
-  for (j in seq_along(answers)) {
-    a <- answers[[j]]
-    i <- owner[j]
-    if (inherits(a, "condition")) {
-      if (!i %in% failed) fail(res[[i]], a)
-      failed <- c(failed, i)
-    }
-  }
-  for (j in seq_along(answers)) {
-    a <- answers[[j]]
-    if (owner[j] %in% failed) next
-    switch(kind[j],
-      studies = for (s in a) add("study", s),
-      series = for (s in a) add("series", s),
-      study = add("study", a),
-      "one-series" = add("series", a),
-      instances = add_instances(a),
-      instance = add_instances(list(a))
-    )
-  }
-  # Stage 2 (instances given as such): their series and studies.
-  parents <- unique(vapply(inst, function(i) i$ParentSeries %||% NA_character_, ""))
-  parents <- setdiff(parents[!is.na(parents)], names(series))
-  if (length(parents)) {
-    reqs <- c(
-      lapply(parents, function(s) orthanc_request("GET", c("series", s))),
-      lapply(parents, function(s) orthanc_request("GET", c("series", s, "study")))
-    )
-    ans <- client$batch(reqs, progress = FALSE)
-    n <- length(parents)
-    for (k in seq_len(n)) {
-      if (!inherits(ans[[k]], "condition")) add("series", ans[[k]])
-      if (!inherits(ans[[n + k]], "condition")) add("study", ans[[n + k]])
-    }
-  }
-  ids <- names(inst)
-  ser <- vapply(inst, function(i) i$ParentSeries %||% NA_character_, "", USE.NAMES = FALSE)
-  stu <- vapply(ser, function(s) series[[s]]$ParentStudy %||% NA_character_, "", USE.NAMES = FALSE)
-  pat <- vapply(stu, function(s) if (is.na(s)) NA_character_ else studies[[s]]$ParentPatient %||% NA_character_, "", USE.NAMES = FALSE)
+  plan <- listing_plan(res)
+  answers <- if (length(plan$requests)) client$batch(plan$requests, progress = FALSE) else list()
+  first <- first_failures(plan$owner, answers)
+  listed <- !plan$owner %in% plan$owner[first]
+  tree <- list(studies = list(), series = list(), instances = plan$known)
+  tree <- add_listings(tree, plan$kind[listed], answers[listed])
+  tree <- add_parents_of_instances(tree, client)
   list(
-    instances = data.frame(id = ids %||% character(), series = ser, study = stu, patient = pat,
-      stringsAsFactors = FALSE),
-    instance_info = unname(inst),
-    series = series, studies = studies, failures = failures, client = client
+    instances = instance_lineage(tree), instance_info = unname(tree$instances),
+    series = tree$series, studies = tree$studies,
+    failures = lapply(first, function(j) {
+      r <- res[[plan$owner[j]]]
+      list(id = r$identifier, level = r$level, error = answers[[j]])
+    }),
+    client = client
+  )
+}
+
+# The requests of the first batch, for all the resources: `requests`, and for
+# each the `kind` of its answer (see add_listings()) and the index of the
+# resource it lists (`owner`); `known`: the instances given with their main
+# information, which need no request (named list by id).
+listing_plan <- function(res) {
+  per_resource <- lapply(res, listing_requests)
+  known <- list()
+  for (r in res) {
+    if (r$level == "Instance" && !is.null(r$.cached_info())) known[[r$identifier]] <- r$.cached_info()
+  }
+  list(
+    requests = unname(do.call(c, c(list(list()), per_resource))),
+    kind = as.character(unlist(lapply(per_resource, names))),
+    owner = rep(seq_along(res), lengths(per_resource)),
+    known = known
+  )
+}
+
+# The listings that give the instances of one resource and their series and
+# studies, named by the kind of their answers.
+listing_requests <- function(r) {
+  id <- r$identifier
+  get <- function(...) orthanc_request("GET", c(...))
+  listing <- function(child) {
+    orthanc_request("GET", c(level_prefix(r$level), id, child), params = list(expand = "true"))
+  }
+  switch(r$level,
+    Patient = list(studies = listing("studies"), series = listing("series"), instances = listing("instances")),
+    Study = list(study = get("studies", id), series = listing("series"), instances = listing("instances")),
+    Series = list(study = get("series", id, "study"), one_series = get("series", id), instances = listing("instances")),
+    Instance = if (is.null(r$.cached_info())) list(instance = get("instances", id)) else list()
+  )
+}
+
+# The answers that are the first failure of their resource (whose listing
+# then failed), as indices.
+first_failures <- function(owner, answers) {
+  failed <- vapply(answers, inherits, TRUE, what = "condition")
+  which(failed)[!duplicated(owner[failed])]
+}
+
+# Add answers to the tree: those of kind "studies", "series" and "instances"
+# are lists of main informations, those of kind "study", "one_series" and
+# "instance" one main information. Each resource is kept once, by id, where it
+# was first met.
+add_listings <- function(tree, kinds, answers) {
+  single <- kinds %in% c("study", "one_series", "instance")
+  answers[single] <- lapply(answers[single], list)
+  bucket <- c(
+    studies = "studies", study = "studies", series = "series", one_series = "series",
+    instances = "instances", instance = "instances"
+  )[kinds]
+  for (b in c("studies", "series", "instances")) {
+    infos <- unlist(answers[bucket == b], recursive = FALSE)
+    if (!length(infos)) next
+    names(infos) <- vapply(infos, function(i) as.character(i$ID), "")
+    all <- c(tree[[b]], infos)
+    tree[[b]] <- all[!duplicated(names(all))]
+  }
+  tree
+}
+
+# Instances given as such: the series and studies they belong to that no
+# listing gave, asked in one batch (a failure leaves them unknown).
+add_parents_of_instances <- function(tree, client) {
+  parents <- unique(vapply(tree$instances, function(i) i$ParentSeries %||% NA_character_, ""))
+  parents <- setdiff(parents[!is.na(parents)], names(tree$series))
+  if (!length(parents)) {
+    return(tree)
+  }
+  reqs <- c(
+    lapply(parents, function(s) orthanc_request("GET", c("series", s))),
+    lapply(parents, function(s) orthanc_request("GET", c("series", s, "study")))
+  )
+  answers <- client$batch(reqs, progress = FALSE)
+  ok <- !vapply(answers, inherits, TRUE, what = "condition")
+  kinds <- rep(c("one_series", "study"), each = length(parents))
+  add_listings(tree, kinds[ok], answers[ok])
+}
+
+# One row per instance: its id and those of its series, study and patient
+# (NA where unknown).
+instance_lineage <- function(tree) {
+  parent <- function(infos, ids, field) {
+    vapply(ids, function(id) {
+      if (is.na(id)) NA_character_ else infos[[id]][[field]] %||% NA_character_
+    }, "", USE.NAMES = FALSE)
+  }
+  series <- vapply(tree$instances, function(i) i$ParentSeries %||% NA_character_, "", USE.NAMES = FALSE)
+  study <- parent(tree$series, series, "ParentStudy")
+  data.frame(
+    id = names(tree$instances) %||% character(), series = series, study = study,
+    patient = parent(tree$studies, study, "ParentPatient"),
+    stringsAsFactors = FALSE
   )
 }

@@ -128,7 +128,7 @@ retrieve_and_write_images <- function(instances, path, concurrency = NULL, progr
   check_progress_arg(progress, call)
   res <- as_resource_objects(instances, "instances", orthanc_levels, call)
   path <- prepare_out_dir(path, call)
-  tree <- collect_instance_tree(res, call)
+  tree <- collect_instance_tree(res)
   download_tree(tree, path, "png", function(id) {
     orthanc_request("GET", c("instances", id, "preview"), headers = list(Accept = "image/png"))
   }, concurrency, progress, call)
@@ -283,7 +283,7 @@ retrieve_tree <- function(x, path, level, arg, call, concurrency, progress) {
   check_progress_arg(progress, call)
   res <- as_resource_objects(x, arg, level, call)
   path <- prepare_out_dir(path, call)
-  tree <- collect_instance_tree(res, call)
+  tree <- collect_instance_tree(res)
   download_tree(tree, path, "dcm", function(id) {
     orthanc_request("GET", c("instances", id, "file"))
   }, concurrency, progress, call)
