@@ -46,3 +46,24 @@ convert_tag_column <- function(name, values) {
   }
   values
 }
+
+# Main DICOM tags holding several values ("a\\b\\c"), read as vectors by the
+# fields of the resource classes.
+multi_valued_main_tags <- c("OtherPatientIDs", "ImagePositionPatient", "ImageOrientationPatient")
+
+# One main DICOM tag (a string, NA when absent) as a field of a resource gives
+# it: a Date for DA; a number for IS, DS and US (NA when not a number); a
+# vector for multi-valued tags (numeric or character, empty when absent); else
+# the text.
+main_tag_value <- function(name, value) {
+  vr <- main_dicom_tag_vrs[name]
+  numeric <- !is.na(vr) && vr %in% c("IS", "DS", "US")
+  if (name %in% multi_valued_main_tags) {
+    parts <- if (is.na(value) || !nzchar(value)) character() else strsplit(value, "\\", fixed = TRUE)[[1]]
+    return(if (numeric) suppressWarnings(as.numeric(trimws(parts))) else parts)
+  }
+  if (!is.na(vr) && vr == "DA") {
+    return(parse_dicom_date(value))
+  }
+  if (numeric) suppressWarnings(as.numeric(value)) else value
+}

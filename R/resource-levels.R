@@ -4,54 +4,44 @@
 
 orthanc_levels <- c("Patient", "Study", "Series", "Instance")
 
-level_prefix <- function(level) {
-  switch(level,
-    Patient = "patients",
-    Study = "studies",
-    Series = "series",
-    Instance = "instances"
-  )
+# What each level is called where: `prefix` in routes (/studies/...),
+# `parent_field` and `children_field` in the main information of a resource
+# (its parent's id, its children's ids), `nouns` in messages.
+level_table <- list(
+  prefix = c(Patient = "patients", Study = "studies", Series = "series", Instance = "instances"),
+  parent_field = c(Study = "ParentPatient", Series = "ParentStudy", Instance = "ParentSeries"),
+  children_field = c(Patient = "Studies", Study = "Series", Series = "Instances"),
+  nouns = c(Patient = "patients", Study = "studies", Series = "series", Instance = "instances")
+)
+
+# One entry of the table, NULL where there is none (no parent of a patient,
+# no children of an instance).
+level_entry <- function(level, what) {
+  v <- level_table[[what]][level]
+  if (is.na(v)) NULL else unname(v)
 }
 
-# "study" / "studies", ... for messages.
+level_prefix <- function(level) level_entry(level, "prefix")
+level_parent_field <- function(level) level_entry(level, "parent_field")
+level_children_field <- function(level) level_entry(level, "children_field")
+
+# "study" / "studies", ... for messages ("resource(s)" for a mix of levels).
 level_noun <- function(level, n) {
-  one <- tolower(level)
-  if (n == 1L) {
-    return(one)
-  }
-  switch(one,
-    study = "studies",
-    series = "series",
-    paste0(one, "s")
-  )
+  if (n == 1L) tolower(level) else level_entry(level, "nouns") %||% paste0(tolower(level), "s")
 }
 
+# The level below (NULL for an instance) and above (NULL for a patient).
 level_child <- function(level) {
-  switch(level,
-    Patient = "Study",
-    Study = "Series",
-    Series = "Instance",
-    NULL
-  )
+  i <- match(level, orthanc_levels)
+  if (!is.na(i) && i < length(orthanc_levels)) orthanc_levels[[i + 1L]]
+}
+level_parent <- function(level) {
+  i <- match(level, orthanc_levels)
+  if (!is.na(i) && i > 1L) orthanc_levels[[i - 1L]]
 }
 
-level_parent_field <- function(level) {
-  switch(level,
-    Patient = NULL,
-    Study = "ParentPatient",
-    Series = "ParentStudy",
-    Instance = "ParentSeries"
-  )
-}
-
-level_children_field <- function(level) {
-  switch(level,
-    Patient = "Studies",
-    Study = "Series",
-    Series = "Instances",
-    NULL
-  )
-}
+# The levels above `level`, nearest first.
+levels_above <- function(level) rev(orthanc_levels[seq_len(match(level, orthanc_levels) - 1L)])
 
 # "study", "STUDIES", ... -> "Study".
 match_level <- function(level, call = NULL) {

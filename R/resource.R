@@ -22,6 +22,11 @@
 #' Lists of resources have the class `orthanc_resource_list`: see
 #' [as.data.frame.orthanc_resource_list()].
 #'
+#' The methods and fields documented here are those of every level; the help
+#' page of each class ([Patient], [Study], [Series], [Instance]) documents
+#' what is its own (its main DICOM tags as fields, its parents and children,
+#' ...) and lists the methods it inherits.
+#'
 #' @param id Orthanc identifier of the resource.
 #' @param client An [Orthanc] client.
 #' @param lock_children Whether the children are listed once and kept.
@@ -46,7 +51,13 @@
 #'   anonymization follows (e.g. `"2023b"`). For all the arguments of
 #'   `anonymize()` and `modify()`, `NULL` (the default) sends nothing: Orthanc's
 #'   default applies.
+#' @param path File to write (its directory must exist). The answer is
+#'   streamed to a temporary file next to it, then renamed.
+#' @param simplify Whether tags are named by keyword with plain values
+#'   (`TRUE`, Orthanc's `simplify`) or by group/element with names, types and
+#'   values (`FALSE`).
 #' @family resources
+#' @include resource-levels.R layer-utils.R
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
@@ -95,24 +106,14 @@ Resource <- R6::R6Class("Resource",
     #' @description Add a label to the resource.
     #' @return The resource, invisibly.
     add_label = function(label) {
-      check_string_arg(label, "label", call = quote(add_label()))
-      private$endpoint("put_", "_id_labels_label")(private$.id, label)
-      if (!is.null(private$.info)) {
-        private$.info$Labels <- as.list(union(as_character_vector(private$.info$Labels), label))
-      }
-      invisible(self)
+      private$change_label(label, "put_", union, quote(add_label()))
     },
 
     #' @description Remove a label from the resource (nothing happens if it
     #'   does not have it).
     #' @return The resource, invisibly.
     remove_label = function(label) {
-      check_string_arg(label, "label", call = quote(remove_label()))
-      private$endpoint("delete_", "_id_labels_label")(private$.id, label)
-      if (!is.null(private$.info)) {
-        private$.info$Labels <- as.list(setdiff(as_character_vector(private$.info$Labels), label))
-      }
-      invisible(self)
+      private$change_label(label, "delete_", setdiff, quote(remove_label()))
     },
 
     #' @description Whether the resource has a label.
@@ -120,6 +121,35 @@ Resource <- R6::R6Class("Resource",
     has_label = function(label) {
       check_string_arg(label, "label", call = quote(has_label()))
       label %in% self$labels
+    },
+
+    #' @description The archive (ZIP) of a patient, study or series, as a raw
+    #'   vector, in memory (`GET /{level}/{id}/archive`). For large resources
+    #'   prefer `download()`. An instance has no archive: see
+    #'   `get_dicom_file_content()`.
+    #' @return A raw vector.
+    get_zip = function() {
+      private$refuse_at_instance("get_zip()", "{.code $get_dicom_file_content()} or {.code $download(path)}")
+      private$endpoint("get_", "_id_archive")(private$.id)
+    },
+
+    #' @description Stream the resource to a file: the archive (ZIP) of a
+    #'   patient, study or series; the DICOM file of an instance.
+    #' @return `path`, invisibly.
+    download = function(path) {
+      what <- if (private$.level == "Instance") "file" else "archive"
+      route <- paste0("/", level_prefix(private$.level), "/", private$.id, "/", what)
+      stream_to_file(private$.client, route, path, call = quote(download()))
+    },
+
+    #' @description The tags whose value is the same in every instance of a
+    #'   patient, study or series (`GET /{level}/{id}/shared-tags`). For an
+    #'   instance, see its fields `simplified_tags` and `tags`.
+    #' @return A named list.
+    get_shared_tags = function(simplify = TRUE) {
+      check_flag_arg(simplify, "simplify", call = quote(get_shared_tags()))
+      private$refuse_at_instance("get_shared_tags()", "{.field simplified_tags} or {.field tags}")
+      private$endpoint("get_", "_id_shared_tags")(private$.id, params = simplify_params(simplify))
     },
 
     #' @description Anonymize the resource (`POST /{level}/{id}/anonymize`).
@@ -197,65 +227,42 @@ Resource <- R6::R6Class("Resource",
       invisible(self)
     }
   ),
-  active = list(
+  active = read_only_fields(
     #' @field identifier Orthanc identifier (read-only).
-    identifier = function(value) {
-      check_read_only(value, "identifier")
-      private$.id
-    },
+    identifier = private$.id,
     #' @field client The [Orthanc] client (read-only).
-    client = function(value) {
-      check_read_only(value, "client")
-      private$.client
-    },
+    client = private$.client,
     #' @field level `"Patient"`, `"Study"`, `"Series"` or `"Instance"`
     #'   (read-only).
-    level = function(value) {
-      check_read_only(value, "level")
-      private$.level
-    },
+    level = private$.level,
     #' @field lock_children Whether the children are listed once and kept
     #'   (read-only).
-    lock_children = function(value) {
-      check_read_only(value, "lock_children")
-      private$.lock
-    },
+    lock_children = private$.lock,
     #' @field main_dicom_tags Main DICOM tags (named list of strings).
-    main_dicom_tags = function(value) {
-      check_read_only(value, "main_dicom_tags")
-      private$info()$MainDicomTags
-    },
+    main_dicom_tags = private$info()$MainDicomTags,
     #' @field labels Labels of the resource (character), asked from Orthanc.
-    labels = function(value) {
-      check_read_only(value, "labels")
-      sort(as_character_vector(private$endpoint("get_", "_id_labels")(private$.id)))
-    },
+    labels = sort(as_character_vector(private$endpoint("get_", "_id_labels")(private$.id))),
     #' @field is_stable Whether Orthanc considers the resource stable (no new
     #'   instance for `StableAge` seconds), asked from Orthanc; always `TRUE`
     #'   for an instance (it does not change once stored).
-    is_stable = function(value) {
-      check_read_only(value, "is_stable")
-      if (private$.level == "Instance") {
-        return(TRUE)
-      }
-      isTRUE(self$get_main_information()$IsStable)
-    },
+    is_stable = private$.level == "Instance" || isTRUE(self$get_main_information()$IsStable),
     #' @field last_update Time of the last change (POSIXct, UTC), asked from
     #'   Orthanc; for an instance, the time it was received.
-    last_update = function(value) {
-      check_read_only(value, "last_update")
-      if (private$.level == "Instance") {
-        return(parse_orthanc_time(
-          private$.client$get_instances_id_metadata_name(private$.id, "ReceptionDate")
-        ))
-      }
-      parse_orthanc_time(self$get_main_information()$LastUpdate)
-    },
+    last_update = parse_orthanc_time(if (private$.level == "Instance") {
+      private$.client$get_instances_id_metadata_name(private$.id, "ReceptionDate")
+    } else {
+      self$get_main_information()$LastUpdate
+    }),
     #' @field statistics Disk size and counts (named list), asked from Orthanc.
-    statistics = function(value) {
-      check_read_only(value, "statistics")
-      private$endpoint("get_", "_id_statistics")(private$.id)
-    }
+    statistics = private$endpoint("get_", "_id_statistics")(private$.id),
+    #' @field shared_tags The tags shared by all the instances of a patient,
+    #'   study or series (`get_shared_tags()`, simplified).
+    shared_tags = self$get_shared_tags(),
+    #' @field legacy_viewer_url The address of the resource in Orthanc
+    #'   Explorer, Orthanc's legacy web interface (no request).
+    legacy_viewer_url = paste0(
+      private$.client$url, "/app/explorer.html#", tolower(private$.level), "?uuid=", private$.id
+    )
   ),
   private = list(
     .level = NULL,
@@ -284,9 +291,45 @@ Resource <- R6::R6Class("Resource",
       private$.client[[name]]
     },
 
+    # add_label() and remove_label(): `verb` the route's, `update` what the
+    # kept labels become (union or setdiff).
+    change_label = function(label, verb, update, call) {
+      check_string_arg(label, "label", call = call)
+      private$endpoint(verb, "_id_labels_label")(private$.id, label)
+      if (!is.null(private$.info)) {
+        private$.info$Labels <- as.list(update(as_character_vector(private$.info$Labels), label))
+      }
+      invisible(self)
+    },
+
     tag = function(name) {
       v <- private$info()$MainDicomTags[[name]]
       if (is.null(v)) NA_character_ else v
+    },
+
+    # A main DICOM tag typed for a field (see main_tag_value()).
+    tag_value = function(name) main_tag_value(name, private$tag(name)),
+
+    # The resource of `level` above this one: the parent from the main
+    # information (no request), a level further up from one request whose
+    # answer fills it.
+    parent = function(level) {
+      if (identical(level, level_parent(private$.level))) {
+        return(new_resource(level, private$info()[[level_parent_field(private$.level)]], private$.client))
+      }
+      info <- private$endpoint("get_", paste0("_id_", tolower(level)))(private$.id)
+      new_resource(level, info$ID, private$.client, info = info)
+    },
+
+    # What patients, studies and series have and instances do not (an archive,
+    # shared tags): refused at the instance level, with where to look instead.
+    refuse_at_instance = function(what, instead) {
+      if (private$.level == "Instance") {
+        orthanc_abort("argument", c(
+          "An {.cls Instance} has no {.code {what}}: Orthanc gives it for patients, studies and series.",
+          i = paste0("For an instance, see ", instead, ".")
+        ), call = str2lang(what))
+      }
     },
 
     # Children, from one expanded listing; kept when the children are locked.
@@ -407,4 +450,9 @@ modification_body <- function(remove = NULL, replace = NULL, keep = NULL, force 
   body <- body[!vapply(body, is.null, TRUE)]
   if (!length(body)) body <- empty_object
   body
+}
+
+# The query parameters of the answers with tags: `simplify` or none.
+simplify_params <- function(simplify) {
+  if (simplify) list(simplify = "true") else NULL
 }

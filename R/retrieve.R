@@ -256,12 +256,7 @@ as_resource_objects <- function(x, arg, levels, call) {
 }
 
 prepare_out_dir <- function(path, call) {
-  if (!is_string(path) || !nzchar(path)) {
-    orthanc_abort("argument", c(
-      "{.arg path} must be the path of a folder.",
-      x = "It is {.obj_type_friendly {path}}."
-    ), call = call)
-  }
+  check_arg(is_string(path) && nzchar(path), path, "path", "the path of a folder", call)
   if (file.exists(path) && !dir.exists(path)) {
     orthanc_abort("io", c(
       "Cannot write into {.path {path}}.",
