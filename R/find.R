@@ -21,7 +21,8 @@
 #'   `list(PatientName = "DOE*", StudyDate = "20200101-20201231")` (wildcards
 #'   `*` and `?`, date ranges; the syntax of a DICOM C-FIND). Tags of upper
 #'   levels can be used (e.g. `PatientID` for studies).
-#' @param labels Labels the resources must carry (character).
+#' @param labels Labels the resources must carry (character; `NULL` or
+#'   empty for none).
 #' @param labels_constraint `"All"` (every label), `"Any"` (at least one) or
 #'   `"None"` (none of them).
 #' @param limit Number of resources asked for per request.
@@ -100,6 +101,7 @@ find_body <- function(level, query, labels, labels_constraint, call) {
       x = "It is {.obj_type_friendly {query}}."
     ), call = call)
   }
+  if (is.null(labels)) labels <- character()
   if (!is.character(labels) || anyNA(labels) || !all(nzchar(labels))) {
     orthanc_abort("argument", "{.arg labels} must be a character vector of labels.", call = call)
   }

@@ -14,41 +14,35 @@
 #' `as.data.frame()` on an instance gives all its tags as a long data frame:
 #' see [as.data.frame.Instance()].
 #'
+#' What every level has (labels, `download()`, `anonymize()`, `modify()`,
+#' the fields `identifier`, `main_dicom_tags`, ...) is documented in
+#' [Resource]. An instance has no archive and no shared tags: `get_zip()`,
+#' `get_shared_tags()` and the field `shared_tags` are refused (an
+#' `orthanc_argument_error` naming what to use instead).
+#'
 #' @param tag A tag or path to a value inside the DICOM file, e.g.
 #'   `"0010-0010"`, `"PatientName"` or `"0008-1140/0/0008-1150"` (as in
 #'   `GET /instances/{id}/content/...`).
-#' @param id Orthanc identifier of the resource.
-#' @param client An [Orthanc] client.
-#' @param lock_children Whether the children are listed once and kept.
-#' @param info Optional: the main information of the resource as Orthanc
-#'   gives it (e.g. an element of the answer of an expanded listing), used
-#'   instead of asking the server.
-#' @param label A label (letters, digits, `_` and `-`).
-#' @param remove Tags to remove (character: names such as `"StudyDescription"`
-#'   or `"0008,1030"`, or paths into sequences).
-#' @param replace Tags to replace or add: a named list (or named character
-#'   vector) of values, e.g. `list(PatientName = "Anon")`.
-#' @param keep Tags to keep unchanged (character).
-#' @param force Allow changing identifiers (`PatientID`, UIDs) (`TRUE`/`FALSE`).
-#' @param keep_private_tags Keep the private tags when anonymizing.
-#' @param remove_private_tags Remove the private tags when modifying.
-#' @param keep_source Keep the original resources (Orthanc's default: `TRUE`).
-#' @param priority Priority of the job (integer).
-#' @param permissive Ignore the instances that cannot be modified instead of
-#'   failing.
-#' @param private_creator Private creator of the private tags in `replace`.
-#' @param dicom_version Version of the DICOM standard whose profile the
-#'   anonymization follows (e.g. `"2023b"`). For all the arguments of
-#'   `anonymize()` and `modify()`, `NULL` (the default) sends nothing: Orthanc's
-#'   default applies.
-#' @param path File to write (its directory must exist). The answer is
-#'   streamed to a temporary file next to it, then renamed.
-#' @param simplify Whether tags are named by keyword with plain values
-#'   (`TRUE`, Orthanc's `simplify`) or by group/element with names, types and
-#'   values (`FALSE`).
+#' @field uid SOPInstanceUID.
+#' @field instance_number InstanceNumber (numeric).
+#' @field creation_date InstanceCreationDate, a `Date` (`NA` when absent).
+#' @field image_position_patient ImagePositionPatient (numeric vector,
+#'   empty when absent).
+#' @field image_orientation_patient ImageOrientationPatient (numeric
+#'   vector, empty when absent).
+#' @field acquisition_number AcquisitionNumber (numeric).
+#' @field image_index ImageIndex (numeric).
+#' @field image_comments ImageComments.
+#' @field temporal_position_identifier TemporalPositionIdentifier (numeric).
+#' @field series_identifier Orthanc identifier of the instance's series.
+#' @field parent_series The [Series] of the instance.
+#' @field parent_study The [Study] of the instance (one request, whose
+#'   answer fills it).
+#' @field parent_patient The [Patient] of the instance (one request, whose
+#'   answer fills it).
 #'
 #' @family resources
-#' @include resource.R
+#' @include resource.R resource-fields.R
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
@@ -70,14 +64,6 @@ Instance <- R6::R6Class("Instance",
       private$.client$get_instances_id_file(private$.id)
     },
 
-    #' @description Stream the DICOM file to a file.
-    #' @return `path`, invisibly.
-    download = function(path) {
-      stream_to_file(private$.client, paste0("/instances/", private$.id, "/file"), path,
-        call = quote(download())
-      )
-    },
-
     #' @description The pixel data as an R array (see [pixel_array()]).
     #' @param frame `NULL` for all the frames, or the number of one frame
     #'   (starting at 1).
@@ -97,112 +83,37 @@ Instance <- R6::R6Class("Instance",
       ans <- private$.client$get_instances_id_content_path(private$.id, path)
       if (is.raw(ans)) ans <- rawToChar(ans[ans != as.raw(0)])
       if (is.character(ans)) sub("[ \u0001]+$", "", ans) else as_character_vector(ans)
-    },
-
-    #' @description The anonymized DICOM file (a raw vector; Orthanc does not
-    #'   store it).
-    #' @return A raw vector.
-    anonymize = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
-                         keep_private_tags = NULL, keep_source = NULL, priority = NULL,
-                         permissive = NULL, private_creator = NULL, dicom_version = NULL) {
-      body <- modification_body_of(environment(), quote(anonymize()))
-      private$.client$post_instances_id_anonymize(private$.id, json = body)
-    },
-
-    #' @description The modified DICOM file (a raw vector; Orthanc does not
-    #'   store it).
-    #' @return A raw vector.
-    modify = function(remove = NULL, replace = NULL, keep = NULL, force = NULL,
-                      remove_private_tags = NULL, keep_source = NULL, priority = NULL,
-                      permissive = NULL, private_creator = NULL) {
-      body <- modification_body_of(environment(), quote(modify()))
-      private$.client$post_instances_id_modify(private$.id, json = body)
     }
   ),
-  active = list(
-    #' @field uid SOPInstanceUID.
-    uid = function(value) {
-      check_read_only(value, "uid")
-      private$tag("SOPInstanceUID")
-    },
-    #' @field instance_number InstanceNumber (numeric).
-    instance_number = function(value) {
-      check_read_only(value, "instance_number")
-      as.numeric(private$tag("InstanceNumber"))
-    },
+  active = c(level_fields("Instance"), read_only_fields(
     #' @field number_of_frames NumberOfFrames (integer); 1 when the tag is
     #'   absent (a single-frame image, or no image at all).
-    number_of_frames = function(value) {
-      check_read_only(value, "number_of_frames")
+    number_of_frames = {
       v <- private$tag("NumberOfFrames")
       if (is.na(v) || !nzchar(v)) 1L else as.integer(v)
     },
-    #' @field image_position_patient ImagePositionPatient (numeric vector,
-    #'   empty when absent).
-    image_position_patient = function(value) {
-      check_read_only(value, "image_position_patient")
-      parse_dicom_numbers(private$info()$MainDicomTags$ImagePositionPatient)
-    },
-    #' @field image_orientation_patient ImageOrientationPatient (numeric
-    #'   vector, empty when absent).
-    image_orientation_patient = function(value) {
-      check_read_only(value, "image_orientation_patient")
-      parse_dicom_numbers(private$info()$MainDicomTags$ImageOrientationPatient)
-    },
     #' @field file_size Size of the DICOM file in bytes.
-    file_size = function(value) {
-      check_read_only(value, "file_size")
-      as.numeric(private$info()$FileSize)
-    },
-    #' @field creation_date InstanceCreationDate, a `Date`.
-    creation_date = function(value) {
-      check_read_only(value, "creation_date")
-      parse_dicom_date(private$tag("InstanceCreationDate"))
-    },
-    #' @field parent_series The [Series] of the instance.
-    parent_series = function(value) {
-      check_read_only(value, "parent_series")
-      Series$new(private$info()$ParentSeries, private$.client)
-    },
-    #' @field parent_study The [Study] of the instance (one request, whose
-    #'   answer fills it).
-    parent_study = function(value) {
-      check_read_only(value, "parent_study")
-      info <- private$.client$get_instances_id_study(private$.id)
-      Study$new(info$ID, private$.client, info = info)
-    },
-    #' @field parent_patient The [Patient] of the instance (one request, whose
-    #'   answer fills it).
-    parent_patient = function(value) {
-      check_read_only(value, "parent_patient")
-      info <- private$.client$get_instances_id_patient(private$.id)
-      Patient$new(info$ID, private$.client, info = info)
-    },
+    file_size = as.numeric(private$info()$FileSize),
     #' @field tags All tags, as Orthanc gives them (`GET /instances/{id}/tags`:
     #'   a list named by tag, each with `Name`, `Type` and `Value`).
-    tags = function(value) {
-      check_read_only(value, "tags")
-      private$.client$get_instances_id_tags(private$.id)
-    },
+    tags = private$.client$get_instances_id_tags(private$.id),
     #' @field simplified_tags All tags, named by keyword, with their values.
-    simplified_tags = function(value) {
-      check_read_only(value, "simplified_tags")
-      private$.client$get_instances_id_simplified_tags(private$.id)
-    }
-  ),
+    simplified_tags = private$.client$get_instances_id_simplified_tags(private$.id)
+  )),
   private = list(
     .level = "Instance",
 
-    # Instances are modified in a job through the bulk routes.
+    # Orthanc does not store what anonymize() and modify() make of an
+    # instance: it answers the new DICOM file. In a job, through the bulk
+    # routes, it stores the new instance.
     transform = function(action, body, asynchronous) {
+      if (!asynchronous) {
+        return(private$endpoint("post_", paste0("_id_", action))(private$.id, json = body))
+      }
       body$Resources <- I(private$.id)
       body$Level <- "Instance"
       body$Asynchronous <- TRUE
-      ans <- if (action == "anonymize") {
-        private$.client$post_tools_bulk_anonymize(json = body)
-      } else {
-        private$.client$post_tools_bulk_modify(json = body)
-      }
+      ans <- private$.client[[paste0("post_tools_bulk_", action)]](json = body)
       Job$new(ans$ID, private$.client)
     }
   )

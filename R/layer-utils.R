@@ -31,19 +31,18 @@ check_client <- function(client, call = NULL) {
 }
 
 check_string_arg <- function(x, arg, call = NULL) {
-  if (!is_string(x) || !nzchar(x)) {
-    orthanc_abort("argument", c(
-      "{.arg {arg}} must be a single non-empty string.",
-      x = "It is {.obj_type_friendly {x}}."
-    ), call = call)
-  }
-  invisible(x)
+  check_arg(is_string(x) && nzchar(x), x, arg, "a single non-empty string", call)
 }
 
 check_flag_arg <- function(x, arg, call = NULL) {
-  if (!is_flag(x)) {
+  check_arg(is_flag(x), x, arg, "TRUE or FALSE", call)
+}
+
+# An orthanc_argument_error unless `ok`: "`arg` must be <must>. It is <x>."
+check_arg <- function(ok, x, arg, must, call = NULL) {
+  if (!ok) {
     orthanc_abort("argument", c(
-      "{.arg {arg}} must be TRUE or FALSE.",
+      "{.arg {arg}} must be {must}.",
       x = "It is {.obj_type_friendly {x}}."
     ), call = call)
   }
@@ -54,6 +53,24 @@ check_read_only <- function(value, field, call = NULL) {
   if (!missing(value)) {
     orthanc_abort("argument", "{.field {field}} is read-only.", call = call)
   }
+}
+
+# Read-only active bindings for an R6 class, one per argument: e.g.
+# `read_only_fields(identifier = private$.id)` is a list holding the binding
+# `identifier`, which answers `private$.id` and refuses assignment.
+read_only_fields <- function(...) {
+  exprs <- as.list(substitute(list(...)))[-1L]
+  Map(read_only_binding, names(exprs), exprs)
+}
+
+# An active binding named `field` that refuses assignment and answers `expr`.
+# R6 gives every binding the environment of its object, so a binding cannot
+# keep variables of its own: `field` and `expr` are written into its body.
+read_only_binding <- function(field, expr) {
+  eval(bquote(function(value) {
+    check_read_only(value, .(field))
+    .(expr)
+  }), baseenv())
 }
 
 # "20240101T120000" or "20240101T120000.123456" (Orthanc's ISO times, UTC) -> POSIXct.
@@ -76,14 +93,6 @@ parse_dicom_date <- function(x) {
   x <- as.character(x)
   x[!grepl("^[0-9]{8}$", trimws(x))] <- NA
   as.Date(trimws(x), format = "%Y%m%d")
-}
-
-# DICOM IS/DS (possibly multi-valued "a\\b\\c") -> numeric vector.
-parse_dicom_numbers <- function(x) {
-  if (is.null(x) || !length(x) || !nzchar(x)) {
-    return(numeric())
-  }
-  suppressWarnings(as.numeric(trimws(strsplit(x, "\\", fixed = TRUE)[[1]])))
 }
 
 # Make a list (answer of Orthanc) into a character vector.

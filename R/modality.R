@@ -7,6 +7,7 @@
 #' `print()` method. Not used directly: make a [Modality] or a [Peer].
 #'
 #' @keywords internal
+#' @include layer-utils.R
 RemoteNode <- R6::R6Class("RemoteNode",
   cloneable = FALSE,
   public = list(
@@ -17,18 +18,14 @@ RemoteNode <- R6::R6Class("RemoteNode",
       invisible(self)
     }
   ),
-  active = list(
+  active = read_only_fields(
     #' @field name Name of the node in Orthanc's configuration.
-    name = function(value) {
-      check_read_only(value, "name")
-      private$.name
-    },
+    name = private$.name,
+    #' @field client The [Orthanc] client that reaches the node.
+    client = private$.client,
     #' @field configuration The node's configuration in Orthanc (for a
     #'   modality: AET, host, port, ...; for a peer: URL, user name, ...).
-    configuration = function(value) {
-      check_read_only(value, "configuration")
-      private$.client[[private$configuration_endpoint]](private$.name)
-    }
+    configuration = private$.client[[private$configuration_endpoint]](private$.name)
   ),
   private = list(
     .client = NULL,
@@ -44,6 +41,21 @@ RemoteNode <- R6::R6Class("RemoteNode",
       private$.name <- name
       invisible(self)
     },
+    # echo() and is_alive(): whether `ask` (a request to the node through
+    # Orthanc) succeeds; an HTTP error of status `fatal` (an unknown node) is
+    # raised instead.
+    reachable = function(ask, fatal) {
+      tryCatch(
+        {
+          ask
+          TRUE
+        },
+        orthanc_http_error = function(e) {
+          if (isTRUE(e$status %in% fatal)) stop(e)
+          FALSE
+        }
+      )
+    },
     # Orthanc's answer to a transfer, or its Job when it was asynchronous.
     answer_or_job = function(ans, asynchronous) {
       if (asynchronous) Job$new(ans$ID, private$.client) else invisible(ans)
@@ -58,9 +70,10 @@ RemoteNode <- R6::R6Class("RemoteNode",
 #' through Orthanc: C-ECHO, C-FIND, C-MOVE, C-GET and C-STORE.
 #' `RemoteModality` is the same class.
 #'
-#' The fields `name` (the modality's name in Orthanc's configuration) and
-#' `configuration` (its AET, host, port, ...) and `print()` come from the
-#' base class [RemoteNode], shared with [Peer].
+#' The fields `name` (the modality's name in Orthanc's configuration),
+#' `client` and `configuration` (its AET, host, port, ...) and `print()` come
+#' from the base class [RemoteNode], shared with [Peer]; `modality` is the
+#' same as `name` (pyorthanc's name for it).
 #'
 #' @param client An [Orthanc] client.
 #' @param modality Name of the modality in Orthanc's configuration.
@@ -102,25 +115,18 @@ Modality <- R6::R6Class("Modality",
     #' @return `TRUE` or `FALSE`. An unknown modality is an error.
     echo = function(timeout = NULL) {
       body <- if (is.null(timeout)) empty_object else list(Timeout = as.integer(timeout))
-      tryCatch(
-        {
-          private$.client$post_modalities_id_echo(private$.name, json = body)
-          TRUE
-        },
-        orthanc_http_error = function(e) {
-          if (identical(e$status, 404L) || identical(e$status, 400L)) stop(e)
-          FALSE
-        }
-      )
+      private$reachable(private$.client$post_modalities_id_echo(private$.name, json = body), c(400L, 404L))
     },
 
     #' @description C-FIND: query the modality (`POST /modalities/{id}/query`).
     #' @param data The query: a named list with `Level` and `Query` (and
     #'   optionally `Normalize`, `Timeout`), as Orthanc expects it, e.g.
     #'   `list(Level = "Study", Query = list(PatientID = "123"))`.
-    #' @return A list with `id` (the identifier of the query in Orthanc, for
-    #'   `get_query_answers()` and `retrieve()`) and `answers` (a data frame,
-    #'   one row per answer).
+    #' @return A list with `ID` (the identifier of the query in Orthanc, for
+    #'   `get_query_answers()` and `retrieve()`), `answers` (a data frame, one
+    #'   row per answer) and `id` (the same as `ID`, under the name earlier
+    #'   versions of this package gave it). pyorthanc's `find()` answers `ID`
+    #'   and `answers` too.
     find = function(data) {
       if (!is.list(data) || is.null(names(data)) || is.null(data$Level)) {
         orthanc_abort("argument", c(
@@ -130,13 +136,20 @@ Modality <- R6::R6Class("Modality",
       }
       if (is.null(data$Query) || !length(data$Query)) data$Query <- empty_object
       ans <- private$.client$post_modalities_id_query(private$.name, json = data)
-      list(id = ans$ID, answers = self$get_query_answers(ans$ID))
+      list(ID = ans$ID, answers = self$get_query_answers(ans$ID), id = ans$ID)
+    },
+
+    #' @description The same as `find()` (pyorthanc's other name for it).
+    #' @param data The query, as for `find()`.
+    #' @return As `find()`.
+    query = function(data) {
+      self$find(data)
     },
 
     #' @description The answers of a query made by `find()`, as a data frame
     #'   (one row per answer, one column per tag, named by keyword; DA tags as
     #'   `Date`, IS/DS as numbers).
-    #' @param query_id Identifier of the query (`find()$id`).
+    #' @param query_id Identifier of the query (`find()$ID`).
     #' @return A data frame.
     get_query_answers = function(query_id) {
       check_string_arg(query_id, "query_id", call = quote(get_query_answers()))
@@ -147,7 +160,7 @@ Modality <- R6::R6Class("Modality",
     },
 
     #' @description Retrieve (C-MOVE) what a query made by `find()` found.
-    #' @param query_id Identifier of the query (`find()$id`).
+    #' @param query_id Identifier of the query (`find()$ID`).
     #' @param target_aet AET to send to (`NULL`: this Orthanc).
     #' @return The answer of Orthanc, or a [Job] when `asynchronous`.
     retrieve = function(query_id, target_aet = NULL, asynchronous = FALSE) {
@@ -200,6 +213,11 @@ Modality <- R6::R6Class("Modality",
       private$transfer("post_modalities_id_store", body, asynchronous)
     }
   ),
+  active = read_only_fields(
+    #' @field modality The same as `name`: the modality's name in Orthanc's
+    #'   configuration.
+    modality = private$.name
+  ),
   private = list(
     configuration_endpoint = "get_modalities_id_configuration",
     transfer = function(endpoint, body, asynchronous) {
@@ -250,8 +268,8 @@ answers_data_frame <- function(answers) {
 #' Another Orthanc server declared as a peer in Orthanc's configuration
 #' (`GET /peers`), to which resources can be sent over HTTP.
 #'
-#' The fields `name` (the peer's name in Orthanc's configuration) and
-#' `configuration` (its URL, user name, ...) and `print()` come from the
+#' The fields `name` (the peer's name in Orthanc's configuration), `client`
+#' and `configuration` (its URL, user name, ...) and `print()` come from the
 #' base class [RemoteNode], shared with [Modality].
 #'
 #' @param client An [Orthanc] client.
@@ -296,16 +314,7 @@ Peer <- R6::R6Class("Peer",
     #' @description Whether the peer answers (`GET /peers/{id}/system`).
     #' @return `TRUE` or `FALSE`. An unknown peer is an error.
     is_alive = function() {
-      tryCatch(
-        {
-          private$.client$get_peers_id_system(private$.name)
-          TRUE
-        },
-        orthanc_http_error = function(e) {
-          if (identical(e$status, 404L)) stop(e)
-          FALSE
-        }
-      )
+      private$reachable(private$.client$get_peers_id_system(private$.name), 404L)
     }
   ),
   private = list(

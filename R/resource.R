@@ -22,6 +22,11 @@
 #' Lists of resources have the class `orthanc_resource_list`: see
 #' [as.data.frame.orthanc_resource_list()].
 #'
+#' The methods and fields documented here are those of every level; the help
+#' page of each class ([Patient], [Study], [Series], [Instance]) documents
+#' what is its own (its main DICOM tags as fields, its parents and children,
+#' ...) and lists the methods it inherits.
+#'
 #' @param id Orthanc identifier of the resource.
 #' @param client An [Orthanc] client.
 #' @param lock_children Whether the children are listed once and kept.
@@ -46,7 +51,13 @@
 #'   anonymization follows (e.g. `"2023b"`). For all the arguments of
 #'   `anonymize()` and `modify()`, `NULL` (the default) sends nothing: Orthanc's
 #'   default applies.
+#' @param path File to write (its directory must exist). The answer is
+#'   streamed to a temporary file next to it, then renamed.
+#' @param simplify Whether tags are named by keyword with plain values
+#'   (`TRUE`, Orthanc's `simplify`) or by group/element with names, types and
+#'   values (`FALSE`).
 #' @family resources
+#' @include resource-levels.R layer-utils.R
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
@@ -95,24 +106,14 @@ Resource <- R6::R6Class("Resource",
     #' @description Add a label to the resource.
     #' @return The resource, invisibly.
     add_label = function(label) {
-      check_string_arg(label, "label", call = quote(add_label()))
-      private$endpoint("put_", "_id_labels_label")(private$.id, label)
-      if (!is.null(private$.info)) {
-        private$.info$Labels <- as.list(union(as_character_vector(private$.info$Labels), label))
-      }
-      invisible(self)
+      private$change_label(label, "put_", union, quote(add_label()))
     },
 
     #' @description Remove a label from the resource (nothing happens if it
     #'   does not have it).
     #' @return The resource, invisibly.
     remove_label = function(label) {
-      check_string_arg(label, "label", call = quote(remove_label()))
-      private$endpoint("delete_", "_id_labels_label")(private$.id, label)
-      if (!is.null(private$.info)) {
-        private$.info$Labels <- as.list(setdiff(as_character_vector(private$.info$Labels), label))
-      }
-      invisible(self)
+      private$change_label(label, "delete_", setdiff, quote(remove_label()))
     },
 
     #' @description Whether the resource has a label.
@@ -120,6 +121,35 @@ Resource <- R6::R6Class("Resource",
     has_label = function(label) {
       check_string_arg(label, "label", call = quote(has_label()))
       label %in% self$labels
+    },
+
+    #' @description The archive (ZIP) of a patient, study or series, as a raw
+    #'   vector, in memory (`GET /{level}/{id}/archive`). For large resources
+    #'   prefer `download()`. An instance has no archive: see
+    #'   `get_dicom_file_content()`.
+    #' @return A raw vector.
+    get_zip = function() {
+      private$refuse_at_instance("get_zip()", "{.code $get_dicom_file_content()} or {.code $download(path)}")
+      private$endpoint("get_", "_id_archive")(private$.id)
+    },
+
+    #' @description Stream the resource to a file: the archive (ZIP) of a
+    #'   patient, study or series; the DICOM file of an instance.
+    #' @return `path`, invisibly.
+    download = function(path) {
+      what <- if (private$.level == "Instance") "file" else "archive"
+      route <- paste0("/", level_prefix(private$.level), "/", private$.id, "/", what)
+      stream_to_file(private$.client, route, path, call = quote(download()))
+    },
+
+    #' @description The tags whose value is the same in every instance of a
+    #'   patient, study or series (`GET /{level}/{id}/shared-tags`). For an
+    #'   instance, see its fields `simplified_tags` and `tags`.
+    #' @return A named list.
+    get_shared_tags = function(simplify = TRUE) {
+      check_flag_arg(simplify, "simplify", call = quote(get_shared_tags()))
+      private$refuse_at_instance("get_shared_tags()", "{.field simplified_tags} or {.field tags}")
+      private$endpoint("get_", "_id_shared_tags")(private$.id, params = simplify_params(simplify))
     },
 
     #' @description Anonymize the resource (`POST /{level}/{id}/anonymize`).
@@ -197,65 +227,42 @@ Resource <- R6::R6Class("Resource",
       invisible(self)
     }
   ),
-  active = list(
+  active = read_only_fields(
     #' @field identifier Orthanc identifier (read-only).
-    identifier = function(value) {
-      check_read_only(value, "identifier")
-      private$.id
-    },
+    identifier = private$.id,
     #' @field client The [Orthanc] client (read-only).
-    client = function(value) {
-      check_read_only(value, "client")
-      private$.client
-    },
+    client = private$.client,
     #' @field level `"Patient"`, `"Study"`, `"Series"` or `"Instance"`
     #'   (read-only).
-    level = function(value) {
-      check_read_only(value, "level")
-      private$.level
-    },
+    level = private$.level,
     #' @field lock_children Whether the children are listed once and kept
     #'   (read-only).
-    lock_children = function(value) {
-      check_read_only(value, "lock_children")
-      private$.lock
-    },
+    lock_children = private$.lock,
     #' @field main_dicom_tags Main DICOM tags (named list of strings).
-    main_dicom_tags = function(value) {
-      check_read_only(value, "main_dicom_tags")
-      private$info()$MainDicomTags
-    },
+    main_dicom_tags = private$info()$MainDicomTags,
     #' @field labels Labels of the resource (character), asked from Orthanc.
-    labels = function(value) {
-      check_read_only(value, "labels")
-      sort(as_character_vector(private$endpoint("get_", "_id_labels")(private$.id)))
-    },
+    labels = sort(as_character_vector(private$endpoint("get_", "_id_labels")(private$.id))),
     #' @field is_stable Whether Orthanc considers the resource stable (no new
     #'   instance for `StableAge` seconds), asked from Orthanc; always `TRUE`
     #'   for an instance (it does not change once stored).
-    is_stable = function(value) {
-      check_read_only(value, "is_stable")
-      if (private$.level == "Instance") {
-        return(TRUE)
-      }
-      isTRUE(self$get_main_information()$IsStable)
-    },
+    is_stable = private$.level == "Instance" || isTRUE(self$get_main_information()$IsStable),
     #' @field last_update Time of the last change (POSIXct, UTC), asked from
     #'   Orthanc; for an instance, the time it was received.
-    last_update = function(value) {
-      check_read_only(value, "last_update")
-      if (private$.level == "Instance") {
-        return(parse_orthanc_time(
-          private$.client$get_instances_id_metadata_name(private$.id, "ReceptionDate")
-        ))
-      }
-      parse_orthanc_time(self$get_main_information()$LastUpdate)
-    },
+    last_update = parse_orthanc_time(if (private$.level == "Instance") {
+      private$.client$get_instances_id_metadata_name(private$.id, "ReceptionDate")
+    } else {
+      self$get_main_information()$LastUpdate
+    }),
     #' @field statistics Disk size and counts (named list), asked from Orthanc.
-    statistics = function(value) {
-      check_read_only(value, "statistics")
-      private$endpoint("get_", "_id_statistics")(private$.id)
-    }
+    statistics = private$endpoint("get_", "_id_statistics")(private$.id),
+    #' @field shared_tags The tags shared by all the instances of a patient,
+    #'   study or series (`get_shared_tags()`, simplified).
+    shared_tags = self$get_shared_tags(),
+    #' @field legacy_viewer_url The address of the resource in Orthanc
+    #'   Explorer, Orthanc's legacy web interface (no request).
+    legacy_viewer_url = paste0(
+      private$.client$url, "/app/explorer.html#", tolower(private$.level), "?uuid=", private$.id
+    )
   ),
   private = list(
     .level = NULL,
@@ -284,9 +291,45 @@ Resource <- R6::R6Class("Resource",
       private$.client[[name]]
     },
 
+    # add_label() and remove_label(): `verb` the route's, `update` what the
+    # kept labels become (union or setdiff).
+    change_label = function(label, verb, update, call) {
+      check_string_arg(label, "label", call = call)
+      private$endpoint(verb, "_id_labels_label")(private$.id, label)
+      if (!is.null(private$.info)) {
+        private$.info$Labels <- as.list(update(as_character_vector(private$.info$Labels), label))
+      }
+      invisible(self)
+    },
+
     tag = function(name) {
       v <- private$info()$MainDicomTags[[name]]
       if (is.null(v)) NA_character_ else v
+    },
+
+    # A main DICOM tag typed for a field (see main_tag_value()).
+    tag_value = function(name) main_tag_value(name, private$tag(name)),
+
+    # The resource of `level` above this one: the parent from the main
+    # information (no request), a level further up from one request whose
+    # answer fills it.
+    parent = function(level) {
+      if (identical(level, level_parent(private$.level))) {
+        return(new_resource(level, private$info()[[level_parent_field(private$.level)]], private$.client))
+      }
+      info <- private$endpoint("get_", paste0("_id_", tolower(level)))(private$.id)
+      new_resource(level, info$ID, private$.client, info = info)
+    },
+
+    # What patients, studies and series have and instances do not (an archive,
+    # shared tags): refused at the instance level, with where to look instead.
+    refuse_at_instance = function(what, instead) {
+      if (private$.level == "Instance") {
+        orthanc_abort("argument", c(
+          "An {.cls Instance} has no {.code {what}}: Orthanc gives it for patients, studies and series.",
+          i = paste0("For an instance, see ", instead, ".")
+        ), call = str2lang(what))
+      }
     },
 
     # Children, from one expanded listing; kept when the children are locked.
@@ -344,306 +387,6 @@ Resource <- R6::R6Class("Resource",
     }
   )
 )
-
-# Levels ---------------------------------------------------------------------
-
-orthanc_levels <- c("Patient", "Study", "Series", "Instance")
-
-level_prefix <- function(level) {
-  switch(level,
-    Patient = "patients",
-    Study = "studies",
-    Series = "series",
-    Instance = "instances"
-  )
-}
-
-# "study" / "studies", ... for messages.
-level_noun <- function(level, n) {
-  one <- tolower(level)
-  if (n == 1L) {
-    return(one)
-  }
-  switch(one,
-    study = "studies",
-    series = "series",
-    paste0(one, "s")
-  )
-}
-
-level_child <- function(level) {
-  switch(level,
-    Patient = "Study",
-    Study = "Series",
-    Series = "Instance",
-    NULL
-  )
-}
-
-level_parent_field <- function(level) {
-  switch(level,
-    Patient = NULL,
-    Study = "ParentPatient",
-    Series = "ParentStudy",
-    Instance = "ParentSeries"
-  )
-}
-
-level_children_field <- function(level) {
-  switch(level,
-    Patient = "Studies",
-    Study = "Series",
-    Series = "Instances",
-    NULL
-  )
-}
-
-# "study", "STUDIES", ... -> "Study".
-match_level <- function(level, call = NULL) {
-  if (is_string(level)) {
-    l <- tolower(level)
-    l <- switch(l,
-      patients = "patient",
-      studies = "study",
-      instances = "instance",
-      l
-    )
-    hit <- orthanc_levels[tolower(orthanc_levels) == l]
-    if (length(hit)) {
-      return(hit)
-    }
-  }
-  orthanc_abort("argument", c(
-    "{.arg level} must be one of {.val {orthanc_levels}}.",
-    x = "It is {.val {format(level)}}."
-  ), call = call)
-}
-
-level_generator <- function(level) {
-  switch(level,
-    Patient = Patient,
-    Study = Study,
-    Series = Series,
-    Instance = Instance
-  )
-}
-
-new_resource <- function(level, id, client, lock_children = FALSE, info = NULL) {
-  level_generator(level)$new(id, client, lock_children = lock_children, info = info)
-}
-
-# Resources from an expanded answer (a list of main informations): no request.
-resources_from_answer <- function(level, answer, client, lock_children = FALSE) {
-  resource_list(lapply(answer, function(info) {
-    new_resource(level, info$ID, client, lock_children, info = info)
-  }))
-}
-
-# Lists of resources ---------------------------------------------------------
-
-resource_list <- function(x = list()) {
-  structure(unname(x), class = c("orthanc_resource_list", "list"))
-}
-
-#' @export
-`[.orthanc_resource_list` <- function(x, i) {
-  resource_list(unclass(x)[i])
-}
-
-#' @export
-c.orthanc_resource_list <- function(...) {
-  parts <- lapply(list(...), function(p) if (inherits(p, "Resource")) list(p) else unclass(p))
-  resource_list(do.call(c, parts))
-}
-
-#' @export
-format.orthanc_resource_list <- function(x, ...) {
-  vapply(x, function(r) r$format(), "")
-}
-
-#' @export
-print.orthanc_resource_list <- function(x, ..., n = 10L) {
-  levels <- unique(vapply(x, function(r) r$level, ""))
-  what <- if (length(levels) == 1L) level_noun(levels, length(x)) else level_noun("Resource", length(x))
-  cat("<orthanc_resource_list> ", length(x), " ", what, "\n", sep = "")
-  shown <- utils::head(unclass(x), n)
-  for (r in shown) cat("  ", r$format(), "\n", sep = "")
-  if (length(x) > n) cat("  ... and ", length(x) - n, " more\n", sep = "")
-  invisible(x)
-}
-
-# One line describing a resource, from what is already known (no request when
-# the information is cached; one request otherwise).
-resource_line <- function(r, info) {
-  if (is.null(info)) {
-    info <- tryCatch(r$get_main_information(), orthanc_error = function(e) NULL)
-  }
-  head <- paste0("<", r$level, "> ", r$identifier)
-  if (is.null(info)) {
-    return(paste0(head, " (unavailable)"))
-  }
-  tags <- info$MainDicomTags
-  pick <- switch(r$level,
-    Patient = c("PatientID", "PatientName"),
-    Study = c("StudyDate", "StudyDescription"),
-    Series = c("Modality", "SeriesNumber", "SeriesDescription"),
-    Instance = c("InstanceNumber", "SOPInstanceUID")
-  )
-  vals <- unlist(lapply(pick, function(p) {
-    v <- tags[[p]]
-    if (is.null(v) || !nzchar(v)) NULL else paste0(p, "=", v)
-  }))
-  if (r$level == "Study" && !is.null(info$PatientMainDicomTags$PatientName)) {
-    vals <- c(paste0("PatientName=", info$PatientMainDicomTags$PatientName), vals)
-  }
-  field <- level_children_field(r$level)
-  count <- if (!is.null(field) && !is.null(info[[field]])) {
-    n <- length(info[[field]])
-    paste0(n, " ", level_noun(level_child(r$level), n))
-  } else if (r$level == "Instance" && !is.null(info$FileSize)) {
-    paste0(info$FileSize, " bytes")
-  }
-  labels <- as_character_vector(info$Labels)
-  paste0(
-    head,
-    if (length(vals)) paste0(" ", paste(vals, collapse = " ")),
-    if (length(count)) paste0(" [", count, "]"),
-    if (length(labels)) paste0(" labels: ", paste(labels, collapse = ";"))
-  )
-}
-
-# The value representations of the main DICOM tags (Orthanc's defaults, plus a
-# few extra ones that can be configured): DA is read as a Date, IS/DS/US as
-# numbers when single-valued; anything else (and tags not listed) as text.
-main_dicom_tag_vrs <- c(
-  # Patient
-  PatientName = "PN", PatientID = "LO", PatientBirthDate = "DA", PatientSex = "CS",
-  OtherPatientIDs = "LO",
-  # Study
-  StudyDate = "DA", StudyTime = "TM", AccessionNumber = "SH", InstitutionName = "LO",
-  ReferringPhysicianName = "PN", TimezoneOffsetFromUTC = "SH", StudyDescription = "LO",
-  StudyInstanceUID = "UI", StudyID = "SH", RequestingPhysician = "PN",
-  RequestedProcedureDescription = "LO",
-  # Series
-  SeriesDate = "DA", SeriesTime = "TM", Modality = "CS", Manufacturer = "LO",
-  StationName = "SH", SeriesDescription = "LO", OperatorsName = "PN",
-  ContrastBolusAgent = "LO", BodyPartExamined = "CS", SequenceName = "SH",
-  ProtocolName = "LO", CardiacNumberOfImages = "IS",
-  AcquisitionDeviceProcessingDescription = "LO", SeriesInstanceUID = "UI",
-  SeriesNumber = "IS", ImageOrientationPatient = "DS", NumberOfTemporalPositions = "IS",
-  ImagesInAcquisition = "IS", PerformedProcedureStepStartDate = "DA",
-  PerformedProcedureStepStartTime = "TM", PerformedProcedureStepDescription = "LO",
-  NumberOfSlices = "US", NumberOfTimeSlices = "US", SeriesType = "CS",
-  # Instance
-  InstanceCreationDate = "DA", InstanceCreationTime = "TM", SOPInstanceUID = "UI",
-  AcquisitionNumber = "IS", InstanceNumber = "IS", ImagePositionPatient = "DS",
-  TemporalPositionIdentifier = "IS", ImageComments = "LT", NumberOfFrames = "IS",
-  ImageIndex = "US", SOPClassUID = "UI", AcquisitionDate = "DA", ContentDate = "DA",
-  SliceLocation = "DS", SliceThickness = "DS"
-)
-
-# Convert the values (character, NA where absent) of one main DICOM tag.
-convert_tag_column <- function(name, values) {
-  vr <- main_dicom_tag_vrs[name]
-  if (is.na(vr)) {
-    return(values)
-  }
-  if (vr == "DA") {
-    return(parse_dicom_date(values))
-  }
-  if (vr %in% c("IS", "DS", "US")) {
-    multi <- !is.na(values) & grepl("\\", values, fixed = TRUE)
-    if (any(multi)) {
-      return(values) # e.g. ImagePositionPatient: kept as "x\\y\\z"
-    }
-    return(suppressWarnings(as.numeric(values)))
-  }
-  values
-}
-
-#' A data frame of resources
-#'
-#' One row per resource of a list returned by the resource layer (`$studies`,
-#' `$series`, `$instances`, [find_studies()], ...). The information comes from
-#' what the resources already hold (filled from the listing or find that made
-#' them); a resource made by hand costs one request.
-#'
-#' Columns: `id`, `parent_id` (`NA` for patients), `labels` (labels joined by
-#' `";"`), then every main DICOM tag found in any of the resources (for
-#' studies, the patient's main tags as well). Tags of value representation DA
-#' become `Date`s, IS/DS/US numbers (multi-valued ones such as
-#' `ImagePositionPatient` stay text, `"x\\y\\z"`), the others text. Absent tags
-#' are `NA`.
-#'
-#' With `tags`, for a list of instances only: a data frame of those tags
-#' instead, one row per instance (column `id`, then one column per tag named
-#' by its keyword, e.g. `"0018,0050"` gives `SliceThickness`; a private tag
-#' unknown to the DICOM dictionary keeps its `"GGGG,EEEE"` name). The tags of
-#' all the instances are asked for at once: through `/tools/find` with
-#' `RequestedTags` (Orthanc >= 1.11; 200 instances per request, all the
-#' requests in one batch) for instances whose `SOPInstanceUID` is known (those
-#' made from a listing or a find), else through one batch of
-#' `GET /instances/{id}/tags?simplify`. Orthanc gives no value
-#' representations: the package's copy of the DICOM data dictionary (PS3.6)
-#' types the columns: DA as `Date`; IS, DS, US, UL, SS, SL, FD, FL, SV, UV as
-#' numbers when every value is single (a multi-valued numeric tag such as
-#' `PixelSpacing` stays text, `"0.8\\0.8"`, as all multi-valued tags do;
-#' split it with `strsplit(x, "\\", fixed = TRUE)`); sequences as a list column (one list of items
-#' per instance, `NULL` when absent); anything else as text. Absent or empty
-#' values are `NA`.
-#'
-#' @param x An `orthanc_resource_list`.
-#' @param row.names,optional Unused (for compatibility with the generic).
-#' @param ... Unused.
-#' @param tags `NULL`, or (for a list of [Instance]s) the tags to tabulate:
-#'   keywords (`"SliceLocation"`) or group,element (`"0018,0050"`,
-#'   `"0018-0050"`, `"00180050"`).
-#' @param progress With `tags`: whether to show a progress bar: `TRUE`,
-#'   `FALSE`, or `NULL` (the default: the option `orthanc.progress`, else only
-#'   in interactive sessions); see [orthanc_options].
-#' @return A data frame.
-#' @family resources
-#' @export
-#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
-#' o <- Orthanc$new()
-#' # Sample files of the package: two MR slices (Brainix) and a CT image
-#' stored <- upload(o, system.file("extdata", package = "orthanc"), check_before_upload = TRUE)
-#' as.data.frame(find_studies(o))
-#' instances <- find_instances(o, query = list(Modality = "MR"))
-#' as.data.frame(instances, tags = c("SliceLocation", "0018,0050", "AcquisitionDate"))
-#' # Delete what this example stored (not what the server already had)
-#' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
-as.data.frame.orthanc_resource_list <- function(x, row.names = NULL, optional = FALSE, ...,
-                                                tags = NULL, progress = NULL) {
-  if (!is.null(tags)) {
-    return(instance_tags_table(x, tags, progress, call = quote(as.data.frame())))
-  }
-  infos <- lapply(x, function(r) r$.main_info())
-  levels <- vapply(x, function(r) r$level, "")
-  ids <- vapply(x, function(r) r$identifier, "")
-  parent <- vapply(seq_along(infos), function(i) {
-    f <- level_parent_field(levels[i])
-    v <- if (is.null(f)) NULL else infos[[i]][[f]]
-    if (is.null(v)) NA_character_ else v
-  }, "")
-  labels <- vapply(infos, function(i) paste(as_character_vector(i$Labels), collapse = ";"), "")
-  tag_lists <- lapply(infos, function(i) c(i$MainDicomTags, i$PatientMainDicomTags))
-  names_all <- unique(unlist(lapply(tag_lists, names)))
-  known <- intersect(names(main_dicom_tag_vrs), names_all)
-  names_all <- c(known, sort(setdiff(names_all, known)))
-  out <- data.frame(
-    id = ids, parent_id = parent, labels = labels,
-    stringsAsFactors = FALSE
-  )
-  for (nm in names_all) {
-    vals <- vapply(tag_lists, function(t) {
-      v <- t[[nm]]
-      if (is.null(v) || !length(v)) NA_character_ else paste(as.character(unlist(v)), collapse = "\\")
-    }, "")
-    out[[nm]] <- convert_tag_column(nm, vals)
-  }
-  out
-}
 
 # The JSON body from the arguments of the calling anonymize/modify method
 # (its frame `env`).
@@ -707,4 +450,9 @@ modification_body <- function(remove = NULL, replace = NULL, keep = NULL, force 
   body <- body[!vapply(body, is.null, TRUE)]
   if (!length(body)) body <- empty_object
   body
+}
+
+# The query parameters of the answers with tags: `simplify` or none.
+simplify_params <- function(simplify) {
+  if (simplify) list(simplify = "true") else NULL
 }

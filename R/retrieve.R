@@ -3,6 +3,8 @@
 # expanded listings (one batch), then every file is downloaded in ONE batch of
 # requests with `dest` (concurrent, streamed to a temporary name in the target
 # folder and renamed when complete). Only public methods of the client are used.
+# The instances are listed by collect_instance_tree() (retrieve-tree.R) and
+# their files named by tree_paths() (retrieve-names.R).
 
 #' Download resources and write them to disk
 #'
@@ -126,7 +128,7 @@ retrieve_and_write_images <- function(instances, path, concurrency = NULL, progr
   check_progress_arg(progress, call)
   res <- as_resource_objects(instances, "instances", orthanc_levels, call)
   path <- prepare_out_dir(path, call)
-  tree <- collect_instance_tree(res, call)
+  tree <- collect_instance_tree(res)
   download_tree(tree, path, "png", function(id) {
     orthanc_request("GET", c("instances", id, "preview"), headers = list(Accept = "image/png"))
   }, concurrency, progress, call)
@@ -254,12 +256,7 @@ as_resource_objects <- function(x, arg, levels, call) {
 }
 
 prepare_out_dir <- function(path, call) {
-  if (!is_string(path) || !nzchar(path)) {
-    orthanc_abort("argument", c(
-      "{.arg path} must be the path of a folder.",
-      x = "It is {.obj_type_friendly {path}}."
-    ), call = call)
-  }
+  check_arg(is_string(path) && nzchar(path), path, "path", "the path of a folder", call)
   if (file.exists(path) && !dir.exists(path)) {
     orthanc_abort("io", c(
       "Cannot write into {.path {path}}.",
@@ -275,290 +272,13 @@ prepare_out_dir <- function(path, call) {
   normalizePath(path, mustWork = TRUE)
 }
 
-# Listing --------------------------------------------------------------------
-
-# The main information of resources: what they hold, else asked in one batch.
-# A failure is a condition in place of the information.
-resource_infos <- function(res, call) {
-  infos <- lapply(res, function(r) r$.cached_info())
-  missing <- which(vapply(infos, is.null, TRUE))
-  if (length(missing)) {
-    client <- res[[1]]$client
-    reqs <- lapply(res[missing], function(r) {
-      orthanc_request("GET", c(level_prefix(r$level), r$identifier))
-    })
-    infos[missing] <- client$batch(reqs, progress = FALSE)
-  }
-  infos
-}
-
-# Every instance under `res`, with its series, study and patient, from
-# expanded listings. Returns list(instances = data frame (id, series, study,
-# patient), series, studies (named lists of main information, by id),
-# failures = data frame (id, level, message) of resources that could not be
-# listed).
-collect_instance_tree <- function(res, call) {
-  client <- res[[1]]$client
-  series <- list()
-  studies <- list()
-  inst <- list()
-  failures <- list()
-  fail <- function(r, e) {
-    failures[[length(failures) + 1L]] <<- list(id = r$identifier, level = r$level, error = e)
-  }
-  add_instances <- function(answer) {
-    for (i in answer) inst[[i$ID]] <<- i
-  }
-  add <- function(what, info) {
-    if (what == "series") series[[info$ID]] <<- info else studies[[info$ID]] <<- info
-  }
-  listing <- function(level, id, child) {
-    orthanc_request("GET", c(level_prefix(level), id, child), params = list(expand = "true"))
-  }
-  # Stage 1: one batch of listings.
-  reqs <- list()
-  owner <- integer()
-  kind <- character()
-  push <- function(i, k, req) {
-    reqs[[length(reqs) + 1L]] <<- req
-    owner[length(owner) + 1L] <<- i
-    kind[length(kind) + 1L] <<- k
-  }
-  for (i in seq_along(res)) {
-    r <- res[[i]]
-    id <- r$identifier
-    switch(r$level,
-      Patient = {
-        push(i, "studies", listing("Patient", id, "studies"))
-        push(i, "series", listing("Patient", id, "series"))
-        push(i, "instances", listing("Patient", id, "instances"))
-      },
-      Study = {
-        push(i, "study", orthanc_request("GET", c("studies", id)))
-        push(i, "series", listing("Study", id, "series"))
-        push(i, "instances", listing("Study", id, "instances"))
-      },
-      Series = {
-        push(i, "study", orthanc_request("GET", c("series", id, "study")))
-        push(i, "one-series", orthanc_request("GET", c("series", id)))
-        push(i, "instances", listing("Series", id, "instances"))
-      },
-      Instance = {
-        info <- r$.cached_info()
-        if (is.null(info)) {
-          push(i, "instance", orthanc_request("GET", c("instances", id)))
-        } else {
-          inst[[id]] <- info
-        }
-      }
-    )
-  }
-  answers <- if (length(reqs)) client$batch(reqs, progress = FALSE) else list()
-  failed <- integer()
-  for (j in seq_along(answers)) {
-    a <- answers[[j]]
-    i <- owner[j]
-    if (inherits(a, "condition")) {
-      if (!i %in% failed) fail(res[[i]], a)
-      failed <- c(failed, i)
-    }
-  }
-  for (j in seq_along(answers)) {
-    a <- answers[[j]]
-    if (owner[j] %in% failed) next
-    switch(kind[j],
-      studies = for (s in a) add("study", s),
-      series = for (s in a) add("series", s),
-      study = add("study", a),
-      "one-series" = add("series", a),
-      instances = add_instances(a),
-      instance = add_instances(list(a))
-    )
-  }
-  # Stage 2 (instances given as such): their series and studies.
-  parents <- unique(vapply(inst, function(i) i$ParentSeries %||% NA_character_, ""))
-  parents <- setdiff(parents[!is.na(parents)], names(series))
-  if (length(parents)) {
-    reqs <- c(
-      lapply(parents, function(s) orthanc_request("GET", c("series", s))),
-      lapply(parents, function(s) orthanc_request("GET", c("series", s, "study")))
-    )
-    ans <- client$batch(reqs, progress = FALSE)
-    n <- length(parents)
-    for (k in seq_len(n)) {
-      if (!inherits(ans[[k]], "condition")) add("series", ans[[k]])
-      if (!inherits(ans[[n + k]], "condition")) add("study", ans[[n + k]])
-    }
-  }
-  ids <- names(inst)
-  ser <- vapply(inst, function(i) i$ParentSeries %||% NA_character_, "", USE.NAMES = FALSE)
-  stu <- vapply(ser, function(s) series[[s]]$ParentStudy %||% NA_character_, "", USE.NAMES = FALSE)
-  pat <- vapply(stu, function(s) if (is.na(s)) NA_character_ else studies[[s]]$ParentPatient %||% NA_character_, "", USE.NAMES = FALSE)
-  list(
-    instances = data.frame(id = ids %||% character(), series = ser, study = stu, patient = pat,
-      stringsAsFactors = FALSE),
-    instance_info = unname(inst),
-    series = series, studies = studies, failures = failures, client = client
-  )
-}
-
-# Naming ---------------------------------------------------------------------
-
-windows_reserved_names <- c("CON", "PRN", "AUX", "NUL", paste0("COM", 1:9), paste0("LPT", 1:9))
-
-# Make strings safe as a file or folder name on Windows, macOS and Linux; empty
-# results become `fallback` (recycled). Not exported.
-sanitize_file_name <- function(x, fallback = "unnamed", max_bytes = 64L) {
-  x <- as.character(x)
-  x[is.na(x)] <- ""
-  # Bytes of invalid UTF-8 strings outside ASCII become "_".
-  bad <- !validUTF8(x) & Encoding(x) != "latin1"
-  x[bad] <- gsub("[\x80-\xff]", "_", x[bad], useBytes = TRUE)
-  x <- enc2utf8(x)
-  # Tabs and line breaks are spaces; other control characters (C0, DEL, C1)
-  # go; forbidden characters become "_".
-  x <- gsub("[\t\r\n]", " ", x, perl = TRUE)
-  x <- gsub("[\\x{00}-\\x{1F}\\x{7F}-\\x{9F}]", "", x, perl = TRUE)
-  x <- gsub("[<>:\"/\\\\|?*]", "_", x, perl = TRUE)
-  x <- gsub("\\s+", " ", x, perl = TRUE)
-  x <- gsub("^[. ]+|[. ]+$", "", x, perl = TRUE)
-  x <- vapply(x, cut_bytes, "", max_bytes = max_bytes, USE.NAMES = FALSE)
-  x <- gsub("[. ]+$", "", x, perl = TRUE)
-  stem <- toupper(sub("[ .].*$", "", x))
-  reserved <- stem %in% windows_reserved_names
-  x[reserved] <- paste0("_", x[reserved])
-  fallback <- rep_len(sanitize_fallback(fallback), length(x))
-  x[!nzchar(x)] <- fallback[!nzchar(x)]
-  x
-}
-
-sanitize_fallback <- function(x) {
-  x <- gsub("[^A-Za-z0-9._-]", "_", as.character(x))
-  x[!nzchar(x)] <- "unnamed"
-  x
-}
-
-# Cut a string to at most `max_bytes` bytes of UTF-8, at a character boundary.
-cut_bytes <- function(s, max_bytes) {
-  if (nchar(s, "bytes") <= max_bytes) {
-    return(s)
-  }
-  chars <- strsplit(s, "", fixed = TRUE)[[1]]
-  keep <- cumsum(nchar(chars, "bytes")) <= max_bytes
-  paste(chars[keep], collapse = "")
-}
-
-# Names made unique (ignoring case): duplicates get "_" and the start of their
-# Orthanc identifier, or the whole identifier.
-unique_names <- function(names, ids) {
-  dup <- function(n) {
-    key <- tolower(n)
-    key %in% key[duplicated(key)]
-  }
-  d <- dup(names)
-  names[d] <- paste0(names[d], "_", substr(ids[d], 1L, 8L))
-  d <- dup(names)
-  names[d] <- paste0(sub("_[^_]*$", "", names[d]), "_", ids[d])
-  names
-}
-
-tag_of <- function(info, field, name) {
-  v <- info[[field]][[name]]
-  if (is.null(v) || !length(v)) "" else trimws(as.character(v[[1]]))
-}
-
-first_nonempty <- function(...) {
-  for (v in list(...)) if (nzchar(v)) return(v)
-  ""
-}
-
-# The (sanitised) name of each resource of one level, from its main
-# information; ids for the fallbacks.
-folder_name <- function(level, infos, ids) {
-  raw <- vapply(seq_along(infos), function(i) {
-    info <- infos[[i]]
-    switch(level,
-      Patient = first_nonempty(
-        tag_of(info, "MainDicomTags", "PatientID"), tag_of(info, "PatientMainDicomTags", "PatientID"),
-        tag_of(info, "MainDicomTags", "PatientName"), tag_of(info, "PatientMainDicomTags", "PatientName")
-      ),
-      Study = trimws(paste(
-        tag_of(info, "MainDicomTags", "StudyDate"),
-        first_nonempty(
-          tag_of(info, "MainDicomTags", "StudyDescription"), tag_of(info, "MainDicomTags", "StudyID"),
-          tag_of(info, "MainDicomTags", "StudyInstanceUID")
-        )
-      )),
-      Series = trimws(paste(
-        tag_of(info, "MainDicomTags", "SeriesNumber"),
-        first_nonempty(
-          tag_of(info, "MainDicomTags", "SeriesDescription"), tag_of(info, "MainDicomTags", "Modality")
-        )
-      )),
-      Instance = {
-        n <- suppressWarnings(as.numeric(tag_of(info, "MainDicomTags", "InstanceNumber")))
-        if (length(n) && !is.na(n) && n >= 0 && n == round(n) && n < 1e9) {
-          formatC(n, width = 4L, flag = "0", format = "d")
-        } else {
-          tag_of(info, "MainDicomTags", "SOPInstanceUID")
-        }
-      }
-    )
-  }, "")
-  sanitize_file_name(raw, fallback = paste0(tolower(level), "-", substr(ids, 1L, 8L)))
-}
-
-# The relative path (patient/study/series/instance.<ext>) of each instance of
-# a tree.
-tree_paths <- function(tree, ext) {
-  df <- tree$instances
-  if (!nrow(df)) {
-    return(character())
-  }
-  # Patient information comes from the studies (PatientMainDicomTags).
-  pat_ids <- unique(df$patient)
-  pat_info <- lapply(pat_ids, function(p) {
-    s <- Find(function(st) identical(st$ParentPatient, p), tree$studies)
-    s %||% list()
-  })
-  pat_name <- stats::setNames(
-    unique_names(folder_name("Patient", pat_info, pat_ids %|NA|% "unknown"), pat_ids %|NA|% "unknown"),
-    pat_ids %|NA|% "unknown"
-  )
-  key <- function(x) x %|NA|% "unknown"
-  out <- character(nrow(df))
-  study_name <- character()
-  series_name <- character()
-  for (p in unique(key(df$patient))) {
-    st <- unique(key(df$study[key(df$patient) == p]))
-    nm <- unique_names(folder_name("Study", lapply(st, function(s) tree$studies[[s]] %||% list()), st), st)
-    study_name[st] <- nm
-  }
-  for (s in unique(key(df$study))) {
-    se <- unique(key(df$series[key(df$study) == s]))
-    nm <- unique_names(folder_name("Series", lapply(se, function(x) tree$series[[x]] %||% list()), se), se)
-    series_name[se] <- nm
-  }
-  for (x in unique(key(df$series))) {
-    k <- which(key(df$series) == x)
-    nm <- unique_names(folder_name("Instance", tree$instance_info[k], df$id[k]), df$id[k])
-    out[k] <- file.path(
-      pat_name[key(df$patient[k])], study_name[key(df$study[k])], series_name[x],
-      paste0(nm, ".", ext)
-    )
-  }
-  out
-}
-
-`%|NA|%` <- function(x, y) ifelse(is.na(x), y, x)
-
 # Downloading ----------------------------------------------------------------
 
 retrieve_tree <- function(x, path, level, arg, call, concurrency, progress) {
   check_progress_arg(progress, call)
   res <- as_resource_objects(x, arg, level, call)
   path <- prepare_out_dir(path, call)
-  tree <- collect_instance_tree(res, call)
+  tree <- collect_instance_tree(res)
   download_tree(tree, path, "dcm", function(id) {
     orthanc_request("GET", c("instances", id, "file"))
   }, concurrency, progress, call)

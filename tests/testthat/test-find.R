@@ -76,6 +76,9 @@ test_that("finds filter on labels with All, Any and None", {
     sort(tree$studies[1:2])
   )
   expect_equal(ids(find_studies(o, q, labels = "layer_red", labels_constraint = "None")), tree$studies[3])
+  # NULL (pyorthanc's default, None) is no label, as character() is.
+  expect_equal(ids(find_studies(o, q, labels = NULL)), sort(tree$studies))
+  expect_equal(ids(query_orthanc(o, "Study", q, labels = NULL, labels_constraint = "None")), sort(tree$studies))
 })
 
 test_that("find_and_filter_patients() prunes the tree with one find per level", {

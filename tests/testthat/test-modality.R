@@ -8,8 +8,24 @@ test_that("C-ECHO both ways; unknown modality is an error", {
   expect_error(Modality$new("a", "b"), class = "orthanc_argument_error")
   m <- Modality$new(a, "b")
   expect_equal(m$name, "b")
+  expect_equal(m$modality, "b")
+  expect_identical(m$client, a)
+  expect_error(m$modality <- "c", class = "orthanc_argument_error")
   expect_equal(m$configuration$AET, Sys.getenv("ORTHANC_TEST_AET2"))
   expect_equal(capture.output(print(m)), "<Modality> b")
+})
+
+test_that("C-ECHO to a declared modality that does not answer is FALSE; a peer likewise", {
+  a <- orthanc_client("a")
+  name <- paste0("down-", Sys.getpid(), "-", sample.int(1e6, 1L))
+  # A port nothing listens on (tcpmux, never served on the test machines).
+  port <- 1L
+  a$put_modalities_id(name, json = list(AET = "NOBODY", Host = "127.0.0.1", Port = port))
+  withr::defer(try(a$delete_modalities_id(name), silent = TRUE))
+  expect_false(Modality$new(a, name)$echo(timeout = 2))
+  a$put_peers_id(name, json = list(Url = paste0("http://127.0.0.1:", port, "/")))
+  withr::defer(try(a$delete_peers_id(name), silent = TRUE))
+  expect_false(Peer$new(a, name)$is_alive())
 })
 
 test_that("C-FIND from A of a study stored on B, answers as a data frame", {
@@ -20,14 +36,21 @@ test_that("C-FIND from A of a study stored on B, answers as a data frame", {
   res <- m$find(list(Level = "Study", Query = list(
     PatientID = tree$patient_id, StudyDescription = "", StudyDate = ""
   )))
-  withr::defer(try(a$delete_queries_id(res$id), silent = TRUE))
-  expect_type(res$id, "character")
+  withr::defer(try(a$delete_queries_id(res$ID), silent = TRUE))
+  # ID as pyorthanc names it; id as earlier versions of this package did.
+  expect_named(res, c("ID", "answers", "id"))
+  expect_type(res$ID, "character")
+  expect_identical(res$id, res$ID)
   df <- res$answers
   expect_s3_class(df, "data.frame")
   expect_equal(nrow(df), 2L)
   expect_setequal(df$StudyDescription, c("Study 1", "Study 2"))
   expect_s3_class(df$StudyDate, "Date")
-  expect_equal(nrow(m$get_query_answers(res$id)), 2L)
+  expect_equal(nrow(m$get_query_answers(res$ID)), 2L)
+  again <- m$query(list(Level = "Study", Query = list(PatientID = tree$patient_id)))
+  withr::defer(try(a$delete_queries_id(again$ID), silent = TRUE))
+  expect_named(again, c("ID", "answers", "id"))
+  expect_equal(nrow(again$answers), 2L)
   none <- m$find(list(Level = "Study", Query = list(PatientID = "no-such-layer-patient")))
   expect_equal(nrow(none$answers), 0L)
   expect_error(m$find(list(Query = list())), class = "orthanc_argument_error")
@@ -48,12 +71,12 @@ test_that("C-MOVE and retrieve bring a study from B to A", {
   a$delete_studies_id(found[[1]]$identifier)
 
   q <- m$find(list(Level = "Study", Query = list(StudyInstanceUID = uid)))
-  job <- m$retrieve(q$id, target_aet = Sys.getenv("ORTHANC_TEST_AET"), asynchronous = TRUE)
+  job <- m$retrieve(q$ID, target_aet = Sys.getenv("ORTHANC_TEST_AET"), asynchronous = TRUE)
   expect_s3_class(job, "Job")
   job$wait_until_completion(interval = 0.1, timeout = 60)
   expect_length(find_studies(a, query = list(StudyInstanceUID = uid)), 1L)
   a$delete_studies_id(find_studies(a, query = list(StudyInstanceUID = uid))[[1]]$identifier)
-  m$retrieve(q$id)
+  m$retrieve(q$ID)
   expect_length(find_studies(a, query = list(StudyInstanceUID = uid)), 1L)
   expect_error(m$move("Study", "not a list"), class = "orthanc_argument_error")
   expect_error(m$move("Frame", list(StudyInstanceUID = uid)), class = "orthanc_argument_error")
@@ -99,6 +122,7 @@ test_that("Peer sends resources to the other Orthanc", {
   tree <- local_patient_tree(a)
   p <- Peer$new(a, "b")
   expect_equal(p$name, "b")
+  expect_identical(p$client, a)
   expect_true(p$is_alive())
   expect_match(p$configuration$Url, "http")
   expect_equal(capture.output(print(p)), "<Peer> b")

@@ -194,3 +194,145 @@ test_that("as.data.frame(tags =) checks its arguments", {
     class = "orthanc_http_404"
   )
 })
+
+test_that("the main-tag fields of every level read their own tag, typed, with no request", {
+  o <- orthanc_client("a")
+  fields <- orthanc:::main_tag_fields
+  vrs <- orthanc:::main_dicom_tag_vrs
+  # A distinct value per tag: text names its tag, numbers and dates are valid.
+  value_of <- function(tag) {
+    vr <- unname(vrs[tag])
+    if (tag %in% c("ImagePositionPatient", "ImageOrientationPatient")) {
+      return("1\\-2.5\\3")
+    }
+    if (tag == "OtherPatientIDs") {
+      return("ID-A\\ID-B")
+    }
+    switch(vr, DA = "20210304", IS = , US = , DS = "42", paste0("v-", tag))
+  }
+  for (level in names(fields)) {
+    tags <- unname(fields[[level]])
+    main <- stats::setNames(lapply(tags, value_of), tags)
+    r <- orthanc:::new_resource(level, "x", o, info = list(ID = "x", MainDicomTags = main))
+    empty <- orthanc:::new_resource(level, "y", o, info = list(ID = "y", MainDicomTags = list()))
+    n <- count_calls({
+      for (f in names(fields[[level]])) {
+        tag <- fields[[level]][[f]]
+        got <- r[[f]]
+        absent <- empty[[f]]
+        if (tag %in% c("ImagePositionPatient", "ImageOrientationPatient")) {
+          expect_identical(got, c(1, -2.5, 3), label = paste0(level, "$", f))
+          expect_identical(absent, numeric(), label = paste0(level, "$", f, " (absent)"))
+        } else if (tag == "OtherPatientIDs") {
+          expect_identical(got, c("ID-A", "ID-B"))
+          expect_identical(absent, character())
+        } else if (vrs[[tag]] == "DA") {
+          expect_identical(got, as.Date("2021-03-04"), label = paste0(level, "$", f))
+          expect_identical(absent, as.Date(NA), label = paste0(level, "$", f, " (absent)"))
+        } else if (vrs[[tag]] %in% c("IS", "US", "DS")) {
+          expect_identical(got, 42, label = paste0(level, "$", f))
+          expect_identical(absent, NA_real_, label = paste0(level, "$", f, " (absent)"))
+        } else {
+          expect_identical(got, paste0("v-", tag), label = paste0(level, "$", f))
+          expect_identical(absent, NA_character_, label = paste0(level, "$", f, " (absent)"))
+        }
+        expect_error(do.call(`$<-`, list(r, f, "new")), class = "orthanc_argument_error")
+      }
+    })
+    expect_equal(n, 0L)
+  }
+  # The names pyorthanc users bring, spelled out.
+  s <- Series$new("x", o, info = list(ID = "x", MainDicomTags = list(
+    StationName = "ST1", OperatorsName = "OP^ONE", SequenceName = "*fl2d1", SeriesType = "STATIC\\IMAGE",
+    NumberOfSlices = "12", PerformedProcedureStepDescription = "PPSD", ContrastBolusAgent = "GAD",
+    AcquisitionDeviceProcessingDescription = "ADPD", CardiacNumberOfImages = "3",
+    ImagesInAcquisition = "4", NumberOfTimeSlices = "5", NumberOfTemporalPositions = "6",
+    ImageOrientationPatient = "1\\0\\0\\0\\1\\0"
+  )))
+  expect_equal(s$station_name, "ST1")
+  expect_equal(s$operators_name, "OP^ONE")
+  expect_equal(s$sequence_name, "*fl2d1")
+  expect_equal(s$series_type, "STATIC\\IMAGE")
+  expect_identical(s$number_of_slices, 12)
+  expect_equal(s$performed_procedure_step_description, "PPSD")
+  expect_equal(s$contrast_bolus_agent, "GAD")
+  expect_equal(s$acquisition_device_processing_description, "ADPD")
+  expect_identical(c(s$cardiac_number_of_images, s$images_in_acquisition), c(3, 4))
+  expect_identical(c(s$number_of_time_slices, s$number_of_temporal_positions), c(5, 6))
+  expect_identical(s$image_orientation_patient, c(1, 0, 0, 0, 1, 0))
+  st <- Study$new("x", o, info = list(ID = "x", MainDicomTags = list(
+    RequestingPhysician = "REQ^DOC", RequestedProcedureDescription = "RPD"
+  )))
+  expect_equal(st$requesting_physician, "REQ^DOC")
+  expect_equal(st$requested_procedure_description, "RPD")
+  i <- Instance$new("x", o, info = list(ID = "x", MainDicomTags = list(
+    AcquisitionNumber = "2", ImageIndex = "9", ImageComments = "a comment", TemporalPositionIdentifier = "1"
+  )))
+  expect_identical(c(i$acquisition_number, i$image_index, i$temporal_position_identifier), c(2, 9, 1))
+  expect_equal(i$image_comments, "a comment")
+  # A number that is not one is NA, without a warning.
+  bad <- Series$new("x", o, info = list(ID = "x", MainDicomTags = list(SeriesNumber = "n/a")))
+  expect_no_warning(expect_identical(bad$series_number, NA_real_))
+})
+
+test_that("parents, their identifiers and children at every level", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o)
+  st <- Study$new(tree$studies, o)
+  se <- Series$new(tree$series, o)
+  i <- Instance$new(tree$instances, o)
+  expect_equal(st$patient_identifier, tree$patient)
+  expect_equal(se$study_identifier, tree$studies)
+  expect_equal(i$series_identifier, tree$series)
+  # The parent comes from the main information (no request), not filled.
+  expect_equal(count_calls(p <- st$parent_patient), 0L)
+  expect_s3_class(p, "Patient")
+  expect_null(p$.cached_info())
+  expect_equal(count_calls(i$parent_series), 0L)
+  # A level further up: one request, whose answer fills it.
+  expect_equal(count_calls(p2 <- i$parent_patient), 1L)
+  expect_equal(p2$identifier, tree$patient)
+  expect_equal(count_calls(p2$name), 0L)
+  expect_equal(vapply(Patient$new(tree$patient, o)$studies, function(r) r$identifier, ""), tree$studies)
+  expect_equal(vapply(st$series, function(r) r$identifier, ""), tree$series)
+  expect_equal(vapply(se$instances, function(r) r$identifier, ""), tree$instances)
+  for (f in c("patient_identifier", "parent_patient", "series")) {
+    expect_error(do.call(`$<-`, list(st, f, "new")), class = "orthanc_argument_error")
+  }
+  # Fields a level does not have are not there.
+  expect_false(any(c("parent_patient", "patient_identifier") %in% names(Patient$new("x", o))))
+  expect_false("instances" %in% names(i))
+})
+
+test_that("an instance has no archive and no shared tags: refused, naming what to use", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o)
+  i <- Instance$new(tree$instances, o)
+  n <- count_calls({
+    expect_error(i$get_zip(), class = "orthanc_argument_error", regexp = "get_dicom_file_content")
+    expect_error(i$get_shared_tags(), class = "orthanc_argument_error", regexp = "simplified_tags")
+    expect_error(i$shared_tags, class = "orthanc_argument_error", regexp = "simplified_tags")
+    expect_error(i$get_shared_tags(simplify = "no"), class = "orthanc_argument_error", regexp = "simplify")
+  })
+  expect_equal(n, 0L)
+  # Every other level has both, asked from its own routes.
+  for (r in list(Patient$new(tree$patient, o), Study$new(tree$studies, o), Series$new(tree$series, o))) {
+    expect_true(is_zip(r$get_zip()))
+    expect_equal(r$get_shared_tags()$PatientID, tree$patient_id)
+    expect_equal(r$shared_tags$PatientID, tree$patient_id)
+    path <- withr::local_tempfile(fileext = ".zip")
+    expect_equal(r$download(path), path)
+    expect_equal(nrow(utils::unzip(path, list = TRUE)), 1L)
+  }
+})
+
+test_that("legacy_viewer_url points at the resource in Orthanc Explorer", {
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o)
+  s <- Series$new(tree$series, o)
+  expect_equal(s$legacy_viewer_url, paste0(o$url, "/app/explorer.html#series?uuid=", tree$series))
+  expect_equal(Patient$new("p", o)$legacy_viewer_url, paste0(o$url, "/app/explorer.html#patient?uuid=p"))
+  expect_equal(count_calls(s$legacy_viewer_url), 0L)
+  page <- o$GET("/app/explorer.html")
+  expect_match(if (is.raw(page)) rawToChar(page) else paste(page, collapse = ""), "Orthanc", ignore.case = TRUE)
+})
