@@ -11,18 +11,24 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
   if (missing(url) || is.null(url)) {
     url <- env_or_null("ORTHANC_URL") %||% "http://localhost:8042"
   }
-  if (!is_string(url) || !nzchar(url)) {
-    orthanc_abort("argument", "{.arg url} must be a single string such as {.val http://localhost:8042}.", call = call)
+  if (!is_string(url) || !nzchar(url) || !is_text(url)) {
+    orthanc_abort("argument", "{.arg url} must be a single string (UTF-8 text) such as {.val http://localhost:8042}.", call = call)
   }
-  if (!is.null(username) && !is_string(username)) {
-    orthanc_abort("argument", "{.arg username} must be a single string or NULL.", call = call)
+  if (!is.null(username) && !(is_string(username) && is_text(username))) {
+    orthanc_abort("argument", "{.arg username} must be a single string (UTF-8 text) or NULL.", call = call)
   }
-  if (!is.null(password) && !is_string(password)) {
-    orthanc_abort("argument", "{.arg password} must be a single string or NULL.", call = call)
+  if (!is.null(password) && !(is_string(password) && is_text(password))) {
+    orthanc_abort("argument", "{.arg password} must be a single string (UTF-8 text) or NULL.", call = call)
   }
+  url <- enc2utf8(url)
   parts <- split_url(url)
   username <- username %||% parts$username %||% env_or_null("ORTHANC_USERNAME")
   password <- password %||% parts$password %||% env_or_null("ORTHANC_PASSWORD")
+  if (!is.null(username) && !is_text(username) || !is.null(password) && !is_text(password)) {
+    orthanc_abort("argument", "The user name and password (in the URL or {.envvar ORTHANC_USERNAME} / {.envvar ORTHANC_PASSWORD}) must be UTF-8 text.", call = call)
+  }
+  if (!is.null(username)) username <- enc2utf8(username)
+  if (!is.null(password)) password <- enc2utf8(password)
   self$url <- parts$url
   private$config <- list(url = parts$url, username = username, options = opts)
   private$connect(password)
@@ -66,6 +72,9 @@ orthanc_private <- list(
   connect = function(password = NULL) {
     cfg <- private$config
     o <- cfg$options
+    if (!is.null(password) && !is_text(password)) {
+      orthanc_abort("argument", "The password ({.envvar ORTHANC_PASSWORD}) must be UTF-8 text.", call = quote(Orthanc$new()))
+    }
     h <- rs_client_new(
       cfg$url, cfg$username, password, as.numeric(o$timeout), as.integer(o$retries),
       toupper(o$retry_methods), o$verify, o$ca_file, o$cert_file, o$key_file,

@@ -38,7 +38,7 @@ client_options <- function(..., call = NULL) {
   if (!is_number(out$retries) || out$retries < 0) {
     orthanc_abort("argument", "{.arg retries} must be a number >= 0.", call = call)
   }
-  if (!is.character(out$retry_methods)) {
+  if (!is.character(out$retry_methods) || !is_text(out$retry_methods)) {
     orthanc_abort("argument", "{.arg retry_methods} must be a character vector of HTTP methods.", call = call)
   }
   if (!is_flag(out$verify)) {
@@ -53,7 +53,7 @@ client_options <- function(..., call = NULL) {
   }
   for (f in c("ca_file", "cert_file", "key_file")) {
     v <- out[[f]]
-    if (!is.null(v) && (!is_string(v) || !file.exists(v))) {
+    if (!is.null(v) && (!is_string(v) || !is_text(v) || !file.exists(v))) {
       orthanc_abort("argument", "{.arg {f}} must be the path of an existing file.", call = call)
     }
     if (!is.null(v)) out[[f]] <- normalizePath(v)

@@ -3,6 +3,12 @@
 is_string <- function(x) is.character(x) && length(x) == 1L && !is.na(x)
 is_number <- function(x) is.numeric(x) && length(x) == 1L && !is.na(x)
 is_flag <- function(x) is.logical(x) && length(x) == 1L && !is.na(x)
+# Strings that can be read as text: not in "bytes" encoding, valid UTF-8 once
+# translated (a Latin-1 string is). Checked before R functions that translate
+# (and raise R's own error on such strings) and before strings reach Rust.
+is_text <- function(x) {
+  is.character(x) && !anyNA(x) && !any(Encoding(x) == "bytes") && all(validUTF8(enc2utf8(x)))
+}
 
 `%||%` <- function(x, y) if (is.null(x)) y else x
 

@@ -288,3 +288,24 @@ test_that("a user agent that is not one printable line is refused", {
   }
   expect_error(Orthanc$new("http://127.0.0.1:9", user_agent = "x\r\nX-Injected: 1"), "printable ASCII")
 })
+
+test_that("strings that are not UTF-8 text are refused by Orthanc$new() with a classed error", {
+  bytes <- "caf\xc3\xa9"
+  Encoding(bytes) <- "bytes"
+  invalid <- "\xff"
+  Encoding(invalid) <- "UTF-8"
+  for (s in list(bytes, invalid)) {
+    expect_error(Orthanc$new(paste0("http://127.0.0.1:9/", s)), class = "orthanc_argument_error")
+    expect_error(Orthanc$new("http://127.0.0.1:9", username = s), class = "orthanc_argument_error")
+    expect_error(Orthanc$new("http://127.0.0.1:9", "u", password = s), class = "orthanc_argument_error")
+    expect_error(Orthanc$new("https://127.0.0.1:9", ca_file = s), class = "orthanc_argument_error")
+    expect_error(Orthanc$new("http://127.0.0.1:9", retry_methods = s), class = "orthanc_argument_error")
+    withr::with_envvar(c(ORTHANC_PASSWORD = "x"), {
+      expect_error(Orthanc$new(paste0("http://u:", s, "@127.0.0.1:9")), class = "orthanc_argument_error")
+    })
+  }
+  # Latin-1 text is text: translated to UTF-8.
+  latin1 <- iconv("caf\u00e9", "UTF-8", "latin1")
+  o <- Orthanc$new("http://127.0.0.1:9", username = latin1, retries = 0)
+  expect_match(capture.output(print(o)), "caf\u00e9", fixed = TRUE, all = FALSE)
+})
