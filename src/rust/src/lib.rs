@@ -194,48 +194,32 @@ unsafe fn sexp_str<'a>(
     }
 }
 
-/// What `parse_request()` answers for route segments it leaves to R (see `route_segments()`).
-const SEGMENTS: &str = "segments";
-
-/// The segments of a route given as the list of a generated method (literal strings unnamed,
-/// the user's values named by their argument), when every user value is a single non-empty
-/// string; a value named `path` (a path inside a DICOM file) is split at its slashes. None
-/// for anything else (numbers, NA, empty or longer values...): the R function
-/// `route_segments()` then converts them or raises the error that names the argument.
-unsafe fn route_segments<'a>(x: SEXP) -> std::result::Result<Option<Vec<&'a str>>, String> {
-    let names = Rf_getAttrib(x, R_NamesSymbol);
-    let named = TYPEOF(names) == SEXPTYPE::STRSXP;
-    let mut out = Vec::with_capacity(XLENGTH(x) as usize);
-    for i in 0..XLENGTH(x) {
-        let v = VECTOR_ELT(x, i);
-        if TYPEOF(v) != SEXPTYPE::STRSXP || XLENGTH(v) != 1 || STRING_ELT(v, 0) == R_NaString {
-            return Ok(None);
-        }
-        let name = if named && STRING_ELT(names, i) != R_NaString {
-            char_str(STRING_ELT(names, i), "A name of the route")?
-        } else {
-            ""
-        };
-        let s = if name.is_empty() {
-            char_str(STRING_ELT(v, 0), "A part of the route")?
-        } else {
-            char_str(STRING_ELT(v, 0), format_args!("`{name}`"))?
-        };
-        if name.is_empty() {
-            out.push(s);
-        } else if s.is_empty() {
-            return Ok(None);
-        } else if name == "path" {
-            let before = out.len();
-            out.extend(s.split('/').filter(|p| !p.is_empty()));
-            if out.len() == before {
-                return Ok(None);
-            }
-        } else {
-            out.push(s);
-        }
+/// The segments of a route: a character vector, converted and checked by the R function
+/// `route_segments()`; its names are the arguments the user's values came from (empty for
+/// the literal parts), so that a refused string is named as the user wrote it.
+unsafe fn route_segments<'a>(v: SEXP) -> std::result::Result<Vec<&'a str>, String> {
+    if TYPEOF(v) != SEXPTYPE::STRSXP {
+        return Err("`path` must be a character vector".into());
     }
-    Ok(Some(out))
+    let names = Rf_getAttrib(v, R_NamesSymbol);
+    let named = TYPEOF(names) == SEXPTYPE::STRSXP;
+    (0..XLENGTH(v))
+        .map(|j| {
+            let name = if named && STRING_ELT(names, j) != R_NaString {
+                char_str(STRING_ELT(names, j), "A name of the route")?
+            } else {
+                ""
+            };
+            if STRING_ELT(v, j) == R_NaString {
+                return Err("A part of the route is NA".to_string());
+            }
+            if name.is_empty() {
+                char_str(STRING_ELT(v, j), "A part of the route")
+            } else {
+                char_str(STRING_ELT(v, j), format_args!("`{name}`"))
+            }
+        })
+        .collect()
 }
 
 /// The one request value of the R side, parsed once:
@@ -269,17 +253,7 @@ fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
             };
             match field {
                 "method" => method = sexp_str(v, "`method`")?.map(|m| m.to_ascii_uppercase()),
-                "path" if TYPEOF(v) == SEXPTYPE::VECSXP => {
-                    segments = route_segments(v)?.ok_or(SEGMENTS)?;
-                }
-                "path" => {
-                    if TYPEOF(v) != SEXPTYPE::STRSXP {
-                        return Err("`path` must be a character vector".into());
-                    }
-                    segments = (0..XLENGTH(v))
-                        .map(|j| char_str(STRING_ELT(v, j), "`path`"))
-                        .collect::<std::result::Result<_, _>>()?;
-                }
+                "path" => segments = route_segments(v)?,
                 "encode" => {
                     encode = TYPEOF(v) == SEXPTYPE::LGLSXP && XLENGTH(v) >= 1 && *LOGICAL(v) == 1
                 }
@@ -597,7 +571,6 @@ fn rs_perform(client: Robj, request: Robj) -> Robj {
     };
     let req = match parse_request(unsafe { request.get() }) {
         Ok(r) => r,
-        Err(e) if e == SEGMENTS => return error_list(SEGMENTS, "route segments left to R"),
         Err(e) => return error_at("argument", &e, client.config().base_url.as_str()),
     };
     let result = client.perform(&req, &rapi::user_interrupted);
