@@ -26,7 +26,22 @@
 #' - atomic vector of length 1: scalar;
 #' - longer atomic vector: array;
 #' - `I(x)`: always an array, even when `x` has length 1;
-#' - `NULL` or `NA`: `null`.
+#' - `NULL` or `NA` (also `NaN` and `Inf`): `null`;
+#' - a factor: its levels, as text (`null` for `NA`);
+#' - a `Date`: `"YYYY-MM-DD"` (years 1 to 9999), as jsonlite writes it;
+#' - jsonlite's `unbox(x)`: the scalar `x`.
+#'
+#' This is what `jsonlite::toJSON(x, auto_unbox = TRUE, null = "null",
+#' na = "null", digits = NA)` writes for the same objects. Objects whose class or
+#' shape these rules do not cover are refused with an `orthanc_argument_error`
+#' naming the element (e.g. `json$Query$StudyDate`), before anything is sent:
+#' data frames (give `as.list(df)`), matrices and arrays (give `as.vector(x)`
+#' or a list of rows), date-times (`POSIXct`, `POSIXlt`: give text, e.g.
+#' `format(x, "%Y%m%d")`), `difftime`, other classes (S3 or S4: give
+#' `unclass(x)` or a list), functions, environments, raw and complex vectors,
+#' lists with some empty, `NA` or repeated names, strings in `"bytes"`
+#' encoding or not valid UTF-8 (Latin-1 and native text are converted to
+#' UTF-8), and bodies nested more than 100 levels deep.
 #'
 #' Text bodies (`data`) are sent as given: a string as `text/plain` (UTF-8), a
 #' raw vector as `application/octet-stream`. On the `POST` endpoint methods that

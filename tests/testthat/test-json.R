@@ -112,12 +112,12 @@ test_that("R objects are written as JSON by the documented rules", {
     res <- orthanc:::rs_to_json(bad)
     expect_true(is.list(res) && identical(res$error, "argument"))
   }
-  expect_match(orthanc:::rs_to_json(list(a = list(b = mean)))$message, "`b` is a function")
+  expect_match(orthanc:::rs_to_json(list(a = list(b = mean)))$message, "`json$a$b` is a function", fixed = TRUE)
   # Factors whose codes or levels are not what a factor holds are refused, not read:
   # a code past the levels once read outside them (and crashed R).
   past <- structure(c(1L, 7L), levels = "a", class = "factor")
-  expect_match(orthanc:::rs_to_json(list(PatientName = past))$message, "`PatientName` is a factor with the code 7, outside its 1 levels")
-  expect_match(orthanc:::rs_to_json(structure(0L, levels = "a", class = "factor"))$message, "the code 0")
+  expect_match(orthanc:::rs_to_json(list(PatientName = past))$message, "`json$PatientName[2]` is a factor code (7) outside its 1 levels", fixed = TRUE)
+  expect_match(orthanc:::rs_to_json(structure(0L, levels = "a", class = "factor"))$message, "factor code (0)", fixed = TRUE)
   expect_match(orthanc:::rs_to_json(structure(1L, levels = 1.5, class = "factor"))$message, "levels are not character")
   expect_match(orthanc:::rs_to_json(structure(1L, class = "factor"))$message, "levels are not character")
   o <- Orthanc$new("http://127.0.0.1:9", retries = 0)
@@ -165,11 +165,11 @@ test_that("strings that cannot be read as UTF-8 are refused with a classed error
   expect_equal(to_json(list(a = latin1)), '{"a":"caf\u00e9"}')
   res <- orthanc:::rs_to_json(list(Query = list(PatientName = c("ok", bytes))))
   expect_equal(res$error, "argument")
-  expect_match(res$message, '`PatientName[2]` is a string in "bytes" encoding', fixed = TRUE)
-  expect_match(orthanc:::rs_to_json(list(a = broken))$message, "`a[1]` is a string that is not valid UTF-8", fixed = TRUE)
+  expect_match(res$message, '`json$Query$PatientName[2]` is a string in "bytes" encoding', fixed = TRUE)
+  expect_match(orthanc:::rs_to_json(list(a = broken))$message, "`json$a[1]` is a string that is not valid UTF-8", fixed = TRUE)
   expect_match(orthanc:::rs_to_json(stats::setNames(list(1), bytes))$message, 'A name in `json` is a string in "bytes"', fixed = TRUE)
   lv <- structure(1L, levels = bytes, class = "factor")
-  expect_match(orthanc:::rs_to_json(list(f = lv))$message, "A level of `f`", fixed = TRUE)
+  expect_match(orthanc:::rs_to_json(list(f = lv))$message, "The level of `json$f[1]`", fixed = TRUE)
   # Through a client (a dead port: nothing is sent, the error comes first).
   o <- Orthanc$new("http://127.0.0.1:9", retries = 0)
   expect_error(o$post_tools_find(json = list(Query = list(PatientName = bytes))), class = "orthanc_argument_error")
@@ -182,4 +182,46 @@ test_that("strings that cannot be read as UTF-8 are refused with a classed error
   expect_error(o$GET("/system", params = list(x = bytes)), "`params$x[1]` is a string in \"bytes\"", fixed = TRUE, class = "orthanc_argument_error")
   expect_error(o$GET("/system", headers = list(X = broken)), "not valid UTF-8", class = "orthanc_argument_error")
   expect_error(o$GET("/system", params = stats::setNames(list("v"), bytes)), "A name in `params`", class = "orthanc_argument_error")
+})
+
+test_that("bodies are written as jsonlite writes them, or refused naming the element", {
+  skip_if_not_installed("jsonlite")
+  to_json <- function(x) {
+    res <- orthanc:::rs_to_json(x)
+    if (is.list(res)) stop(res$message) else res
+  }
+  jl <- function(x) {
+    as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", na = "null", digits = NA))
+  }
+  same <- list(
+    as.Date("2024-02-29"), as.Date(c("1969-12-31", NA)), I(as.Date("0001-01-01")),
+    structure(19000.9, class = "Date"), structure(19000L, class = "Date"),
+    list(StudyDate = as.Date("2020-01-02"), Tags = list(f = factor(c("b", NA, "a")))),
+    structure(1:2, levels = c("x", NA), class = "factor"), jsonlite::unbox("x"),
+    list(a = jsonlite::unbox(2L)), list(x = structure(1, foo = "ignored"))
+  )
+  for (x in same) expect_identical(jsonlite::parse_json(to_json(x)), jsonlite::parse_json(jl(x)))
+  o <- Orthanc$new("http://127.0.0.1:9", retries = 0)
+  refused <- list(
+    list(quote(list(Query = list(StudyDate = Sys.time()))), "`json$Query$StudyDate` is a date-time (POSIXct)"),
+    list(quote(list(Query = list(when = as.POSIXlt("2020-01-01")))), "`json$Query$when` is a date-time (POSIXlt)"),
+    list(quote(list(d = as.difftime(5, units = "mins"))), "`json$d` is a time difference"),
+    list(quote(list(Resources = data.frame(id = "a"))), "`json$Resources` is a data frame"),
+    list(quote(list(m = matrix(1:4, 2))), "`json$m` is a matrix or array"),
+    list(quote(list(t = table(c("a", "b")))), "`json$t` is a matrix or array"),
+    list(quote(list(s = structure(list(1), class = "myclass"))), "`json$s` is an object of class \"myclass\""),
+    list(quote(list(ts = stats::ts(1:3))), "`json$ts` is an object of class \"ts\""),
+    list(quote(list(`Patient Name` = list(mean))), "`json$`Patient Name`[[1]]` is a function"),
+    list(quote(list(Query = stats::setNames(list(1, 2), c("a", "")))), "`json$Query` has names, but its element 2 has none"),
+    list(quote(list(Query = list(a = 1, a = 2))), "`json$Query` has the name \"a\" more than once"),
+    list(quote(list(d = structure(Inf, class = "Date"))), "`json$d[1]` is a date outside the years 1 to 9999"),
+    list(quote(list(x = structure(1:2, class = "scalar"))), "`json$x` has the class \"scalar\"")
+  )
+  for (r in refused) {
+    body <- eval(r[[1]])
+    expect_error(o$post_tools_find(json = body), r[[2]], fixed = TRUE, class = "orthanc_argument_error")
+  }
+  # Nested past 100 levels: refused before Orthanc (whose parser dies near 200) sees it.
+  deep <- Reduce(function(acc, i) list(acc), 1:120, 1)
+  expect_error(o$post_tools_find(json = deep), "nested more than 100 levels", class = "orthanc_argument_error")
 })

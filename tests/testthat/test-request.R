@@ -99,7 +99,7 @@ test_that("argument errors name the argument and the method", {
   err <- expect_error(o$get_instances_id(c("a", "b")), class = "orthanc_argument_error")
   expect_match(conditionMessage(err), "`id` must be a single non-empty string")
   err <- expect_error(o$post_tools_find(json = list(Query = mean)), class = "orthanc_argument_error")
-  expect_match(conditionMessage(err), "`Query` is a function")
+  expect_match(conditionMessage(err), "`json$Query` is a function", fixed = TRUE)
   err <- expect_error(o$get_instances(params = list(limit = mean)), class = "orthanc_argument_error")
   expect_match(conditionMessage(err), "params$limit", fixed = TRUE)
 })

@@ -12,16 +12,22 @@
 //!
 //! R -> body: named list -> object, unnamed list -> array, atomic vector of length 1 ->
 //! scalar, longer atomic vector -> array, `I(x)` -> always an array, NULL and NA -> null,
-//! empty named list -> `{}`.
+//! empty named list -> `{}`, factor -> its levels, Date -> "YYYY-MM-DD", class "scalar"
+//! (jsonlite's unbox) -> scalar: what `jsonlite::toJSON(auto_unbox = TRUE, null = "null",
+//! na = "null", digits = NA)` writes. Everything else is refused with the R path of the
+//! element (`json$Query$PatientName[2]`), before any R call that could raise: other classes
+//! (data.frame, POSIXct, difftime, S4, ...), objects with a `dim`, lists with empty, NA or
+//! repeated names, strings in "bytes" encoding or not valid UTF-8, nesting past MAX_DEPTH.
 //!
 //! Everything here runs on the R main thread: it allocates R objects.
 
 use crate::rapi;
 use extendr_ffi::{
-    cetype_t, R_NaInt, R_NaString, R_NamesSymbol, R_NilValue, Rf_allocVector, Rf_getAttrib,
-    Rf_isFactor, Rf_mkCharLenCE, Rf_protect, Rf_setAttrib, Rf_unprotect, INTEGER, LENGTH, LOGICAL,
-    MARK_NOT_MUTABLE, REAL, R_CHAR, SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT,
-    STRING_PTR_RO, TYPEOF, VECTOR_ELT, XLENGTH,
+    cetype_t, R_ClassSymbol, R_DimSymbol, R_LevelsSymbol, R_NaInt, R_NaString, R_NamesSymbol,
+    R_NilValue, Rboolean, Rf_allocVector, Rf_getAttrib, Rf_isS4, Rf_mkCharLenCE, Rf_protect,
+    Rf_setAttrib, Rf_unprotect, INTEGER, LENGTH, LOGICAL, MARK_NOT_MUTABLE, REAL, R_CHAR,
+    SET_STRING_ELT, SET_VECTOR_ELT, SEXP, SEXPTYPE, STRING_ELT, STRING_PTR_RO, TYPEOF, VECTOR_ELT,
+    XLENGTH,
 };
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -34,6 +40,7 @@ use std::os::raw::c_int;
 /// (serde_json then does not check each string again); other bytes go through the byte
 /// parser, which reports where the text is not UTF-8.
 pub fn json_to_r(bytes: &[u8]) -> Result<SEXP, String> {
+    // SAFETY: The Builder allocates R objects and keeps them protected until the result is returned; this runs on the R main thread (module rule).
     unsafe {
         let mut b = Builder::new(bytes.len());
         let out = match std::str::from_utf8(bytes) {
@@ -431,6 +438,7 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(SEXP, bool), E> {
+        // SAFETY: `self.0` is the key cache of the Builder alive for this parse; R main thread.
         unsafe { key_char(self.0, v) }.map_err(E::custom)
     }
 }
@@ -447,10 +455,12 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
     /// `Rf_ScalarLogical` returns R's own shared TRUE and FALSE (no allocation; R marks
     /// them not mutable), as R code's `TRUE` does.
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<SEXP, E> {
+        // SAFETY: Rf_ScalarLogical returns R's shared constants and cannot raise; R main thread.
         Ok(unsafe { rapi::Rf_ScalarLogical(v as c_int) })
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<SEXP, E> {
+        // SAFETY: The allocation functions cannot raise except on memory exhaustion (as any R allocation); the result is handed to the Builder, which protects it; R main thread.
         Ok(unsafe {
             // i32::MIN is R's NA_integer_: such a value becomes a double, like jsonlite.
             if v > i32::MIN as i64 && v <= i32::MAX as i64 {
@@ -462,6 +472,7 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<SEXP, E> {
+        // SAFETY: As in visit_i64.
         Ok(unsafe {
             if v <= i32::MAX as u64 {
                 extendr_ffi::Rf_ScalarInteger(v as c_int)
@@ -472,23 +483,28 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<SEXP, E> {
+        // SAFETY: As in visit_i64.
         Ok(unsafe { rapi::Rf_ScalarReal(v) })
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<SEXP, E> {
+        // SAFETY: `self.0` is the Builder alive for this parse; R main thread.
         unsafe { self.0.string(v) }.map_err(E::custom)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<SEXP, E> {
+        // SAFETY: R_NilValue is a constant of R, read only.
         Ok(unsafe { R_NilValue })
     }
 
     fn visit_none<E: de::Error>(self) -> Result<SEXP, E> {
+        // SAFETY: R_NilValue is a constant of R, read only.
         Ok(unsafe { R_NilValue })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SEXP, A::Error> {
         let b = self.0;
+        // SAFETY: The Builder protects each value it receives until pop_list() makes the list; R main thread.
         unsafe {
             let start = b.nv;
             while let Some(x) = seq.next_element_seed(RSeed(&mut *b))? {
@@ -500,6 +516,7 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SEXP, A::Error> {
         let b = self.0;
+        // SAFETY: As in visit_seq: values and keys are held by the Builder until the list is made.
         unsafe {
             let (start_v, start_k, start_l) = (b.nv, b.keys.len(), b.nl);
             while let Some((key, held)) = map.next_key_seed(KeySeed(b.kc))? {
@@ -525,11 +542,58 @@ impl<'de> Visitor<'de> for RVisitor<'_> {
 #[derive(Debug)]
 pub struct EncodeError(pub String);
 
-const MAX_DEPTH: usize = 512;
+/// Deeper bodies are refused: Orthanc's own JSON parser overflows its stack on bodies nested
+/// about 200 deep (the server dies), and no request of its API nests more than a few levels.
+const MAX_DEPTH: usize = 100;
+
+/// One step of the path from the argument to the element being written: a list element by
+/// name (`$Query`) or by position (`[[2]]`).
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Item(isize),
+}
+
+/// Where the writer is, as the user would write it in R (`json$Query$PatientName`). Only
+/// formatted for a refusal: on the way down it costs a push and a pop per list element.
+struct Path<'a> {
+    root: &'a str,
+    steps: Vec<Step<'a>>,
+}
+
+/// Whether `key` can follow `$` in R code without backticks: a letter, or a dot not followed
+/// by a digit, then letters, digits, dots and underscores.
+fn syntactic(key: &str) -> bool {
+    let b = key.as_bytes();
+    let start_ok = match b.first() {
+        Some(b'.') => !b.get(1).is_some_and(u8::is_ascii_digit),
+        Some(c) => c.is_ascii_alphabetic(),
+        None => false,
+    };
+    start_ok
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'.' || *c == b'_')
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.root)?;
+        for step in &self.steps {
+            match step {
+                Step::Key(k) if syntactic(k) => write!(f, "${k}")?,
+                Step::Key(k) => write!(f, "$`{}`", k.replace('`', "\\`"))?,
+                Step::Item(i) => write!(f, "[[{i}]]")?,
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Encode an R object as JSON bytes following the rules in the module documentation.
 pub fn r_to_json(x: &extendr_api::Robj) -> Result<Vec<u8>, EncodeError> {
     use extendr_api::GetSexp;
+    // SAFETY: `x` is an R object alive for this call (borrowed from the caller), and this
+    // runs on the R main thread, as every function taking an Robj does.
     unsafe { sexp_to_json(x.get()) }
 }
 
@@ -540,7 +604,11 @@ pub fn r_to_json(x: &extendr_api::Robj) -> Result<Vec<u8>, EncodeError> {
 /// thread only.
 pub(crate) unsafe fn sexp_to_json(x: SEXP) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::with_capacity(256);
-    encode(x, &mut out, 0, "json")?;
+    let mut path = Path {
+        root: "json",
+        steps: Vec::new(),
+    };
+    encode(x, &mut out, &mut path)?;
     Ok(out)
 }
 
@@ -548,14 +616,14 @@ fn err<T>(msg: String) -> Result<T, EncodeError> {
     Err(EncodeError(msg))
 }
 
-unsafe fn is_asis(x: SEXP) -> bool {
-    rapi::Rf_inherits(x, c"AsIs".as_ptr()) != 0
-}
-
 /// The UTF-8 text of a CHARSXP (not NA), read without any R call that can raise an R error
 /// across Rust frames: a string in "bytes" encoding (which R refuses to translate, with an
 /// error) and one whose bytes are not valid UTF-8 are refused here, with what they are.
 /// Latin-1 and native strings are translated by R, which raises only for "bytes".
+///
+/// # Safety
+/// `ch` must be a CHARSXP other than NA, alive for the lifetime `'a` given to the result;
+/// R main thread only.
 pub(crate) unsafe fn char_to_str<'a>(ch: SEXP) -> Result<&'a str, &'static str> {
     if rapi::Rf_getCharCE(ch) == cetype_t::CE_BYTES {
         return Err("a string in \"bytes\" encoding");
@@ -567,6 +635,9 @@ pub(crate) unsafe fn char_to_str<'a>(ch: SEXP) -> Result<&'a str, &'static str> 
 }
 
 /// `char_to_str()` for the JSON writer: a refusal names the element.
+///
+/// # Safety
+/// As `char_to_str()`.
 unsafe fn json_str<'a>(ch: SEXP, what: impl fmt::Display) -> Result<&'a str, EncodeError> {
     char_to_str(ch)
         .map_err(|w| EncodeError(format!("{what} is {w}, which cannot be written as JSON")))
@@ -587,10 +658,177 @@ fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
-unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(), EncodeError> {
-    if depth > MAX_DEPTH {
+/// The civil date (year, month, day) of a number of days since 1970-01-01, in the proleptic
+/// Gregorian calendar R uses: whole 400-year eras of 146097 days, then the year of the era
+/// counted from March (so that the leap day ends the year).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of the era, 0..146096
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365; // year of the era
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the year from March 1st
+    let mp = (5 * doy + 2) / 153; // month from March, 0..11
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A Date element as jsonlite writes it ("YYYY-MM-DD"; NA as null). Infinite dates and years
+/// outside 1-9999 (which R itself writes in ways Orthanc cannot read) are refused.
+fn write_date(out: &mut Vec<u8>, days: f64, what: impl fmt::Display) -> Result<(), EncodeError> {
+    if days.is_nan() {
+        out.extend_from_slice(b"null");
+        return Ok(());
+    }
+    let (y, m, d) = if days.is_finite() && days.abs() < 1e9 {
+        civil_from_days(days.floor() as i64)
+    } else {
+        (0, 1, 1)
+    };
+    if !(1..=9999).contains(&y) {
         return err(format!(
-            "`{at}` is nested more than {MAX_DEPTH} levels deep"
+            "{what} is a date outside the years 1 to 9999, which cannot be written as JSON"
+        ));
+    }
+    let _ = write!(out, "\"{y:04}-{m:02}-{d:02}\"");
+    Ok(())
+}
+
+/// The classes the writer knows, from an object's class attribute.
+#[derive(Default)]
+struct Classes {
+    factor: bool,
+    asis: bool,
+    date: bool,
+    scalar: bool,
+}
+
+/// Read the class attribute of `x`: the known classes, or the refusal of an object that the
+/// writer would otherwise write by its storage type only, losing what its class means (as
+/// jsonlite refuses the classes it has no method for).
+///
+/// # Safety
+/// `x` alive during the call; R main thread only.
+unsafe fn classes(x: SEXP, path: &Path<'_>) -> Result<Classes, EncodeError> {
+    let mut c = Classes::default();
+    if Rf_isS4(x) != Rboolean::FALSE {
+        return err(format!(
+            "`{path}` is an S4 object, which cannot be written as JSON: give a list or a vector"
+        ));
+    }
+    let cls = Rf_getAttrib(x, R_ClassSymbol);
+    if TYPEOF(cls) != SEXPTYPE::STRSXP {
+        return Ok(c);
+    }
+    for i in 0..XLENGTH(cls) {
+        let ch = STRING_ELT(cls, i);
+        let name = if ch == R_NaString {
+            "NA"
+        } else {
+            json_str(ch, format_args!("The class of `{path}`"))?
+        };
+        match name {
+            "factor" => c.factor = true,
+            "AsIs" => c.asis = true,
+            "Date" => c.date = true,
+            "scalar" => c.scalar = true,
+            "data.frame" => {
+                return err(format!(
+                    "`{path}` is a data frame, which cannot be written as JSON: give its columns \
+                     with `as.list()`, or its rows as a list of lists"
+                ))
+            }
+            "POSIXct" | "POSIXlt" | "POSIXt" => {
+                return err(format!(
+                    "`{path}` is a date-time ({name}), which cannot be written as JSON: write it as \
+                     text as Orthanc reads it, e.g. `format(x, \"%Y%m%d\")` or `format(x, \"%H%M%S\")`"
+                ))
+            }
+            "difftime" => {
+                return err(format!(
+                    "`{path}` is a time difference (difftime), which cannot be written as JSON: \
+                     give a number, e.g. `as.numeric(x, units = \"secs\")`"
+                ))
+            }
+            other => {
+                return err(format!(
+                    "`{path}` is an object of class \"{other}\", which cannot be written as JSON: \
+                     give a list or a plain vector (e.g. `unclass(x)`)"
+                ))
+            }
+        }
+    }
+    let ty = TYPEOF(x);
+    if c.factor && ty != SEXPTYPE::INTSXP {
+        return err(format!(
+            "`{path}` has the class \"factor\" but is not a factor (integer codes with levels), \
+             which cannot be written as JSON"
+        ));
+    }
+    if c.date && (c.factor || !matches!(ty, SEXPTYPE::REALSXP | SEXPTYPE::INTSXP)) {
+        return err(format!(
+            "`{path}` has the class \"Date\" but does not hold numbers of days, which cannot be \
+             written as JSON"
+        ));
+    }
+    if c.scalar && (XLENGTH(x) != 1 || ty == SEXPTYPE::VECSXP) {
+        return err(format!(
+            "`{path}` has the class \"scalar\" (jsonlite's `unbox()`) but is not a single \
+             value, which cannot be written as JSON"
+        ));
+    }
+    Ok(c)
+}
+
+/// The names of a named list as JSON keys: each must be a non-empty string, and no two equal
+/// (a JSON object with two equal keys means different things to different readers).
+///
+/// # Safety
+/// `names` is the names attribute (a character vector) of a list alive during the call; R
+/// main thread only.
+unsafe fn list_keys<'a>(names: SEXP, path: &Path<'_>) -> Result<Vec<&'a str>, EncodeError> {
+    let n = XLENGTH(names);
+    let mut keys: Vec<&'a str> = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let ch = STRING_ELT(names, i);
+        let key = if ch == R_NaString {
+            ""
+        } else {
+            json_str(ch, format_args!("A name in `{path}`"))?
+        };
+        if key.is_empty() {
+            return err(format!(
+                "`{path}` has names, but its element {} has none (an empty or NA name), which \
+                 cannot be written as a JSON object: name every element, or none for an array",
+                i + 1
+            ));
+        }
+        keys.push(key);
+    }
+    let duplicated = if keys.len() <= 16 {
+        (1..keys.len()).find_map(|i| keys[..i].contains(&keys[i]).then_some(keys[i]))
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        keys.iter().find(|k| !seen.insert(**k)).copied()
+    };
+    if let Some(key) = duplicated {
+        return err(format!(
+            "`{path}` has the name \"{key}\" more than once, which cannot be written as a JSON \
+             object"
+        ));
+    }
+    Ok(keys)
+}
+
+/// Write `x` as JSON at `path`.
+///
+/// # Safety
+/// `x` alive during the call (its elements are reachable from it); R main thread only.
+unsafe fn encode<'a>(x: SEXP, out: &mut Vec<u8>, path: &mut Path<'a>) -> Result<(), EncodeError> {
+    if path.steps.len() > MAX_DEPTH {
+        return err(format!(
+            "`{path}` is nested more than {MAX_DEPTH} levels deep, which cannot be sent"
         ));
     }
     let ty = TYPEOF(x);
@@ -602,126 +840,138 @@ unsafe fn encode(x: SEXP, out: &mut Vec<u8>, depth: usize, at: &str) -> Result<(
             | SEXPTYPE::REALSXP
             | SEXPTYPE::STRSXP
     );
-    let n = if vector { XLENGTH(x) } else { 0 };
-    let names = if vector {
-        Rf_getAttrib(x, R_NamesSymbol)
-    } else {
-        R_NilValue
-    };
-    match ty {
-        SEXPTYPE::NILSXP => out.extend_from_slice(b"null"),
-        SEXPTYPE::VECSXP => {
-            if names != R_NilValue {
-                out.push(b'{');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    let key = STRING_ELT(names, i);
-                    let key = if key == R_NaString {
-                        "NA"
-                    } else {
-                        json_str(key, format_args!("A name in `{at}`"))?
-                    };
-                    write_str(out, key);
-                    out.push(b':');
-                    encode(VECTOR_ELT(x, i), out, depth + 1, key)?;
-                }
-                out.push(b'}');
-            } else {
-                out.push(b'[');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    encode(VECTOR_ELT(x, i), out, depth + 1, at)?;
-                }
-                out.push(b']');
-            }
+    if !vector {
+        if ty == SEXPTYPE::NILSXP {
+            out.extend_from_slice(b"null");
+            return Ok(());
         }
-        SEXPTYPE::LGLSXP | SEXPTYPE::INTSXP | SEXPTYPE::REALSXP | SEXPTYPE::STRSXP => {
-            let array = n != 1 || is_asis(x);
-            if array {
-                out.push(b'[');
-            }
-            let factor = Rf_isFactor(x) != extendr_ffi::Rboolean::FALSE;
-            let levels = if factor {
-                Rf_getAttrib(x, extendr_ffi::R_LevelsSymbol)
-            } else {
-                R_NilValue
-            };
-            // A factor's codes index its levels: both are checked before use (a code past
-            // the levels would read outside them; levels that are not strings would make
-            // STRING_ELT raise an R error across Rust frames).
-            let nlevels = if factor {
-                if TYPEOF(levels) != SEXPTYPE::STRSXP {
-                    return err(format!(
-                        "`{at}` is a factor whose levels are not character strings, which cannot be written as JSON"
-                    ));
+        let what = match ty {
+            SEXPTYPE::CLOSXP | SEXPTYPE::BUILTINSXP | SEXPTYPE::SPECIALSXP => "a function",
+            SEXPTYPE::ENVSXP => "an environment",
+            SEXPTYPE::RAWSXP => "a raw vector (send it with `data =` instead)",
+            SEXPTYPE::CPLXSXP => "a complex vector",
+            SEXPTYPE::SYMSXP | SEXPTYPE::LANGSXP => "a language object",
+            SEXPTYPE::EXTPTRSXP => "an external pointer",
+            // S4SXP before R 4.4, OBJSXP since (extendr-ffi names it after the R it is
+            // built for): the same code, 25, either way.
+            t if t as u32 == 25 => "an S4 object",
+            _ => "an object of this type",
+        };
+        return err(format!(
+            "`{path}` is {what}, which cannot be written as JSON"
+        ));
+    }
+    let cls = classes(x, path)?;
+    if Rf_getAttrib(x, R_DimSymbol) != R_NilValue {
+        return err(format!(
+            "`{path}` is a matrix or array, which cannot be written as JSON: give `as.vector(x)` \
+             for its values in column order, or a list of its rows"
+        ));
+    }
+    let n = XLENGTH(x);
+    let names = Rf_getAttrib(x, R_NamesSymbol);
+    if ty == SEXPTYPE::VECSXP {
+        if TYPEOF(names) == SEXPTYPE::STRSXP {
+            let keys = list_keys(names, path)?;
+            out.push(b'{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
-                XLENGTH(levels)
-            } else {
-                0
-            };
+                write_str(out, key);
+                out.push(b':');
+                path.steps.push(Step::Key(key));
+                encode(VECTOR_ELT(x, i as isize), out, path)?;
+                path.steps.pop();
+            }
+            out.push(b'}');
+        } else {
+            out.push(b'[');
             for i in 0..n {
                 if i > 0 {
                     out.push(b',');
                 }
-                match ty {
-                    SEXPTYPE::LGLSXP => {
-                        let v = *LOGICAL(x).offset(i);
-                        out.extend_from_slice(match v {
-                            0 => b"false".as_slice(),
-                            v if v == R_NaInt => b"null".as_slice(),
-                            _ => b"true".as_slice(),
-                        });
+                path.steps.push(Step::Item(i + 1));
+                encode(VECTOR_ELT(x, i), out, path)?;
+                path.steps.pop();
+            }
+            out.push(b']');
+        }
+        return Ok(());
+    }
+    let array = n != 1 || cls.asis;
+    if array {
+        out.push(b'[');
+    }
+    // A factor's codes index its levels: both are checked before use (a code past the
+    // levels would read outside them; levels that are not strings would make STRING_ELT
+    // raise an R error across Rust frames).
+    let levels = if cls.factor {
+        let levels = Rf_getAttrib(x, R_LevelsSymbol);
+        if TYPEOF(levels) != SEXPTYPE::STRSXP {
+            return err(format!(
+                "`{path}` is a factor whose levels are not character strings, which cannot be \
+                 written as JSON"
+            ));
+        }
+        levels
+    } else {
+        R_NilValue
+    };
+    for i in 0..n {
+        if i > 0 {
+            out.push(b',');
+        }
+        let at = || format!("`{path}[{}]`", i + 1);
+        match ty {
+            SEXPTYPE::LGLSXP => {
+                let v = *LOGICAL(x).offset(i);
+                out.extend_from_slice(match v {
+                    0 => b"false".as_slice(),
+                    v if v == R_NaInt => b"null".as_slice(),
+                    _ => b"true".as_slice(),
+                });
+            }
+            SEXPTYPE::INTSXP => {
+                let v = *INTEGER(x).offset(i);
+                if v == R_NaInt {
+                    out.extend_from_slice(b"null");
+                } else if cls.factor {
+                    let nlevels = XLENGTH(levels);
+                    if v < 1 || v as isize > nlevels {
+                        return err(format!(
+                            "{} is a factor code ({v}) outside its {nlevels} levels, which \
+                             cannot be written as JSON",
+                            at()
+                        ));
                     }
-                    SEXPTYPE::INTSXP => {
-                        let v = *INTEGER(x).offset(i);
-                        if v == R_NaInt {
-                            out.extend_from_slice(b"null");
-                        } else if factor {
-                            if v < 1 || v as isize > nlevels {
-                                return err(format!(
-                                    "`{at}` is a factor with the code {v}, outside its {nlevels} levels, which cannot be written as JSON"
-                                ));
-                            }
-                            let level = STRING_ELT(levels, (v - 1) as isize);
-                            write_str(out, json_str(level, format_args!("A level of `{at}`"))?);
-                        } else {
-                            let _ = write!(out, "{v}");
-                        }
+                    let level = STRING_ELT(levels, (v - 1) as isize);
+                    if level == R_NaString {
+                        out.extend_from_slice(b"null");
+                    } else {
+                        let s = json_str(level, format_args!("The level of {}", at()))?;
+                        write_str(out, s);
                     }
-                    SEXPTYPE::REALSXP => write_f64(out, *REAL(x).offset(i)),
-                    _ => {
-                        let s = STRING_ELT(x, i);
-                        if s == R_NaString {
-                            out.extend_from_slice(b"null");
-                        } else {
-                            write_str(out, json_str(s, format_args!("`{at}[{}]`", i + 1))?);
-                        }
-                    }
+                } else if cls.date {
+                    write_date(out, f64::from(v), at())?;
+                } else {
+                    let _ = write!(out, "{v}");
                 }
             }
-            if array {
-                out.push(b']');
+            SEXPTYPE::REALSXP if cls.date => write_date(out, *REAL(x).offset(i), at())?,
+            SEXPTYPE::REALSXP => write_f64(out, *REAL(x).offset(i)),
+            _ => {
+                let s = STRING_ELT(x, i);
+                if s == R_NaString {
+                    out.extend_from_slice(b"null");
+                } else {
+                    write_str(out, json_str(s, format_args!("`{path}[{}]`", i + 1))?);
+                }
             }
         }
-        other => {
-            let what = match other {
-                SEXPTYPE::CLOSXP | SEXPTYPE::BUILTINSXP | SEXPTYPE::SPECIALSXP => "a function",
-                SEXPTYPE::ENVSXP => "an environment",
-                SEXPTYPE::RAWSXP => "a raw vector (send it with `data =` instead)",
-                SEXPTYPE::CPLXSXP => "a complex vector",
-                SEXPTYPE::SYMSXP | SEXPTYPE::LANGSXP => "a language object",
-                SEXPTYPE::EXTPTRSXP => "an external pointer",
-                // S4SXP before R 4.4, OBJSXP since (extendr-ffi names it after the R it is
-                // built for): the same code, 25, either way.
-                t if t as u32 == 25 => "an S4 object",
-                _ => "an object of this type",
-            };
-            return err(format!("`{at}` is {what}, which cannot be written as JSON"));
-        }
+    }
+    if array {
+        out.push(b']');
     }
     Ok(())
 }
@@ -743,6 +993,7 @@ mod tests {
 
     fn r_parse(txt: &str) -> Robj {
         let s = json_to_r(txt.as_bytes()).expect("valid JSON");
+        // SAFETY: The SEXP comes from json_to_r() and is used at once, before any other allocation.
         unsafe { Robj::from_sexp(s) }
     }
 
@@ -777,6 +1028,7 @@ mod tests {
             let x = r_parse(r#"[{"T":"I","K":{"a":"v"}},{"T":"I","K":{"a":"w"}},{"U":"I"}]"#);
             let x = x.as_list().unwrap();
             let (a, b, c) = (x.elt(0).unwrap(), x.elt(1).unwrap(), x.elt(2).unwrap());
+            // SAFETY: The objects are elements of `x`, alive for the whole block.
             unsafe {
                 let t = |o: &Robj| o.dollar("T").unwrap().get();
                 // One character(1) for the two "I" values, and one names vector for the two
@@ -830,6 +1082,78 @@ mod tests {
             assert_eq!(enc(R!("'quote\" and \\\\ and \\n é'").unwrap()), r#""quote\" and \\ and \n é""#);
             assert!(r_to_json(&R!("function() 1").unwrap()).is_err());
             assert!(r_to_json(&R!("list(a = new.env())").unwrap()).is_err());
+            // Dates as jsonlite writes them; NA level -> null.
+            assert_eq!(enc(R!("as.Date(c('2020-02-29', NA, '1969-12-31', '0001-01-01', '9999-12-31'))").unwrap()),
+                       r#"["2020-02-29",null,"1969-12-31","0001-01-01","9999-12-31"]"#);
+            assert_eq!(enc(R!("structure(18000.7, class = 'Date')").unwrap()), r#""2019-04-14""#);
+            assert_eq!(enc(R!("structure(18000L, class = 'Date')").unwrap()), r#""2019-04-14""#);
+            assert_eq!(enc(R!("I(as.Date('2020-01-01'))").unwrap()), r#"["2020-01-01"]"#);
+            assert_eq!(enc(R!("structure(1:2, levels = c('a', NA), class = 'factor')").unwrap()), r#"["a",null]"#);
+            assert_eq!(enc(R!("structure(1, class = 'scalar')").unwrap()), "1");
+        }
+    }
+
+    fn refusal(code: &str) -> String {
+        match r_to_json(&eval_string(code).unwrap()) {
+            Ok(v) => panic!("{code} was written: {}", String::from_utf8_lossy(&v)),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn r_to_json_refusals_name_the_element() {
+        let _r = super::lock_r();
+        test! {
+            let m = refusal("list(Query = list(PatientName = c('a', NA, 'b'), `my key` = list(1, sum)))");
+            assert!(m.starts_with("`json$Query$`my key`[[2]]` is a function"), "{m}");
+            let m = refusal("list(a = structure(c(1L, 7L), levels = 'x', class = 'factor'))");
+            assert!(m.starts_with("`json$a[2]` is a factor code (7) outside its 1 levels"), "{m}");
+            assert!(refusal("list(d = Sys.time())").starts_with("`json$d` is a date-time (POSIXct)"));
+            assert!(refusal("list(d = as.POSIXlt(Sys.time()))").starts_with("`json$d` is a date-time (POSIXlt)"));
+            assert!(refusal("as.difftime(1, units = 'secs')").starts_with("`json` is a time difference"));
+            assert!(refusal("list(x = data.frame(a = 1))").starts_with("`json$x` is a data frame"));
+            assert!(refusal("matrix(1:4, 2)").starts_with("`json` is a matrix or array"));
+            assert!(refusal("array(list(1, 2), 2, dimnames = list(c('a', 'b')))").starts_with("`json` is a matrix or array"));
+            assert!(refusal("table(c(1, 1, 2))").starts_with("`json` is an object of class \"table\""));
+            assert!(refusal("list(structure(list(), class = 'myclass'))").starts_with("`json[[1]]` is an object of class \"myclass\""));
+            assert!(refusal("structure(c(1, 2), class = 'scalar')").contains("not a single value"));
+            let m = refusal("structure(1L, class = 'factor')");
+            assert!(m.contains("levels are not character strings"), "{m}");
+            assert!(refusal("structure('x', class = 'Date')").contains("does not hold numbers of days"));
+            assert!(refusal("structure(Inf, class = 'Date')").contains("outside the years 1 to 9999"));
+            assert!(refusal("structure(list(1, 2), names = c('a', ''))").contains("its element 2 has none"));
+            assert!(refusal("structure(list(1, 2), names = c('a', NA))").contains("its element 2 has none"));
+            assert!(refusal("list(a = 1, a = 2)").contains("the name \"a\" more than once"));
+            let many = "stats::setNames(as.list(1:20), c(letters[1:19], 'c'))";
+            assert!(refusal(many).contains("the name \"c\" more than once"));
+            assert!(refusal("{ methods::setClass('Num4', contains = 'numeric', where = globalenv()); methods::new('Num4', 1) }").contains("S4"));
+            let deep = "Reduce(function(acc, i) list(acc), 1:150, 1)";
+            assert!(refusal(deep).contains("nested more than 100 levels"));
+        }
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(11016), (2000, 2, 29));
+        assert_eq!(civil_from_days(-719162), (1, 1, 1));
+        assert_eq!(civil_from_days(2932896), (9999, 12, 31));
+    }
+
+    #[test]
+    fn r_names_in_paths() {
+        for (k, ok) in [
+            ("Query", true),
+            (".a", true),
+            (".1a", false),
+            ("1a", false),
+            ("a b", false),
+            ("a_b.c", true),
+            ("", false),
+            ("_a", false),
+        ] {
+            assert_eq!(syntactic(k), ok, "{k}");
         }
     }
 }
@@ -924,6 +1248,14 @@ mod fuzz {
         }
     }
 
+    fn has_empty_key(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => m.iter().any(|(k, v)| k.is_empty() || has_empty_key(v)),
+            serde_json::Value::Array(a) => a.iter().any(has_empty_key),
+            _ => false,
+        }
+    }
+
     #[test]
     fn valid_json_round_trips() {
         let _r = super::lock_r();
@@ -931,10 +1263,17 @@ mod fuzz {
             let mut r = runner();
             r.run(&json_value(), |v| {
                 let text = serde_json::to_vec(&v).unwrap();
+                // SAFETY: The SEXP comes from json_to_r() and is wrapped at once (extendr protects it).
                 let robj = unsafe { Robj::from_sexp(json_to_r(&text).expect("valid JSON converts")) };
                 // Scalars of R are vectors of length 1 and lists keep their shape, so writing
                 // the R object back gives the same JSON (one-element arrays excepted: R
                 // cannot tell them from scalars once they are atomic, but here they are lists).
+                // An object with an empty key reads as a list with an empty name, which the
+                // writer refuses (see `list_keys()`); anything else is written back.
+                if has_empty_key(&v) {
+                    prop_assert!(r_to_json(&robj).is_err());
+                    return Ok(());
+                }
                 let back = r_to_json(&robj).expect("converted answers can be written back");
                 let again: serde_json::Value = serde_json::from_slice(&back).expect("valid JSON is written");
                 prop_assert!(same(&v, &again), "{} -> {}", serde_json::to_string(&v).unwrap(), String::from_utf8_lossy(&back));

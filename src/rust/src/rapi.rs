@@ -17,7 +17,6 @@ extern "C" {
     pub fn Rf_getCharCE(x: SEXP) -> extendr_ffi::cetype_t;
     pub fn Rf_ScalarReal(x: f64) -> SEXP;
     pub fn Rf_ScalarLogical(x: c_int) -> SEXP;
-    pub fn Rf_inherits(x: SEXP, klass: *const c_char) -> c_int;
     /// How shared `x` is (R's reference count, capped): tests check copy-on-modify with it.
     #[cfg(test)]
     pub fn NAMED(x: SEXP) -> c_int;
