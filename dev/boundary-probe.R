@@ -223,22 +223,50 @@ package_text <- function(x, gct = FALSE) {
 
 # The JSON text that the type rules of ?Orthanc ("JSON and R") give for x, or
 # an error (class "ref_refused") where they give none. Rules: NULL -> null; a
-# list with names -> object (NA name -> "NA"), without -> array; logical,
-# integer, double, character: length 1 -> scalar, otherwise (or with class
-# AsIs) -> array; NA/NaN/Inf -> null; a factor (integer with class "factor") ->
-# its levels (codes checked against them); anything else refused; strings that
-# cannot be read as UTF-8 (bytes, marked UTF-8 but invalid) refused, native
-# strings translated as R does (bytes that are not UTF-8 as "<e9>"); nested more than 512 levels
-# refused. Classes other than AsIs and factor are not looked at (as in R's C
-# API: the type and the names attribute decide).
+# list with names -> object (every name a non-empty string, none repeated),
+# without -> array; logical, integer, double, character: length 1 -> scalar,
+# otherwise (or with class AsIs) -> array; NA/NaN/Inf -> null; a factor
+# (integer with class "factor") -> its levels (codes checked against them, an
+# NA level -> null); a Date (double or integer) -> "YYYY-MM-DD" (NA -> null,
+# years outside 1-9999 refused); class "scalar" -> a scalar (length 1 only);
+# any other class, an S4 object, a dim attribute, any other type: refused;
+# strings that cannot be read as UTF-8 (bytes, marked UTF-8 but invalid)
+# refused, native strings translated as R does (bytes that are not UTF-8 as
+# "<e9>"); nested more than 100 levels refused.
+ref_check <- function(x, refuse) {
+  t <- typeof(x)
+  if (t == "NULL") return(invisible())
+  if (!t %in% c("list", "logical", "integer", "double", "character")) refuse(t)
+  if (isS4(x)) refuse("S4")
+  cls <- attr(x, "class", exact = TRUE)
+  if (!is.null(cls)) {
+    if (typeof(cls) != "character" || anyNA(cls)) refuse("class")
+    if (any(!cls %in% c("factor", "AsIs", "Date", "scalar"))) refuse("class")
+    if ("factor" %in% cls && t != "integer") refuse("factor type")
+    if ("Date" %in% cls && (!t %in% c("integer", "double") || "factor" %in% cls)) refuse("Date type")
+    if ("scalar" %in% cls && (length(unclass(x)) != 1L || t == "list")) refuse("scalar")
+  }
+  if (!is.null(attr(x, "dim", exact = TRUE))) refuse("dim")
+  if (t == "list") {
+    nm <- attr(x, "names", exact = TRUE)
+    if (!is.null(nm)) {
+      # A name that cannot be read as UTF-8 is refused before emptiness counts.
+      for (k in nm[!is.na(nm)]) ref_string(k, refuse)
+      if (anyNA(nm) || !all(nzchar(nm)) || anyDuplicated(enc2utf8(nm))) refuse("names")
+    }
+  }
+  invisible()
+}
+
 ref_json <- function(x, depth = 0L) {
   refuse <- function(why) stop(structure(class = c("ref_refused", "error", "condition"), list(message = why, call = NULL)))
   # Chains of one-element lists (deep nesting) in a loop, not by recursion.
   pre <- character()
   while (typeof(x) == "list" && length(unclass(x)) == 1L) {
-    if (depth > 512L) refuse("too deep")
+    if (depth > 100L) refuse("too deep")
+    ref_check(x, refuse)
     nm <- attr(x, "names", exact = TRUE)
-    pre <- c(pre, if (is.null(nm)) "[" else paste0("{", ref_string(if (is.na(nm)) "NA" else nm, refuse), ":"))
+    pre <- c(pre, if (is.null(nm)) "[" else paste0("{", ref_string(nm, refuse), ":"))
     x <- .subset2(x, 1L)
     depth <- depth + 1L
   }
@@ -246,7 +274,8 @@ ref_json <- function(x, depth = 0L) {
     post <- paste(rev(ifelse(startsWith(pre, "["), "]", "}")), collapse = "")
     return(paste0(paste(pre, collapse = ""), ref_json(x, depth), post))
   }
-  if (depth > 512L) refuse("too deep")
+  if (depth > 100L) refuse("too deep")
+  ref_check(x, refuse)
   t <- typeof(x)
   if (t == "NULL") return("null")
   if (t == "list") {
@@ -255,13 +284,12 @@ ref_json <- function(x, depth = 0L) {
     nm <- attr(x, "names", exact = TRUE)
     if (is.null(nm)) return(paste0("[", paste(parts, collapse = ","), "]"))
     if (!n) return("{}")
-    keys <- ifelse(is.na(nm), "NA", nm)
-    keys <- vapply(seq_along(keys), function(i) ref_string(keys[i], refuse), "")
+    keys <- vapply(seq_along(nm), function(i) ref_string(nm[i], refuse), "")
     return(paste0("{", paste0(keys, ":", parts, collapse = ","), "}"))
   }
-  if (!t %in% c("logical", "integer", "double", "character")) refuse(t)
   asis <- inherits(x, "AsIs")
-  factor <- t == "integer" && inherits(x, "factor")
+  factor <- inherits(x, "factor")
+  date <- inherits(x, "Date")
   v <- unclass(x)
   attributes(v) <- NULL
   n <- length(v)
@@ -269,7 +297,16 @@ ref_json <- function(x, depth = 0L) {
     lev <- attr(x, "levels", exact = TRUE)
     if (typeof(lev) != "character") refuse("levels")
     if (any(!is.na(v) & (v < 1L | v > length(lev)))) refuse("codes")
-    vapply(v, function(code) if (is.na(code)) "null" else ref_string(lev[[code]], refuse, na_text = "NA"), "")
+    vapply(v, function(code) if (is.na(code) || is.na(lev[[code]])) "null" else ref_string(lev[[code]], refuse), "")
+  } else if (date) {
+    vapply(as.double(v), function(d) {
+      if (is.nan(d) || is.na(d)) return("null")
+      if (!is.finite(d) || abs(d) >= 1e9) refuse("date range")
+      txt <- format(as.Date(floor(d), origin = "1970-01-01"), "%Y-%m-%d")
+      y <- as.integer(format(as.Date(floor(d), origin = "1970-01-01"), "%Y"))
+      if (is.na(y) || y < 1L || y > 9999L) refuse("date range")
+      paste0('"', txt, '"')
+    }, "")
   } else {
     switch(t,
       logical = ifelse(is.na(v), "null", ifelse(v, "true", "false")),

@@ -22,7 +22,8 @@
 #    deleting what it stored;
 # 6. the pkgdown site (pkgdown::check_pkgdown(), then pkgdown::build_site()
 #    with the checked package, no network, into a temporary folder);
-# 7. a smoke run of the benchmark (Rscript bench/run.R --smoke).
+# 7. a smoke run of the benchmark (Rscript bench/run.R --smoke);
+# between the two checks, the boundary probe (dev/boundary-probe.R).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -137,6 +138,15 @@ check_results() {
   grep -B1 -A8 -E "\.\.\. NOTE$" "$log" || true
 }
 check_results "$work" "$(R --version | head -n 1 | sed 's/ (.*//') on the host" "$status"
+
+# The R -> Rust boundary (dev/boundary-probe.R): generated R objects sent as
+# JSON bodies, query values, headers and route segments with the package just
+# checked, each batch in a child R process; each must be written as jsonlite
+# writes it or refused with a classed error; part of them under gctorture().
+# Fails on any crash, unclassed error or difference.
+echo "== Boundary probe (dev/boundary-probe.R)"
+Rscript dev/boundary-probe.R --cases 2000 --gctorture 40 --seed 16 --lib "$work/orthanc.Rcheck" > "$work/probe.log" 2>&1 || { tail -n 40 "$work/probe.log"; echo "boundary probe: FAIL"; exit 1; }
+tail -n 1 "$work/probe.log"
 
 # The same tarball on Debian 13's R 4.5, in the chroot of the test servers
 # (dev/check-r-chroot.sh), against the same servers: server C, which the
