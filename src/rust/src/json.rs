@@ -821,7 +821,7 @@ unsafe fn list_keys<'a>(names: SEXP, path: &Path<'_>) -> Result<Vec<&'a str>, En
     Ok(keys)
 }
 
-/// Write `x` as JSON at `path`.
+/// Write `x` as JSON at `path`: NULL, a list, or an atomic vector; anything else is refused.
 ///
 /// # Safety
 /// `x` alive during the call (its elements are reachable from it); R main thread only.
@@ -832,89 +832,158 @@ unsafe fn encode<'a>(x: SEXP, out: &mut Vec<u8>, path: &mut Path<'a>) -> Result<
         ));
     }
     let ty = TYPEOF(x);
-    let vector = matches!(
-        ty,
-        SEXPTYPE::VECSXP
-            | SEXPTYPE::LGLSXP
-            | SEXPTYPE::INTSXP
-            | SEXPTYPE::REALSXP
-            | SEXPTYPE::STRSXP
-    );
-    if !vector {
-        if ty == SEXPTYPE::NILSXP {
+    match ty {
+        SEXPTYPE::NILSXP => {
             out.extend_from_slice(b"null");
-            return Ok(());
+            Ok(())
         }
-        let what = match ty {
-            SEXPTYPE::CLOSXP | SEXPTYPE::BUILTINSXP | SEXPTYPE::SPECIALSXP => "a function",
-            SEXPTYPE::ENVSXP => "an environment",
-            SEXPTYPE::RAWSXP => "a raw vector (send it with `data =` instead)",
-            SEXPTYPE::CPLXSXP => "a complex vector",
-            SEXPTYPE::SYMSXP | SEXPTYPE::LANGSXP => "a language object",
-            SEXPTYPE::EXTPTRSXP => "an external pointer",
-            // S4SXP before R 4.4, OBJSXP since (extendr-ffi names it after the R it is
-            // built for): the same code, 25, either way.
-            t if t as u32 == 25 => "an S4 object",
-            _ => "an object of this type",
-        };
-        return err(format!(
-            "`{path}` is {what}, which cannot be written as JSON"
-        ));
+        SEXPTYPE::VECSXP
+        | SEXPTYPE::LGLSXP
+        | SEXPTYPE::INTSXP
+        | SEXPTYPE::REALSXP
+        | SEXPTYPE::STRSXP => {
+            let cls = classes(x, path)?;
+            if Rf_getAttrib(x, R_DimSymbol) != R_NilValue {
+                return err(format!(
+                    "`{path}` is a matrix or array, which cannot be written as JSON: give \
+                     `as.vector(x)` for its values in column order, or a list of its rows"
+                ));
+            }
+            if ty == SEXPTYPE::VECSXP {
+                encode_list(x, out, path)
+            } else {
+                encode_atomic(x, ty, &cls, out, path)
+            }
+        }
+        other => err(format!(
+            "`{path}` is {}, which cannot be written as JSON",
+            type_refused(other)
+        )),
     }
-    let cls = classes(x, path)?;
-    if Rf_getAttrib(x, R_DimSymbol) != R_NilValue {
-        return err(format!(
-            "`{path}` is a matrix or array, which cannot be written as JSON: give `as.vector(x)` \
-             for its values in column order, or a list of its rows"
-        ));
+}
+
+/// What an object of a type that has no JSON form is, for its refusal.
+fn type_refused(ty: SEXPTYPE) -> &'static str {
+    match ty {
+        SEXPTYPE::CLOSXP | SEXPTYPE::BUILTINSXP | SEXPTYPE::SPECIALSXP => "a function",
+        SEXPTYPE::ENVSXP => "an environment",
+        SEXPTYPE::RAWSXP => "a raw vector (send it with `data =` instead)",
+        SEXPTYPE::CPLXSXP => "a complex vector",
+        SEXPTYPE::SYMSXP | SEXPTYPE::LANGSXP => "a language object",
+        SEXPTYPE::EXTPTRSXP => "an external pointer",
+        // S4SXP before R 4.4, OBJSXP since (extendr-ffi names it after the R it is built
+        // for): the same code, 25, either way.
+        t if t as u32 == 25 => "an S4 object",
+        _ => "an object of this type",
     }
-    let n = XLENGTH(x);
+}
+
+/// A list: an object when it has names (checked by `list_keys()`), else an array.
+///
+/// # Safety
+/// `x` a list alive during the call; R main thread only.
+unsafe fn encode_list<'a>(
+    x: SEXP,
+    out: &mut Vec<u8>,
+    path: &mut Path<'a>,
+) -> Result<(), EncodeError> {
     let names = Rf_getAttrib(x, R_NamesSymbol);
-    if ty == SEXPTYPE::VECSXP {
-        if TYPEOF(names) == SEXPTYPE::STRSXP {
-            let keys = list_keys(names, path)?;
-            out.push(b'{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, key);
-                out.push(b':');
-                path.steps.push(Step::Key(key));
-                encode(VECTOR_ELT(x, i as isize), out, path)?;
-                path.steps.pop();
+    if TYPEOF(names) == SEXPTYPE::STRSXP {
+        let keys = list_keys(names, path)?;
+        out.push(b'{');
+        for (i, key) in keys.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
-            out.push(b'}');
-        } else {
-            out.push(b'[');
-            for i in 0..n {
-                if i > 0 {
-                    out.push(b',');
-                }
-                path.steps.push(Step::Item(i + 1));
-                encode(VECTOR_ELT(x, i), out, path)?;
-                path.steps.pop();
-            }
-            out.push(b']');
+            write_str(out, key);
+            out.push(b':');
+            path.steps.push(Step::Key(key));
+            encode(VECTOR_ELT(x, i as isize), out, path)?;
+            path.steps.pop();
         }
+        out.push(b'}');
+    } else {
+        out.push(b'[');
+        for i in 0..XLENGTH(x) {
+            if i > 0 {
+                out.push(b',');
+            }
+            path.steps.push(Step::Item(i + 1));
+            encode(VECTOR_ELT(x, i), out, path)?;
+            path.steps.pop();
+        }
+        out.push(b']');
+    }
+    Ok(())
+}
+
+/// The levels of a factor, checked before its codes index them (levels that are not strings
+/// would make STRING_ELT raise an R error across Rust frames).
+///
+/// # Safety
+/// `x` alive during the call; R main thread only.
+unsafe fn factor_levels(x: SEXP, path: &Path<'_>) -> Result<SEXP, EncodeError> {
+    let levels = Rf_getAttrib(x, R_LevelsSymbol);
+    if TYPEOF(levels) != SEXPTYPE::STRSXP {
+        return err(format!(
+            "`{path}` is a factor whose levels are not character strings, which cannot be \
+             written as JSON"
+        ));
+    }
+    Ok(levels)
+}
+
+/// One factor code: its level (NA code or NA level: null); a code past the levels (which
+/// would read outside them) is refused.
+///
+/// # Safety
+/// `levels` a character vector alive during the call; R main thread only.
+unsafe fn write_factor_code(
+    out: &mut Vec<u8>,
+    levels: SEXP,
+    v: c_int,
+    at: impl Fn() -> String,
+) -> Result<(), EncodeError> {
+    if v == R_NaInt {
+        out.extend_from_slice(b"null");
         return Ok(());
     }
+    let nlevels = XLENGTH(levels);
+    if v < 1 || v as isize > nlevels {
+        return err(format!(
+            "{} is a factor code ({v}) outside its {nlevels} levels, which cannot be written as \
+             JSON",
+            at()
+        ));
+    }
+    let level = STRING_ELT(levels, (v - 1) as isize);
+    if level == R_NaString {
+        out.extend_from_slice(b"null");
+    } else {
+        write_str(out, json_str(level, format_args!("The level of {}", at()))?);
+    }
+    Ok(())
+}
+
+/// An atomic vector: a scalar when of length 1 (unless `I()`), else an array.
+///
+/// # Safety
+/// `x` a logical, integer, double or character vector alive during the call; R main thread
+/// only.
+unsafe fn encode_atomic(
+    x: SEXP,
+    ty: SEXPTYPE,
+    cls: &Classes,
+    out: &mut Vec<u8>,
+    path: &Path<'_>,
+) -> Result<(), EncodeError> {
+    let n = XLENGTH(x);
     let array = n != 1 || cls.asis;
     if array {
         out.push(b'[');
     }
-    // A factor's codes index its levels: both are checked before use (a code past the
-    // levels would read outside them; levels that are not strings would make STRING_ELT
-    // raise an R error across Rust frames).
     let levels = if cls.factor {
-        let levels = Rf_getAttrib(x, R_LevelsSymbol);
-        if TYPEOF(levels) != SEXPTYPE::STRSXP {
-            return err(format!(
-                "`{path}` is a factor whose levels are not character strings, which cannot be \
-                 written as JSON"
-            ));
-        }
-        levels
+        factor_levels(x, path)?
     } else {
         R_NilValue
     };
@@ -925,39 +994,22 @@ unsafe fn encode<'a>(x: SEXP, out: &mut Vec<u8>, path: &mut Path<'a>) -> Result<
         let at = || format!("`{path}[{}]`", i + 1);
         match ty {
             SEXPTYPE::LGLSXP => {
-                let v = *LOGICAL(x).offset(i);
-                out.extend_from_slice(match v {
+                out.extend_from_slice(match *LOGICAL(x).offset(i) {
                     0 => b"false".as_slice(),
                     v if v == R_NaInt => b"null".as_slice(),
                     _ => b"true".as_slice(),
                 });
             }
-            SEXPTYPE::INTSXP => {
-                let v = *INTEGER(x).offset(i);
-                if v == R_NaInt {
-                    out.extend_from_slice(b"null");
-                } else if cls.factor {
-                    let nlevels = XLENGTH(levels);
-                    if v < 1 || v as isize > nlevels {
-                        return err(format!(
-                            "{} is a factor code ({v}) outside its {nlevels} levels, which \
-                             cannot be written as JSON",
-                            at()
-                        ));
-                    }
-                    let level = STRING_ELT(levels, (v - 1) as isize);
-                    if level == R_NaString {
-                        out.extend_from_slice(b"null");
-                    } else {
-                        let s = json_str(level, format_args!("The level of {}", at()))?;
-                        write_str(out, s);
-                    }
-                } else if cls.date {
-                    write_date(out, f64::from(v), at())?;
-                } else {
+            SEXPTYPE::INTSXP if cls.factor => {
+                write_factor_code(out, levels, *INTEGER(x).offset(i), at)?
+            }
+            SEXPTYPE::INTSXP => match *INTEGER(x).offset(i) {
+                v if v == R_NaInt => out.extend_from_slice(b"null"),
+                v if cls.date => write_date(out, f64::from(v), at())?,
+                v => {
                     let _ = write!(out, "{v}");
                 }
-            }
+            },
             SEXPTYPE::REALSXP if cls.date => write_date(out, *REAL(x).offset(i), at())?,
             SEXPTYPE::REALSXP => write_f64(out, *REAL(x).offset(i)),
             _ => {
