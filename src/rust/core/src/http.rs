@@ -525,6 +525,61 @@ impl Client {
         Ok(h)
     }
 
+    /// The request as reqwest builds it: the client's and the request's headers, and the body
+    /// with its default content type (a file small enough is read at once, a larger one
+    /// streamed with its length).
+    async fn build_request(
+        &self,
+        http: &reqwest::Client,
+        req: &Request,
+        url: &reqwest::Url,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let mut headers = self.headers(req)?;
+        let rb = http.request(req.method.clone(), url.clone());
+        let default_type = |h: &mut HeaderMap, t: &'static str| {
+            if !h.contains_key(CONTENT_TYPE) {
+                h.insert(CONTENT_TYPE, HeaderValue::from_static(t));
+            }
+        };
+        let rb = match &req.body {
+            Body::Empty => rb,
+            Body::Json(b) => {
+                default_type(&mut headers, "application/json");
+                rb.body(b.clone())
+            }
+            Body::Raw(b) => {
+                default_type(&mut headers, "application/octet-stream");
+                rb.body(b.clone())
+            }
+            Body::Text(b) => {
+                default_type(&mut headers, "text/plain; charset=utf-8");
+                rb.body(b.clone())
+            }
+            Body::File(p) => {
+                let open_error =
+                    |e: std::io::Error| Error::Io(format!("cannot open {}: {e}", p.display()));
+                let len = std::fs::metadata(p).map_err(open_error)?.len();
+                if len <= SMALL_FILE {
+                    let bytes = std::fs::read(p).map_err(open_error)?;
+                    default_type(&mut headers, sniff(&bytes));
+                    rb.body(bytes)
+                } else {
+                    let file = tokio::fs::File::open(p).await.map_err(open_error)?;
+                    let len = file
+                        .metadata()
+                        .await
+                        .map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?
+                        .len();
+                    default_type(&mut headers, sniff_content_type(p));
+                    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+                    rb.body(reqwest::Body::wrap_stream(stream))
+                }
+            }
+        };
+        Ok(rb.headers(headers))
+    }
+
     async fn send_once(
         &self,
         http: &reqwest::Client,
@@ -536,128 +591,20 @@ impl Client {
         // Yielding once lets the runtime poll its sockets first, so that the pool drops that
         // connection instead of sending this request on it (which would fail a POST).
         tokio::task::yield_now().await;
-        let mut headers = self.headers(req)?;
-        let mut rb = http.request(req.method.clone(), url.clone());
-        let default_type = |h: &mut HeaderMap, t: &'static str| {
-            if !h.contains_key(CONTENT_TYPE) {
-                h.insert(CONTENT_TYPE, HeaderValue::from_static(t));
-            }
-        };
-        match &req.body {
-            Body::Empty => {}
-            Body::Json(b) => {
-                default_type(&mut headers, "application/json");
-                rb = rb.body(b.clone());
-            }
-            Body::Raw(b) => {
-                default_type(&mut headers, "application/octet-stream");
-                rb = rb.body(b.clone());
-            }
-            Body::Text(b) => {
-                default_type(&mut headers, "text/plain; charset=utf-8");
-                rb = rb.body(b.clone());
-            }
-            Body::File(p) => {
-                let open_error =
-                    |e: std::io::Error| Error::Io(format!("cannot open {}: {e}", p.display()));
-                let len = std::fs::metadata(p).map_err(open_error)?.len();
-                if len <= SMALL_FILE {
-                    let bytes = std::fs::read(p).map_err(open_error)?;
-                    default_type(&mut headers, sniff(&bytes));
-                    rb = rb.body(bytes);
-                } else {
-                    let file = tokio::fs::File::open(p).await.map_err(open_error)?;
-                    let len = file
-                        .metadata()
-                        .await
-                        .map_err(|e| Error::Io(format!("cannot read {}: {e}", p.display())))?
-                        .len();
-                    default_type(&mut headers, sniff_content_type(p));
-                    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-                    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
-                    rb = rb.body(reqwest::Body::wrap_stream(stream));
-                }
-            }
+        let mut resp = self
+            .build_request(http, req, url)
+            .await?
+            .send()
+            .await
+            .map_err(classify)?;
+        let mut answer = answer_head(&resp);
+        if let (Some(dest), true) = (&req.dest, (200..300).contains(&answer.status)) {
+            write_body_to(&mut resp, dest).await?;
+            answer.file = Some(dest.clone());
+        } else {
+            answer.body = resp.bytes().await.map_err(classify_body)?;
         }
-        let mut resp = rb.headers(headers).send().await.map_err(classify)?;
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
-        let final_url = resp.url().to_string();
-        if let (Some(dest), true) = (&req.dest, (200..300).contains(&status)) {
-            let dir = dest
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let name = dest
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let n = PART_COUNTER.fetch_add(1, Ordering::Relaxed);
-            let mut part = PartFile {
-                path: dir.join(format!(".{name}.part-{}-{n}", std::process::id())),
-                done: false,
-            };
-            let f = tokio::fs::File::create(&part.path)
-                .await
-                .map_err(|e| Error::Io(format!("cannot create {}: {e}", part.path.display())))?;
-            // Chunks arrive in pieces of a few KiB: each write of a tokio file is a trip to
-            // the blocking pool, so they are gathered into writes of 1 MiB.
-            let mut f = tokio::io::BufWriter::with_capacity(1 << 20, f);
-            while let Some(chunk) = resp.chunk().await.map_err(classify_body)? {
-                f.write_all(&chunk)
-                    .await
-                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", dest.display())))?;
-            }
-            f.flush()
-                .await
-                .map_err(|e| Error::Io(format!("cannot write {}: {e}", dest.display())))?;
-            drop(f);
-            tokio::fs::rename(&part.path, dest).await.map_err(|e| {
-                Error::Io(format!(
-                    "cannot move the download to {}: {e}",
-                    dest.display()
-                ))
-            })?;
-            part.done = true;
-            return Ok(Response {
-                status,
-                url: final_url,
-                headers,
-                content_type,
-                body: bytes::Bytes::new(),
-                file: Some(dest.clone()),
-            });
-        }
-        let body = resp.bytes().await.map_err(classify_body)?;
-        Ok(Response {
-            status,
-            url: final_url,
-            headers,
-            content_type,
-            body,
-            file: None,
-        })
+        Ok(answer)
     }
 
     /// Perform a request, retrying idempotent methods on connection failures.
@@ -721,6 +668,80 @@ pub fn block_on<F: Future>(fut: F, interrupted: &dyn Fn() -> bool) -> Result<F::
             }
         }
     })
+}
+
+/// The status, final URL, headers and content type (without parameters, lower case) of an
+/// answer; its body is read afterwards.
+fn answer_head(resp: &reqwest::Response) -> Response {
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let content_type = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    Response {
+        status: resp.status().as_u16(),
+        url: resp.url().to_string(),
+        headers,
+        content_type,
+        body: bytes::Bytes::new(),
+        file: None,
+    }
+}
+
+/// Stream the body of an answer into `dest`: written to a hidden part file beside it, then
+/// renamed, so that `dest` is complete or absent (the part file is removed on failure).
+async fn write_body_to(resp: &mut reqwest::Response, dest: &Path) -> Result<(), Error> {
+    let dir = dest
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = PART_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut part = PartFile {
+        path: dir.join(format!(".{name}.part-{}-{n}", std::process::id())),
+        done: false,
+    };
+    let f = tokio::fs::File::create(&part.path)
+        .await
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", part.path.display())))?;
+    let write_error =
+        |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", dest.display()));
+    // Chunks arrive in pieces of a few KiB: each write of a tokio file is a trip to the
+    // blocking pool, so they are gathered into writes of 1 MiB.
+    let mut f = tokio::io::BufWriter::with_capacity(1 << 20, f);
+    while let Some(chunk) = resp.chunk().await.map_err(classify_body)? {
+        f.write_all(&chunk).await.map_err(write_error)?;
+    }
+    f.flush().await.map_err(write_error)?;
+    drop(f);
+    tokio::fs::rename(&part.path, dest).await.map_err(|e| {
+        Error::Io(format!(
+            "cannot move the download to {}: {e}",
+            dest.display()
+        ))
+    })?;
+    part.done = true;
+    Ok(())
 }
 
 #[cfg(test)]
