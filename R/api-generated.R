@@ -32,7 +32,7 @@
 #' - `I(x)`: always an array, even when `x` has length 1;
 #' - `NULL` or `NA` (also `NaN` and `Inf`): `null`;
 #' - a factor: its levels, as text (`null` for `NA`);
-#' - a `Date`: `"YYYY-MM-DD"` (years 1 to 9999), as jsonlite writes it;
+#' - a `Date`: `"YYYY-MM-DD"` (years 1000 to 9999), as jsonlite writes it;
 #' - jsonlite's `unbox(x)`: the scalar `x`.
 #'
 #' This is what `jsonlite::toJSON(x, auto_unbox = TRUE, null = "null",

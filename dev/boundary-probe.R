@@ -228,7 +228,7 @@ package_text <- function(x, gct = FALSE) {
 # otherwise (or with class AsIs) -> array; NA/NaN/Inf -> null; a factor
 # (integer with class "factor") -> its levels (codes checked against them, an
 # NA level -> null); a Date (double or integer) -> "YYYY-MM-DD" (NA -> null,
-# years outside 1-9999 refused); class "scalar" -> a scalar (length 1 only);
+# years outside 1000-9999 refused); class "scalar" -> a scalar (length 1 only);
 # any other class, an S4 object, a dim attribute, any other type: refused;
 # strings that cannot be read as UTF-8 (bytes, marked UTF-8 but invalid)
 # refused, native strings translated as R does (bytes that are not UTF-8 as
@@ -241,7 +241,8 @@ ref_check <- function(x, refuse) {
   cls <- attr(x, "class", exact = TRUE)
   if (!is.null(cls)) {
     if (typeof(cls) != "character" || anyNA(cls)) refuse("class")
-    if (any(!cls %in% c("factor", "AsIs", "Date", "scalar"))) refuse("class")
+    own <- switch(t, character = "character", logical = "logical", integer = c("integer", "numeric"), double = "numeric", character())
+    if (any(!cls %in% c("factor", "AsIs", "Date", "scalar", own))) refuse("class")
     if ("factor" %in% cls && t != "integer") refuse("factor type")
     if ("Date" %in% cls && (!t %in% c("integer", "double") || "factor" %in% cls)) refuse("Date type")
     if ("scalar" %in% cls && (length(unclass(x)) != 1L || t == "list")) refuse("scalar")
@@ -304,7 +305,7 @@ ref_json <- function(x, depth = 0L) {
       if (!is.finite(d) || abs(d) >= 1e9) refuse("date range")
       txt <- format(as.Date(floor(d), origin = "1970-01-01"), "%Y-%m-%d")
       y <- as.integer(format(as.Date(floor(d), origin = "1970-01-01"), "%Y"))
-      if (is.na(y) || y < 1L || y > 9999L) refuse("date range")
+      if (is.na(y) || y < 1000L || y > 9999L) refuse("date range")
       paste0('"', txt, '"')
     }, "")
   } else {

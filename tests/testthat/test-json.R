@@ -194,7 +194,7 @@ test_that("bodies are written as jsonlite writes them, or refused naming the ele
     as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", na = "null", digits = NA))
   }
   same <- list(
-    as.Date("2024-02-29"), as.Date(c("1969-12-31", NA)), I(as.Date("0001-01-01")),
+    as.Date("2024-02-29"), as.Date(c("1969-12-31", NA)), I(as.Date("1000-01-01")),
     structure(19000.9, class = "Date"), structure(19000L, class = "Date"),
     list(StudyDate = as.Date("2020-01-02"), Tags = list(f = factor(c("b", NA, "a")))),
     structure(1:2, levels = c("x", NA), class = "factor"), jsonlite::unbox("x"),
@@ -214,7 +214,7 @@ test_that("bodies are written as jsonlite writes them, or refused naming the ele
     list(quote(list(`Patient Name` = list(mean))), "`json$`Patient Name`[[1]]` is a function"),
     list(quote(list(Query = stats::setNames(list(1, 2), c("a", "")))), "`json$Query` has names, but its element 2 has none"),
     list(quote(list(Query = list(a = 1, a = 2))), "`json$Query` has the name \"a\" more than once"),
-    list(quote(list(d = structure(Inf, class = "Date"))), "`json$d[1]` is a date outside the years 1 to 9999"),
+    list(quote(list(d = structure(Inf, class = "Date"))), "`json$d[1]` is a date outside the years 1000 to 9999"),
     list(quote(list(x = structure(1:2, class = "scalar"))), "`json$x` has the class \"scalar\"")
   )
   for (r in refused) {

@@ -675,7 +675,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// A Date element as jsonlite writes it ("YYYY-MM-DD"; NA as null). Infinite dates and years
-/// outside 1-9999 (which R itself writes in ways Orthanc cannot read) are refused.
+/// outside 1000-9999 (which R writes without padding or with a sign, differently on each
+/// platform, and Orthanc cannot read) are refused.
 fn write_date(out: &mut Vec<u8>, days: f64, what: impl fmt::Display) -> Result<(), EncodeError> {
     if days.is_nan() {
         out.extend_from_slice(b"null");
@@ -686,9 +687,9 @@ fn write_date(out: &mut Vec<u8>, days: f64, what: impl fmt::Display) -> Result<(
     } else {
         (0, 1, 1)
     };
-    if !(1..=9999).contains(&y) {
+    if !(1000..=9999).contains(&y) {
         return err(format!(
-            "{what} is a date outside the years 1 to 9999, which cannot be written as JSON"
+            "{what} is a date outside the years 1000 to 9999, which cannot be written as JSON"
         ));
     }
     let _ = write!(out, "\"{y:04}-{m:02}-{d:02}\"");
@@ -733,6 +734,11 @@ unsafe fn classes(x: SEXP, path: &Path<'_>) -> Result<Classes, EncodeError> {
             "AsIs" => c.asis = true,
             "Date" => c.date = true,
             "scalar" => c.scalar = true,
+            // The storage type's own name, as jsonlite's unbox() adds it after "scalar".
+            "character" if TYPEOF(x) == SEXPTYPE::STRSXP => {}
+            "logical" if TYPEOF(x) == SEXPTYPE::LGLSXP => {}
+            "integer" if TYPEOF(x) == SEXPTYPE::INTSXP => {}
+            "numeric" if matches!(TYPEOF(x), SEXPTYPE::REALSXP | SEXPTYPE::INTSXP) => {}
             "data.frame" => {
                 return err(format!(
                     "`{path}` is a data frame, which cannot be written as JSON: give its columns \
@@ -1135,13 +1141,16 @@ mod tests {
             assert!(r_to_json(&R!("function() 1").unwrap()).is_err());
             assert!(r_to_json(&R!("list(a = new.env())").unwrap()).is_err());
             // Dates as jsonlite writes them; NA level -> null.
-            assert_eq!(enc(R!("as.Date(c('2020-02-29', NA, '1969-12-31', '0001-01-01', '9999-12-31'))").unwrap()),
-                       r#"["2020-02-29",null,"1969-12-31","0001-01-01","9999-12-31"]"#);
+            assert_eq!(enc(R!("as.Date(c('2020-02-29', NA, '1969-12-31', '1000-01-01', '9999-12-31'))").unwrap()),
+                       r#"["2020-02-29",null,"1969-12-31","1000-01-01","9999-12-31"]"#);
             assert_eq!(enc(R!("structure(18000.7, class = 'Date')").unwrap()), r#""2019-04-14""#);
             assert_eq!(enc(R!("structure(18000L, class = 'Date')").unwrap()), r#""2019-04-14""#);
             assert_eq!(enc(R!("I(as.Date('2020-01-01'))").unwrap()), r#"["2020-01-01"]"#);
             assert_eq!(enc(R!("structure(1:2, levels = c('a', NA), class = 'factor')").unwrap()), r#"["a",null]"#);
             assert_eq!(enc(R!("structure(1, class = 'scalar')").unwrap()), "1");
+            assert_eq!(enc(R!("structure('x', class = c('scalar', 'character'))").unwrap()), r#""x""#);
+            assert!(refusal("structure('x', class = c('scalar', 'numeric'))").contains("class \"numeric\""));
+            assert!(refusal("as.Date('0999-12-31')").contains("outside the years 1000 to 9999"));
         }
     }
 
@@ -1172,7 +1181,7 @@ mod tests {
             let m = refusal("structure(1L, class = 'factor')");
             assert!(m.contains("levels are not character strings"), "{m}");
             assert!(refusal("structure('x', class = 'Date')").contains("does not hold numbers of days"));
-            assert!(refusal("structure(Inf, class = 'Date')").contains("outside the years 1 to 9999"));
+            assert!(refusal("structure(Inf, class = 'Date')").contains("outside the years 1000 to 9999"));
             assert!(refusal("structure(list(1, 2), names = c('a', ''))").contains("its element 2 has none"));
             assert!(refusal("structure(list(1, 2), names = c('a', NA))").contains("its element 2 has none"));
             assert!(refusal("list(a = 1, a = 2)").contains("the name \"a\" more than once"));
