@@ -208,7 +208,7 @@ test_that("bodies are written as jsonlite writes them, or refused naming the ele
     list(quote(list(d = as.difftime(5, units = "mins"))), "`json$d` is a time difference"),
     list(quote(list(Resources = data.frame(id = "a"))), "`json$Resources` is a data frame"),
     list(quote(list(m = matrix(1:4, 2))), "`json$m` is a matrix or array"),
-    list(quote(list(t = table(c("a", "b")))), "`json$t` is a matrix or array"),
+    list(quote(list(t = table(c("a", "b")))), "`json$t` is an object of class \"table\""),
     list(quote(list(s = structure(list(1), class = "myclass"))), "`json$s` is an object of class \"myclass\""),
     list(quote(list(ts = stats::ts(1:3))), "`json$ts` is an object of class \"ts\""),
     list(quote(list(`Patient Name` = list(mean))), "`json$`Patient Name`[[1]]` is a function"),
