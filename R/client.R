@@ -65,6 +65,7 @@ orthanc_private <- list(
   handle = NULL,
   config = NULL,
   version = NULL,
+  caps = NULL,
   last = NULL,
 
   # Build the Rust client (no request is sent). The password is passed through,
@@ -153,6 +154,28 @@ orthanc_private <- list(
       private$version <- self$get_system()$Version
     }
     private$version
+  },
+
+  capabilities_field = function(value) {
+    if (!missing(value)) {
+      orthanc_abort("argument", "{.field capabilities} is read-only.")
+    }
+    if (is.null(private$caps)) {
+      system <- self$get_system()
+      # /plugins exists since Orthanc 0.9; a server that refuses it has none to say.
+      plugins <- tryCatch(self$get_plugins(), orthanc_http_error = function(e) list())
+      flag <- function(x) isTRUE(x)
+      private$version <- system$Version
+      private$caps <- list(
+        version = as.character(system$Version),
+        api_version = as.numeric(system$ApiVersion %||% NA_real_),
+        extended_find = flag(system$Capabilities$HasExtendedFind),
+        extended_changes = flag(system$Capabilities$HasExtendedChanges),
+        labels = flag(system$HasLabels),
+        plugins = as.character(unlist(plugins))
+      )
+    }
+    private$caps
   },
 
   # GET/POST/PUT/DELETE with a route written by the user.

@@ -21,6 +21,10 @@
 #'   `error_code`, `details`.
 #' * `orthanc_plugin_error`: the server lacks the plugin that a function needs
 #'   (e.g. [write_nifti()] and the neuroimaging plugin). Field: `plugin`.
+#' * `orthanc_unsupported_error`: the server is too old (or its database
+#'   back-end lacks a capability) for what was asked, e.g. a sorted find on
+#'   Orthanc before 1.12.5; raised before anything is sent. Fields: `feature`,
+#'   `needs` (the Orthanc version it needs), `server_version`.
 #' * `orthanc_server_error`: a local server (see [local_orthanc()]) did not
 #'   start; `orthanc_server_not_found`, a subclass, when there is no Orthanc
 #'   program to start (field `binary`).
@@ -70,6 +74,7 @@ orthanc_condition <- function(kind, message, ..., call = NULL, .envir = parent.f
     io = "orthanc_io_error",
     job = "orthanc_job_error",
     plugin = "orthanc_plugin_error",
+    unsupported = "orthanc_unsupported_error",
     server = "orthanc_server_error",
     server_not_found = c("orthanc_server_not_found", "orthanc_server_error"),
     character()

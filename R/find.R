@@ -257,3 +257,74 @@ find_and_filter_patients <- function(client, patient_filter = NULL, study_filter
   }
   res
 }
+
+#' Count resources stored in Orthanc
+#'
+#' Count the patients, studies, series or instances that [find_studies()] and
+#' its siblings would return for the same `query` and `labels`, without
+#' listing them: on Orthanc 1.12.5 and later with a database back-end that
+#' supports it (the `capabilities` field of [Orthanc]: `extended_find`), one
+#' request to `POST /tools/count-resources`. On older servers the matches are
+#' listed by identifier (`POST /tools/find`, page after page, not expanded)
+#' and counted in R: the same number, with more work for the server.
+#'
+#' @inheritParams query_orthanc
+#' @param page_size On servers without counts, the number of identifiers
+#'   asked for per request.
+#' @param ... `page_size`, passed on to `count_resources()`.
+#' @return The number of matches (a double, as counts can pass 2^31).
+#' @family find
+#' @export
+#' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
+#' o <- Orthanc$new()
+#' count_studies(o)
+#' count_series(o, query = list(Modality = "MR"))
+count_resources <- function(client, level, query = list(), labels = character(),
+                            labels_constraint = "All", page_size = 10000L) {
+  call <- sys.call()
+  check_client(client, call = call)
+  level <- match_level(level, call = call)
+  body <- find_body(level, query, labels, labels_constraint, call)
+  if (!is_number(page_size) || page_size < 1 || page_size != round(page_size)) {
+    orthanc_abort("argument", "{.arg page_size} must be a whole number >= 1.", call = call)
+  }
+  if (has_capability(client, "extended_find")) {
+    return(as.numeric(client$post_tools_count_resources(json = body)$Count))
+  }
+  body$Expand <- FALSE
+  body$Limit <- as.integer(page_size)
+  seen <- character()
+  position <- 0L
+  repeat {
+    body$Since <- position
+    page <- as.character(unlist(client$post_tools_find(json = body)))
+    if (!length(page)) break
+    seen <- union(seen, page)
+    position <- position + length(page)
+  }
+  as.numeric(length(seen))
+}
+
+#' @rdname count_resources
+#' @export
+count_patients <- function(client, query = list(), labels = character(), labels_constraint = "All", ...) {
+  count_resources(client, "Patient", query = query, labels = labels, labels_constraint = labels_constraint, ...)
+}
+
+#' @rdname count_resources
+#' @export
+count_studies <- function(client, query = list(), labels = character(), labels_constraint = "All", ...) {
+  count_resources(client, "Study", query = query, labels = labels, labels_constraint = labels_constraint, ...)
+}
+
+#' @rdname count_resources
+#' @export
+count_series <- function(client, query = list(), labels = character(), labels_constraint = "All", ...) {
+  count_resources(client, "Series", query = query, labels = labels, labels_constraint = labels_constraint, ...)
+}
+
+#' @rdname count_resources
+#' @export
+count_instances <- function(client, query = list(), labels = character(), labels_constraint = "All", ...) {
+  count_resources(client, "Instance", query = query, labels = labels, labels_constraint = labels_constraint, ...)
+}

@@ -156,3 +156,21 @@ stream_to_file <- function(client, route, path, params = NULL, call = NULL) {
   }
   invisible(path)
 }
+
+# Whether the server has a capability (see the `capabilities` field of
+# Orthanc): `cap` is its name there.
+has_capability <- function(client, cap) {
+  isTRUE(client$capabilities[[cap]])
+}
+
+# Raise orthanc_unsupported_error, before anything is sent, when the server
+# lacks `cap`: `feature` says what was asked, `needs` the Orthanc version (and
+# back-end) that has it.
+require_capability <- function(client, cap, feature, needs = "1.12.5", call = NULL) {
+  if (has_capability(client, cap)) return(invisible(TRUE))
+  version <- client$capabilities$version
+  orthanc_abort("unsupported", c(
+    "{feature} needs Orthanc {needs} or later, with a database back-end that supports it.",
+    x = "This server is Orthanc {version}{if (!is.null(client$capabilities[[cap]])) paste0(' (', cap, ': no)') else ''}."
+  ), feature = feature, needs = needs, server_version = version, call = call)
+}

@@ -270,6 +270,17 @@ Orthanc <- R6::R6Class(
     #'   first use of this field, then remembered).
     server_version = function(value) private$server_version_field(value),
 
+    #' @field capabilities What the server can do, asked with the first use of
+    #'   this field (`GET /system` and `GET /plugins`), then remembered: a list
+    #'   with `version` (Orthanc's version), `api_version` (its REST API
+    #'   version, a number), `extended_find` (`TRUE` when the server sorts and
+    #'   counts finds, Orthanc 1.12.5 and later with a database back-end that
+    #'   supports it), `extended_changes` (the change log filtered by type and
+    #'   range, same conditions), `labels` (labels are supported) and `plugins`
+    #'   (names of the loaded plugins). Functions that need one of these check
+    #'   it before sending anything (see [changes()], [count_studies()]).
+    capabilities = function(value) private$capabilities_field(value),
+
     #' @field last_response Status, URL and headers of the last answer
     #'   received (see [orthanc_last_response()]).
     last_response = function(value) private$last_response_field(value)

@@ -109,3 +109,10 @@ md5_of <- function(bytes) {
   writeBin(bytes, f)
   unname(tools::md5sum(f))
 }
+
+# A client of the legacy Orthanc (1.10.1) of `dev/orthanc-server start --legacy`.
+legacy_client <- function() {
+  skip_if_no_orthanc("ORTHANC_LEGACY_URL")
+  cred <- test_credentials()
+  Orthanc$new(Sys.getenv("ORTHANC_LEGACY_URL"), cred$username, cred$password)
+}

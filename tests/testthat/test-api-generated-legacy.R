@@ -13,11 +13,7 @@
 # GET /instances/{id}/attachments/{name}/info, /numpy and /tools/bulk-content
 # do exist in 1.10.1.
 
-legacy_client <- function() {
-  skip_if_no_orthanc("ORTHANC_LEGACY_URL")
-  cred <- test_credentials()
-  Orthanc$new(Sys.getenv("ORTHANC_LEGACY_URL"), cred$username, cred$password)
-}
+# legacy_client(): helper-server.R.
 
 # The server's version, as the client knows it from now on: the hints of errors
 # name it only once the client knows it (building an error sends no request).
