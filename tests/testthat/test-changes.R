@@ -92,16 +92,8 @@ test_that("changes() refuses wrong arguments before sending anything", {
 })
 
 count_check <- function(o) {
-  pid <- paste0("count-", paste(sample(letters, 10), collapse = ""))
-  ids <- character()
-  withr::defer(for (id in ids) try(o$delete_instances_id(id), silent = TRUE))
-  for (s in 1:2) for (i in 1:2) {
-    ids <- c(ids, o$post_tools_create_dicom(json = list(Tags = list(
-      PatientID = pid, PatientName = "Count^Test", StudyInstanceUID = paste0("1.2.826.0.1.3680043.10.1.", s),
-      SeriesInstanceUID = paste0("1.2.826.0.1.3680043.10.2.", s, ".", i), Modality = if (i == 1) "MR" else "CT",
-      SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    )))$ID)
-  }
+  pid <- unique_patient_id()
+  local_patient_tree(o, studies = 2, series = 2, patient_id = pid, modalities = c("MR", "CT"))
   q <- list(PatientID = pid)
   expect_identical(count_patients(o, query = q), 1)
   expect_identical(count_studies(o, query = q), 2)
