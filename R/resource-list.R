@@ -138,7 +138,13 @@ as.data.frame.orthanc_resource_list <- function(x, row.names = NULL, optional = 
     if (is.null(v)) NA_character_ else v
   }, "")
   labels <- vapply(infos, function(i) paste(as_character_vector(i$Labels), collapse = ";"), "")
-  tag_lists <- lapply(infos, function(i) c(i$MainDicomTags, i$PatientMainDicomTags))
+  # The tags asked for by a find (`requested_tags`) add columns, without a
+  # request per resource; a main tag given twice is taken once.
+  tag_lists <- lapply(infos, function(i) {
+    tags <- c(i$MainDicomTags, i$PatientMainDicomTags)
+    extra <- i$RequestedTags
+    c(tags, extra[setdiff(names(extra), names(tags))])
+  })
   names_all <- unique(unlist(lapply(tag_lists, names)))
   known <- intersect(names(main_dicom_tag_vrs), names_all)
   names_all <- c(known, sort(setdiff(names_all, known)))

@@ -240,6 +240,10 @@ Resource <- R6::R6Class("Resource",
     lock_children = private$.lock,
     #' @field main_dicom_tags Main DICOM tags (named list of strings).
     main_dicom_tags = private$info()$MainDicomTags,
+    #' @field requested_tags The tags asked for with `requested_tags` in the
+    #'   find that made the resource ([query_orthanc()]), as Orthanc gave them
+    #'   (named list; empty for a resource not made by such a find; no request).
+    requested_tags = private$.info$RequestedTags %||% list(),
     #' @field labels Labels of the resource (character), asked from Orthanc.
     labels = sort(as_character_vector(private$endpoint("get_", "_id_labels")(private$.id))),
     #' @field is_stable Whether Orthanc considers the resource stable (no new
