@@ -44,7 +44,11 @@
 #' when complete: a file under its final name is always complete. An
 #' interrupt (Ctrl-C, `SIGINT`) removes the temporary files; a process killed
 #' without warning (`SIGKILL`, a crash) can leave hidden `.part` files, never a
-#' truncated `.dcm`. Existing files of the same names are replaced.
+#' truncated `.dcm`. Existing files of the same names are replaced, unless
+#' `resume = TRUE`: then files already under their final names (complete, as
+#' said above) are not fetched again, and a message says how many were
+#' skipped. An export cut short (an interrupt, a lost connection, a killed
+#' process) and run again with `resume = TRUE` fetches only what is missing.
 #'
 #' `retrieve_and_write_archives()` writes one ZIP archive per patient, study
 #' or series (`GET /{level}/{id}/archive`), named like the folders above,
@@ -69,10 +73,13 @@
 #'   (the default: the option `orthanc.progress`, else only in interactive
 #'   sessions); see [orthanc_options].
 #' @param compress Whether to write gzip-compressed NIfTI files (`.nii.gz`).
+#' @param resume Whether to keep the files already written under `path` (see
+#'   Details) instead of fetching them again.
 #' @return A data frame of what was written, one row per file: `id` (Orthanc
 #'   identifier), `level`, `path` (the file; for a failed download, the file
 #'   that was not written; `NA` for a resource that could not be listed),
-#'   `size` (bytes, `NA` on failure), `status` (`"Written"` or `"Failed"`) and
+#'   `size` (bytes, `NA` on failure), `status` (`"Written"`, `"Skipped"` (with
+#'   `resume = TRUE`, already there) or `"Failed"`) and
 #'   `message` (why it failed, else `NA`). A failure is a row, not an error,
 #'   unless nothing at all could be written: then the error of the first
 #'   failure is raised. A resource whose instances could not be listed is one
@@ -91,47 +98,53 @@
 #' unlink(out_dir, recursive = TRUE)
 #' # Delete what this example stored (not what the server already had)
 #' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
-retrieve_and_write_patients <- function(patients, path, concurrency = NULL, progress = NULL) {
+retrieve_and_write_patients <- function(patients, path, concurrency = NULL, progress = NULL,
+                                resume = FALSE) {
   retrieve_tree(patients, path, "Patient", "patients", quote(retrieve_and_write_patients()),
-    concurrency, progress
+    concurrency, progress, resume
   )
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
-retrieve_and_write_studies <- function(studies, path, concurrency = NULL, progress = NULL) {
+retrieve_and_write_studies <- function(studies, path, concurrency = NULL, progress = NULL,
+                                resume = FALSE) {
   retrieve_tree(studies, path, "Study", "studies", quote(retrieve_and_write_studies()),
-    concurrency, progress
+    concurrency, progress, resume
   )
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
-retrieve_and_write_series <- function(series, path, concurrency = NULL, progress = NULL) {
+retrieve_and_write_series <- function(series, path, concurrency = NULL, progress = NULL,
+                                resume = FALSE) {
   retrieve_tree(series, path, "Series", "series", quote(retrieve_and_write_series()),
-    concurrency, progress
+    concurrency, progress, resume
   )
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
-retrieve_and_write_instances <- function(instances, path, concurrency = NULL, progress = NULL) {
+retrieve_and_write_instances <- function(instances, path, concurrency = NULL, progress = NULL,
+                                resume = FALSE) {
   retrieve_tree(instances, path, "Instance", "instances", quote(retrieve_and_write_instances()),
-    concurrency, progress
+    concurrency, progress, resume
   )
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
-retrieve_and_write_images <- function(instances, path, concurrency = NULL, progress = NULL) {
+retrieve_and_write_images <- function(instances, path, concurrency = NULL, progress = NULL,
+                                      resume = FALSE) {
   call <- quote(retrieve_and_write_images())
   check_progress_arg(progress, call)
+  check_flag_arg(resume, "resume", call = call)
   res <- as_resource_objects(instances, "instances", orthanc_levels, call)
   path <- prepare_out_dir(path, call)
   tree <- collect_instance_tree(res)
   download_tree(tree, path, "png", function(id) {
     orthanc_request("GET", c("instances", id, "preview"), headers = list(Accept = "image/png"))
-  }, concurrency, progress, call)
+  }, concurrency, progress, call, resume)
 }
 
 #' @rdname retrieve_and_write_patients
@@ -274,38 +287,46 @@ prepare_out_dir <- function(path, call) {
 
 # Downloading ----------------------------------------------------------------
 
-retrieve_tree <- function(x, path, level, arg, call, concurrency, progress) {
+retrieve_tree <- function(x, path, level, arg, call, concurrency, progress, resume = FALSE) {
   check_progress_arg(progress, call)
+  check_flag_arg(resume, "resume", call = call)
   res <- as_resource_objects(x, arg, level, call)
   path <- prepare_out_dir(path, call)
   tree <- collect_instance_tree(res)
   download_tree(tree, path, "dcm", function(id) {
     orthanc_request("GET", c("instances", id, "file"))
-  }, concurrency, progress, call)
+  }, concurrency, progress, call, resume)
 }
 
 # Download every instance of `tree` with `request(id)` (a request without
-# dest) to path/<tree path>.<ext>, in one batch; the data frame of rows.
-download_tree <- function(tree, path, ext, request, concurrency, progress, call) {
+# dest) to path/<tree path>.<ext>, in one batch; the data frame of rows. With
+# `resume`, files already there under their final names are complete (they
+# are written under a temporary name and renamed): they are not fetched again.
+download_tree <- function(tree, path, ext, request, concurrency, progress, call, resume = FALSE) {
   df <- tree$instances
   rel <- tree_paths(tree, ext)
   files <- if (length(rel)) file.path(path, rel) else character()
+  skipped <- if (resume) file.exists(files) & !dir.exists(files) else rep(FALSE, length(files))
+  if (any(skipped)) {
+    cli::cli_inform(c(i = "{sum(skipped)} of {length(files)} file{?s} already written under {.path {path}}: not fetched again."))
+  }
   for (d in unique(dirname(files))) {
     if (!dir.exists(d) && !suppressWarnings(dir.create(d, recursive = TRUE))) {
       orthanc_abort("io", c("Cannot write into {.path {path}}.", x = "The folder {.path {d}} could not be created."), call = call)
     }
   }
-  reqs <- lapply(seq_along(files), function(i) {
+  reqs <- lapply(which(!skipped), function(i) {
     r <- request(df$id[i])
     orthanc_request(r$method, r$path, headers = r$headers, dest = files[i])
   })
-  answers <- list()
+  answers <- rep(list(NULL), length(files))
   if (length(reqs)) {
-    answers <- tree$client$batch(reqs,
+    answers[!skipped] <- tree$client$batch(reqs,
       concurrency = concurrency,
       progress = progress_as(progress, "Downloading")
     )
   }
+  answers[skipped] <- list(structure(list(), class = "orthanc_skipped"))
   fl <- tree$failures
   ids <- c(df$id, vapply(fl, function(f) f$id, ""))
   levels <- c(rep("Instance", nrow(df)), vapply(fl, function(f) f$level, ""))
@@ -317,6 +338,7 @@ download_tree <- function(tree, path, ext, request, concurrency, progress, call)
 # The data frame of rows; raises the first error when nothing was written.
 written_rows <- function(ids, levels, files, answers, call) {
   failed <- vapply(answers, inherits, TRUE, what = "condition")
+  skipped <- vapply(answers, inherits, TRUE, what = "orthanc_skipped")
   msg <- vapply(answers, function(a) {
     if (inherits(a, "condition")) gsub("\\s*\n\\s*", " ", conditionMessage(a)) else NA_character_
   }, "")
@@ -324,8 +346,8 @@ written_rows <- function(ids, levels, files, answers, call) {
   size[!failed] <- file.size(files[!failed])
   out <- data.frame(
     id = as.character(ids), level = as.character(levels), path = as.character(files),
-    size = size, status = ifelse(failed, "Failed", "Written"), message = msg,
-    stringsAsFactors = FALSE
+    size = size, status = ifelse(failed, "Failed", ifelse(skipped, "Skipped", "Written")),
+    message = msg, stringsAsFactors = FALSE
   )
   if (length(failed) && all(failed)) {
     first <- answers[[1]]
