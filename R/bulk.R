@@ -38,7 +38,7 @@
 bulk_delete <- function(client, resources) {
   call <- sys.call()
   check_client(client, call = call)
-  ids <- resource_ids(resources, call)
+  ids <- bulk_ids(resources, call)
   if (length(ids)) client$post_tools_bulk_delete(json = list(Resources = I(ids)))
   invisible(ids)
 }
@@ -79,7 +79,7 @@ bulk_anonymize <- function(client, resources, replace = NULL, remove = NULL, kee
 bulk_content <- function(client, resources, level = NULL, metadata = FALSE) {
   call <- sys.call()
   check_client(client, call = call)
-  ids <- resource_ids(resources, call)
+  ids <- bulk_ids(resources, call)
   check_flag_arg(metadata, "metadata", call = call)
   body <- list(Resources = I(ids), Metadata = metadata)
   if (!is.null(level)) body$Level <- match_level(level, call = call)
@@ -90,7 +90,7 @@ bulk_content <- function(client, resources, level = NULL, metadata = FALSE) {
 bulk_transform <- function(client, action, resources, body, level, asynchronous, call) {
   check_client(client, call = call)
   check_flag_arg(asynchronous, "asynchronous", call = call)
-  ids <- resource_ids(resources, call)
+  ids <- bulk_ids(resources, call)
   if (!length(ids)) {
     orthanc_abort("argument", "{.arg resources} is empty: there is nothing to {action}.", call = call)
   }
@@ -106,18 +106,12 @@ bulk_transform <- function(client, action, resources, body, level, asynchronous,
   if (asynchronous) Job$new(ans$ID, client) else ans
 }
 
-# The Orthanc identifiers of `resources`: a Resource, a list of them, or a
-# character vector of identifiers.
-resource_ids <- function(resources, call) {
-  if (inherits(resources, "Resource")) return(resources$identifier)
-  if (is.character(resources) && !anyNA(resources) && all(nzchar(resources))) {
-    return(unique(unname(resources)))
+# The identifiers of `resources` (see resource_ids()), each once; none for an
+# empty vector or list.
+bulk_ids <- function(resources, call) {
+  if (!inherits(resources, "Resource") && (is.character(resources) || is.list(resources)) &&
+      !length(resources)) {
+    return(character())
   }
-  if (is.list(resources) && all(vapply(resources, inherits, NA, what = "Resource"))) {
-    return(unique(vapply(resources, function(r) r$identifier, "", USE.NAMES = FALSE)))
-  }
-  orthanc_abort("argument", c(
-    "{.arg resources} must be resources (objects such as a {.cls Study}, or a list of them) or their Orthanc identifiers.",
-    x = "It is {.obj_type_friendly {resources}}."
-  ), call = call)
+  unique(resource_ids(resources, call = call))
 }
