@@ -38,6 +38,23 @@ extern "C-unwind" {
     ) -> SEXP;
 }
 
+type UnwindProtectFn = unsafe extern "C-unwind" fn(
+    Option<unsafe extern "C" fn(*mut c_void) -> SEXP>,
+    *mut c_void,
+    Option<unsafe extern "C-unwind" fn(*mut c_void, Rboolean)>,
+    *mut c_void,
+    SEXP,
+) -> SEXP;
+
+/// R_UnwindProtect, called through a pointer the optimiser cannot see through. With LTO,
+/// extendr-ffi's "C" (nounwind) declaration of the same symbol is merged with ours: a direct
+/// call is then compiled as one that cannot unwind (no landing pad), and the unwinding of
+/// `stop_jump()` aborts the process ("failed to initiate panic, error 3", seen in the
+/// release build). An opaque pointer makes the call one that may unwind.
+fn unwind_protect_fn() -> UnwindProtectFn {
+    std::hint::black_box(R_UnwindProtect as UnwindProtectFn)
+}
+
 /// # Safety
 /// Called by R_ToplevelExec on the main thread (R's API is usable there).
 unsafe extern "C" fn check_interrupt(_data: *mut c_void) {
@@ -126,10 +143,11 @@ where
     // SAFETY: main thread (every caller runs on it).
     let mark = unsafe { protect_mark() };
     let data = &f as *const F as *mut c_void;
+    let unwind_protect = unwind_protect_fn();
     let run = std::panic::AssertUnwindSafe(|| {
         // SAFETY: `body::<F>` reads `data` as the `F` it is; `stop_jump` unwinds only with
-        // the "C-unwind" ABI this declaration has; `token` is preserved for the session.
-        unsafe { R_UnwindProtect(Some(body::<F>), data, Some(stop_jump), data, token) }
+        // the "C-unwind" ABI this pointer has; `token` is preserved for the session.
+        unsafe { unwind_protect(Some(body::<F>), data, Some(stop_jump), data, token) }
     });
     match std::panic::catch_unwind(run) {
         Ok(out) => {
