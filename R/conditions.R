@@ -28,6 +28,9 @@
 #' * `orthanc_server_error`: a local server (see [local_orthanc()]) did not
 #'   start; `orthanc_server_not_found`, a subclass, when there is no Orthanc
 #'   program to start (field `binary`).
+#' * `orthanc_internal_error`: a bug in the package (its Rust code panicked) or R
+#'   could not make a value (e.g. out of memory); the R session goes on. Please
+#'   report it.
 #'
 #' @name orthanc_error
 #' @examples
@@ -77,6 +80,7 @@ orthanc_condition <- function(kind, message, ..., call = NULL, .envir = parent.f
     unsupported = "orthanc_unsupported_error",
     server = "orthanc_server_error",
     server_not_found = c("orthanc_server_not_found", "orthanc_server_error"),
+    internal = "orthanc_internal_error",
     character()
   )
   msg <- format_bullets(message, .envir)
@@ -232,6 +236,7 @@ transport_condition <- function(res, method, call) {
     io = orthanc_condition("io", c("A local file could not be used.", x = "{detail}"),
       method = method, url = url, call = call
     ),
+    internal = internal_condition(res, call, method = method, url = url),
     orthanc_condition("argument", c(
       if (identical(method, "CONNECT")) "Cannot make the client." else "Cannot send the request.",
       x = "{detail}"
@@ -239,6 +244,17 @@ transport_condition <- function(res, method, call) {
       method = method, url = url, call = call
     )
   )
+}
+
+# The condition for an error list of kind "internal" from Rust (a panic caught at
+# the boundary, or an R error stopped there while Rust made an R value).
+internal_condition <- function(res, call, ...) {
+  detail <- res$message
+  orthanc_condition("internal", c(
+    "Internal error in orthanc.",
+    x = "{detail}",
+    i = "This is a bug (or R is short of memory): please report it, with the code that gave it, to {.code maintainer(\"orthanc\")}."
+  ), ..., call = call)
 }
 
 # Re-signal a user interrupt caught while Rust was waiting for the network.

@@ -49,12 +49,7 @@ rs_decode_pixels <- function(bytes, format, axes) .Call(wrap__rs_decode_pixels, 
 #' The Orthanc identifiers of local DICOM files, read from their tags without the server
 #' (orthanc_core::dicom_ids). Returns list(patient, study, series, instance,
 #' sop_instance_uid, message): one element per path in each; NA ids and a message for a file
-#' that cannot be read.
+#' that cannot be read (a path that is not UTF-8 text among them).
 #' @noRd
 rs_dicom_ids <- function(paths) .Call(wrap__rs_dicom_ids, paths)
-
-#' Panics on purpose: the tests check that a Rust panic becomes an R error and never
-#' aborts the R session.
-#' @noRd
-rs_panic_probe <- function(message) .Call(wrap__rs_panic_probe, message)
 

@@ -157,6 +157,7 @@ check_frame <- function(frame, call) {
 decode_pixels <- function(bytes, format, axes = NULL) {
   res <- rs_decode_pixels(bytes, format, if (!is.null(axes)) as.integer(axes))
   if (is.list(res) && !is.null(res$error)) {
+    if (identical(res$error, "internal")) stop(internal_condition(res, call = NULL))
     detail <- res$message
     what <- if (format == "npy") ".npy file" else "PAM image"
     orthanc_abort("decode", c("Cannot decode the {what} answered by Orthanc.", x = "{detail}"))

@@ -200,6 +200,7 @@ local_instance_ids <- function(files) {
   res <- rs_dicom_ids(enc2utf8(normalizePath(files)))
   if (!is.null(res$error)) {
     if (identical(res$error, "interrupt")) orthanc_interrupt()
+    if (identical(res$error, "internal")) stop(internal_condition(res, call = NULL))
     orthanc_abort("io", "Cannot read the files: {res$message}")
   }
   res

@@ -12,6 +12,11 @@ wrappers <- .Call(getNativeSymbolInfo("wrap__make_orthanc_wrappers", dll),
   use_symbols = TRUE, package_name = "orthanc"
 )
 body <- strsplit(wrappers, "\n", fixed = TRUE)[[1]]
+# The wrappers come from a release build: one with the cargo feature test-hooks
+# (dev/check-hooks.sh) would add the hooks, which the release library lacks.
+if (any(grepl("_probe <- function", body, fixed = TRUE))) {
+  stop("this library was built with the test hooks (ORTHANC_CARGO_FEATURES): reinstall without them", call. = FALSE)
+}
 # These functions are internal: keep their doc comments out of man/.
 defs <- grep("^[A-Za-z_.][A-Za-z0-9_.]* <- function", body)
 for (i in rev(defs)) {

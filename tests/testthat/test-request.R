@@ -104,11 +104,6 @@ test_that("argument errors name the argument and the method", {
   expect_match(conditionMessage(err), "params$limit", fixed = TRUE)
 })
 
-test_that("a Rust panic becomes an R error and the session goes on", {
-  expect_error(orthanc:::rs_panic_probe("boom"), "boom")
-  expect_equal(orthanc:::rs_from_json("[1]"), list(1L))
-})
-
 test_that("route segments: strings as they are, `path` split at its slashes, numbers formatted by R", {
   skip_if_no_orthanc("ORTHANC_TEST_URL")
   cred <- test_credentials()

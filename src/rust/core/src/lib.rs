@@ -3,6 +3,7 @@
 //! once with a bound on how many are in flight (`batch`), and the decoding of pixel data
 //! that Orthanc answers as `.npy` or PAM (`npy`). `cargo test -p orthanc-core` runs on a
 //! machine without R.
+#![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod batch;
 pub mod dicom_ids;

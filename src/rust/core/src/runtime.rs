@@ -58,6 +58,8 @@ pub async fn settle() {
 /// code off the main thread). Threads of the blocking pool block SIGPIPE for good.
 fn block_sigpipe() {
     #[cfg(unix)]
+    // SAFETY: the sigset is a local, initialised by sigemptyset before use; the mask changed
+    // is this thread's own.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -79,6 +81,8 @@ impl SigpipeBlocked {
     #[allow(clippy::new_without_default)]
     pub fn new() -> SigpipeBlocked {
         #[cfg(unix)]
+        // SAFETY: the sigsets are locals, initialised (zeroed, then sigemptyset or filled by
+        // pthread_sigmask) before they are read; the mask changed is this thread's own.
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             let mut old: libc::sigset_t = std::mem::zeroed();
@@ -100,6 +104,9 @@ impl SigpipeBlocked {
 impl Drop for SigpipeBlocked {
     fn drop(&mut self) {
         #[cfg(unix)]
+        // SAFETY: the sigsets are locals (or the mask saved by new()), initialised before
+        // they are read; consume_pending() gets valid references; the mask restored is this
+        // thread's own.
         unsafe {
             let Some(old) = self.restore.take() else {
                 return;
@@ -136,14 +143,16 @@ impl Drop for SigpipeBlocked {
 #[cfg(unix)]
 unsafe fn consume_pending(set: &libc::sigset_t, zero: &libc::timespec) {
     #[cfg(not(target_vendor = "apple"))]
-    {
+    // SAFETY: `set` and `zero` are valid (caller); a NULL siginfo is allowed.
+    unsafe {
         libc::sigtimedwait(set, std::ptr::null_mut(), zero);
     }
     #[cfg(target_vendor = "apple")]
     {
         let _ = zero;
         let mut sig: libc::c_int = 0;
-        libc::sigwait(set, &mut sig);
+        // SAFETY: `set` is valid (caller), `sig` a local.
+        unsafe { libc::sigwait(set, &mut sig) };
     }
 }
 
@@ -157,6 +166,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn pending_sigpipe_is_consumed() {
+        // SAFETY: the sigsets are locals initialised before they are read; the signal is
+        // sent to this very thread, which has it blocked (SigpipeBlocked).
         std::thread::spawn(|| unsafe {
             {
                 let _g = SigpipeBlocked::new();
