@@ -63,10 +63,19 @@ coverage_parts <- function(value) {
   unique(out)
 }
 
+# The answers are numbered: an empty answer (NULL, the same object for every
+# one) is checked by an expectation that gets NULL from an expression during
+# whose evaluation that answer came, last (expect_null(o$put_...(...))).
+coverage_memory$answers <- 0L
+coverage_memory$last <- NULL
+coverage_answer_number <- function() coverage_memory$answers
+
 coverage_remember_answer <- function(method, value) {
+  m <- coverage_memory
+  m$answers <- m$answers + 1L
+  m$last <- list(number = m$answers, method = method, empty = is.null(value))
   # Large downloads (raw vectors, long texts) are not kept.
   if (coverage_shared(value) || is.atomic(value) && length(value) > 4e6) return(invisible())
-  m <- coverage_memory
   old <- m$slots[[m$next_slot]]
   for (a in old$parts) {
     n <- m$count[[a]] - 1L
@@ -99,9 +108,16 @@ coverage_seen <- function(x) {
   invisible()
 }
 
-# The exit of testthat's quasi_label(): the value an expectation compares.
-coverage_seen_label <- function(act) {
-  if (is.list(act)) coverage_seen(act$val)
+# The exit of testthat's quasi_label(): the value an expectation compares;
+# `since`: the number of answers when it started evaluating it.
+coverage_seen_label <- function(act, since = NULL) {
+  if (!is.list(act)) return(invisible())
+  last <- coverage_memory$last
+  if (is.null(act$val) && is.numeric(since) && !is.null(last) && last$number > since && last$empty) {
+    endpoint_checks[[last$method]] <- (endpoint_checks[[last$method]] %||% 0L) + 1L
+  } else {
+    coverage_seen(act$val)
+  }
   invisible()
 }
 
@@ -140,7 +156,11 @@ coverage_trace_expectations <- function() {
   suppressMessages({
     # The functions themselves go into the traced code: it runs in testthat's
     # namespace, which does not see the test helpers.
-    trace("quasi_label", exit = bquote(.(coverage_seen_label)(returnValue())), where = ns, print = FALSE)
+    trace("quasi_label",
+      tracer = bquote(.coverage_since <- .(coverage_answer_number)()),
+      exit = bquote(.(coverage_seen_label)(returnValue(), .coverage_since)),
+      where = ns, print = FALSE
+    )
     trace("quasi_capture", exit = bquote(.(coverage_seen_capture)(returnValue(), list(...))), where = ns, print = FALSE)
   })
   invisible()

@@ -79,6 +79,12 @@ orthanc_client <- function(which = c("a", "b", "c"), ...) {
   Orthanc$new(Sys.getenv(var), cred$username, cred$password, ...)
 }
 
+# An answer that lists names (a list of strings) includes `values`.
+expect_listed <- function(answer, values, label = NULL) {
+  expect_type(answer, "list")
+  expect_true(all(values %in% unlist(answer)), label = label)
+}
+
 fixture <- function(...) testthat::test_path("fixtures", ...)
 
 # Upload a fixture file and delete what it created when the calling test ends.
@@ -114,6 +120,12 @@ zip_entries <- function(bytes) {
   on.exit(unlink(f))
   writeBin(bytes, f)
   utils::unzip(f, list = TRUE)
+}
+
+# An answer that is a ZIP archive (raw bytes).
+expect_zip <- function(bytes) {
+  expect_type(bytes, "raw")
+  expect_true(is_zip(bytes), label = "a ZIP archive")
 }
 
 is_zip <- function(bytes) {

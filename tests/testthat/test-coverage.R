@@ -52,3 +52,23 @@ test_that("an object found in two answers is matched to neither", {
   expect_equal(shared, c("a", "b"))
   expect_equal(c(checks_of(m1), checks_of(m2)), c(0L, 0L))
 })
+
+test_that("an empty answer (NULL) counts when an expectation gets it from the call itself", {
+  method <- paste0("coverage_selftest_", sample.int(1e6, 1L))
+  answer_null <- function() {
+    coverage_remember_answer(method, NULL)
+    NULL
+  }
+  got <- answer_null()
+  expect_null(got)
+  expect_equal(checks_of(method), 0L)
+  expect_null(answer_null())
+  expect_equal(checks_of(method), 1L)
+  # Not when the answer was not empty.
+  answer_list <- function() {
+    coverage_remember_answer(method, list(a = 1))
+    NULL
+  }
+  expect_null(answer_list())
+  expect_equal(checks_of(method), 1L)
+})
