@@ -1,5 +1,6 @@
 # The text of every kind of error, pinned by snapshots (offline, through the
 # mock seam): what went wrong, Orthanc's own words, and a hint that is true.
+# The password test runs against the live server A, where it is sent.
 
 mock_client <- function(answers, env = parent.frame()) {
   local_orthanc_mock(function(req) {
