@@ -119,6 +119,36 @@ check_named_list <- function(x, arg, call = NULL) {
   } else if (!(is.character(x) || is.numeric(x) || is.logical(x))) {
     orthanc_abort("argument", "{.arg {arg}} must be a named list (or NULL).", call = call)
   }
+  if (identical(arg, "cookies")) check_cookies(x, call)
+  invisible()
+}
+
+# Cookies go into one `Cookie` header, "name=value; name=value": a name must be
+# a token (RFC 6265: no "=", ";", space, ...) and a value must not hold ";" or
+# control characters, which would split it into other cookies than the ones
+# given or break the header.
+check_cookies <- function(x, call = NULL) {
+  nms <- names(x)
+  bad <- !grepl("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", nms, useBytes = TRUE)
+  if (any(bad)) {
+    name <- nms[bad][1L]
+    orthanc_abort("argument", c(
+      "The cookie name {.val {name}} is not valid.",
+      i = "A cookie name is ASCII letters, digits and {.code !#$%&'*+-.^_`|~}."
+    ), call = call)
+  }
+  for (i in seq_along(x)) {
+    v <- x[[i]]
+    if (!is.character(v)) next
+    bad <- grepl("[;\001-\037\177]", v, useBytes = TRUE)
+    if (any(bad)) {
+      what <- paste0("cookies$", nms[i])
+      orthanc_abort("argument", c(
+        "{.arg {what}} must not contain {.val ;} or control characters.",
+        i = "Encode the value first, e.g. with {.code utils::URLencode(x, reserved = TRUE)}."
+      ), call = call)
+    }
+  }
   invisible()
 }
 

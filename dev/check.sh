@@ -43,7 +43,7 @@ cleanup() { if [ "$started" = 1 ]; then dev/orthanc-server stop || true; fi; }
 trap cleanup EXIT
 
 # The shared DICOM samples (Brainix, Knee, ...) beside the checkout, for the
-# upload tests (tests/testthat/helper-dicom.R) and the Rust tests of dicom_ids.
+# Rust tests of dicom_ids (the R tests use only tests/testthat/fixtures).
 if [ -z "${ORTHANC_TEST_DICOM:-}" ] && [ -d "$root/../shared/dicom" ]; then
   ORTHANC_TEST_DICOM=$(cd "$root/../shared/dicom" && pwd)
   export ORTHANC_TEST_DICOM
@@ -118,7 +118,7 @@ check_results() {
   [ -f "$rout" ] || rout="$dir/orthanc.Rcheck/tests/testthat.Rout.fail"
   if [ -f "$rout" ]; then
     echo "== Test results ($label)"
-    grep -E "^\[ FAIL|endpoint methods exercised|^  [a-z_][a-z_.0-9]*: " "$rout" || true
+    grep -E "^\[ FAIL|endpoint methods whose answer a test checked|endpoint methods called|^  [a-z_][a-z_.0-9]*: " "$rout" || true
     tail -n 40 "$rout"
   fi
   # The plain summary line of the R tests ("N passed, N failed, N skipped").
@@ -149,9 +149,15 @@ Rscript dev/boundary-probe.R --cases 2000 --gctorture 40 --seed 16 --lib "$work/
 tail -n 1 "$work/probe.log"
 
 # The same tarball on Debian 13's R 4.5, in the chroot of the test servers
-# (dev/check-r-chroot.sh), against the same servers: server C, which the
-# tests shut down, is started again first (as it was: same ports, storage).
-dev/orthanc-server revive
+# (dev/check-r-chroot.sh), against the same servers, as the first run left
+# them: no test stops a shared server (the shutdown test stops one of its own),
+# and a server that is down now fails the check here.
+for var in ORTHANC_TEST_URL ORTHANC_TEST_URL2 ORTHANC_TEST_URL3 ORTHANC_LEGACY_URL; do
+  url=${!var:-}
+  [ -n "$url" ] || continue
+  curl -fsS --max-time 10 -u "$ORTHANC_TEST_USERNAME:$ORTHANC_TEST_PASSWORD" "$url/system" >/dev/null ||
+    { echo "test server $var ($url) does not answer after the first run of the tests"; exit 1; }
+done
 echo "== R CMD check --as-cran $manual $tarball on R 4.5 (Debian 13 chroot)"
 set +e
 bash "$root/dev/check-r-chroot.sh" check "$work/$tarball" "$work/r45"

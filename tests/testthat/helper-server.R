@@ -14,6 +14,16 @@ skip_if_no_orthanc <- function(var = "ORTHANC_TEST_URL") {
   testthat::skip(paste0("no Orthanc test server (", var, " is not set; see dev/orthanc-server)"))
 }
 
+# A throwaway server of the test's own (local_orthanc(), R/local-server.R) needs
+# the Orthanc program: skips without it, fails under CI=true.
+skip_if_no_orthanc_binary <- function() {
+  testthat::skip_if_not_installed("processx")
+  if (!orthanc_binary_available()) {
+    if (on_ci()) stop("CI=true but no Orthanc program (apt-get install orthanc)")
+    testthat::skip("no Orthanc program (apt-get install orthanc)")
+  }
+}
+
 test_credentials <- function() {
   list(
     username = Sys.getenv("ORTHANC_TEST_USERNAME"),
@@ -24,16 +34,22 @@ test_credentials <- function() {
 # The endpoint methods called by the tests, for the coverage report printed at
 # the end of the run (setup-coverage.R): the request path of the package calls
 # `the$request_hook(call, value)` for every request while it is set (see
-# setup-coverage.R), with the user's call, e.g. `o$get_system()`.
+# setup-coverage.R), with the user's call, e.g. `o$get_system()`, and the
+# answer (the value returned, or the condition raised).
 endpoint_calls <- new.env(parent = emptyenv())
 
 # The hook: which endpoint method sent the request? The function two frames up
 # (the hook <- request() <- the endpoint method), known by its body: every
 # generated method has its own route. Requests of the verbs (GET(), POST(), ...)
 # and of other private functions are not endpoint methods and are not counted.
+# The answer is remembered (helper-coverage.R) so that an expectation that
+# later looks at it marks the method as checked.
 record_endpoint_call <- function(call, value) {
   name <- endpoint_method_name(sys.function(-2L))
-  if (!is.null(name)) endpoint_calls[[name]] <- (endpoint_calls[[name]] %||% 0L) + 1L
+  if (!is.null(name)) {
+    endpoint_calls[[name]] <- (endpoint_calls[[name]] %||% 0L) + 1L
+    coverage_remember_answer(name, value)
+  }
   invisible()
 }
 
@@ -53,13 +69,20 @@ endpoint_method_name <- function(f) {
 
 # A connected client for server "a" (ORTHANC_TEST_URL), "b" (ORTHANC_TEST_URL2)
 # or "c" (ORTHANC_TEST_URL3: the scratch server, which only
-# test-api-generated-reset.R uses, because it restarts and shuts it down).
+# test-api-generated-reset.R uses, because it restarts it; no test stops a
+# shared server: a test that shuts one down starts its own, local_orthanc()).
 orthanc_client <- function(which = c("a", "b", "c"), ...) {
   which <- match.arg(which)
   var <- c(a = "ORTHANC_TEST_URL", b = "ORTHANC_TEST_URL2", c = "ORTHANC_TEST_URL3")[[which]]
   skip_if_no_orthanc(var)
   cred <- test_credentials()
   Orthanc$new(Sys.getenv(var), cred$username, cred$password, ...)
+}
+
+# An answer that lists names (a list of strings) includes `values`.
+expect_listed <- function(answer, values, label = NULL) {
+  expect_type(answer, "list")
+  expect_true(all(values %in% unlist(answer)), label = label)
 }
 
 fixture <- function(...) testthat::test_path("fixtures", ...)
@@ -97,6 +120,12 @@ zip_entries <- function(bytes) {
   on.exit(unlink(f))
   writeBin(bytes, f)
   utils::unzip(f, list = TRUE)
+}
+
+# An answer that is a ZIP archive (raw bytes).
+expect_zip <- function(bytes) {
+  expect_type(bytes, "raw")
+  expect_true(is_zip(bytes), label = "a ZIP archive")
 }
 
 is_zip <- function(bytes) {

@@ -13,3 +13,10 @@ local({
   the$request_hook <- record_endpoint_call
   withr::defer(the$request_hook <- NULL, testthat::teardown_env())
 })
+
+# Expectations report the values they look at (helper-coverage.R): an answer of
+# an endpoint method that one of them looks at counts as checked.
+local({
+  coverage_trace_expectations()
+  withr::defer(coverage_untrace_expectations(), testthat::teardown_env())
+})

@@ -14,6 +14,13 @@ inst_is_dicom <- function(x) is.raw(x) && length(x) > 132 && identical(rawToChar
 inst_is_zip <- function(x) is.raw(x) && length(x) > 4 && identical(x[1:4], charToRaw("PK\003\004"))
 inst_is_numpy <- function(x) is.raw(x) && length(x) > 10 && identical(x[1:6], c(as.raw(0x93), charToRaw("NUMPY")))
 
+# An answer that is a file of this format: raw bytes, with its signature.
+expect_format <- function(x, format) {
+  is_format <- switch(format, png = inst_is_png, jpeg = inst_is_jpeg, dicom = inst_is_dicom, zip = inst_is_zip, numpy = inst_is_numpy)
+  expect_type(x, "raw")
+  expect_true(is_format(x), label = paste("a", format, "file"))
+}
+
 # The header (dict) of a .npy file, as text.
 inst_numpy_header <- function(x) {
   len <- as.integer(x[9]) + 256L * as.integer(x[10])
@@ -80,7 +87,9 @@ test_that("instances are uploaded, listed with parameters, read and deleted", {
   expect_equal(short$MainDicomTags[["0008,0018"]], info$MainDicomTags$SOPInstanceUID)
   expect_equal(short$RequestedTags[["0008,0016"]], "1.2.840.10008.5.1.4.1.1.7")
 
-  expect_invisible(o$delete_instances_id(up$ID))
+  gone <- expect_invisible(o$delete_instances_id(up$ID))
+  # What is left above it (here nothing: the instance was alone in its patient).
+  expect_named(gone, "RemainingAncestor")
   err <- expect_error(o$get_instances_id(up$ID), class = "orthanc_http_404")
   expect_equal(err$status, 404L)
   expect_false(up$ID %in% unlist(o$get_instances()))
@@ -163,14 +172,14 @@ test_that("the DICOM file, statistics and parents of an instance", {
   f <- fixture("Lena-1.dcm")
   up <- local_instance(o, f)
   bytes <- o$get_instances_id_file(up$ID)
-  expect_true(inst_is_dicom(bytes))
+  expect_format(bytes, "dicom")
   expect_identical(bytes, readBin(f, "raw", file.size(f)))
   # Transcoded on the fly to Explicit VR Little Endian.
   little <- o$get_instances_id_file(up$ID,
     params = list(transcode = "1.2.840.10008.1.2.1"),
     headers = list(Accept = "application/dicom")
   )
-  expect_true(inst_is_dicom(little))
+  expect_format(little, "dicom")
   expect_true(length(grepRaw("1.2.840.10008.1.2.1", little[1:400], fixed = TRUE)) > 0)
   expect_gt(length(little), length(bytes))
   named <- o$get_instances_id_file(up$ID, params = list(filename = "lena.dcm"))
@@ -202,34 +211,36 @@ test_that("frames of an instance come back in every format", {
   id <- up$ID
   # 288 x 288, MONOCHROME2, 16 bits allocated, one frame.
   expect_equal(o$get_instances_id_frames(id), list(0L))
+  routes <- o$get_instances_id_frames_frame(id, 0)
+  expect_type(routes, "list")
   expect_setequal(
-    unlist(o$get_instances_id_frames_frame(id, 0)),
+    unlist(routes),
     c("image-int16", "image-uint16", "image-uint8", "matlab", "numpy", "preview", "raw", "raw.gz", "rendered")
   )
 
   png <- o$get_instances_id_frames_frame_preview(id, 0)
-  expect_true(inst_is_png(png))
+  expect_format(png, "png")
   expect_equal(inst_png_dim(png), c(288, 288))
   jpeg <- o$get_instances_id_frames_frame_preview(id, 0, params = list(quality = 50), headers = list(Accept = "image/jpeg"))
-  expect_true(inst_is_jpeg(jpeg))
+  expect_format(jpeg, "jpeg")
 
   small <- o$get_instances_id_frames_frame_rendered(id, 0, params = list(
     width = 64, "window-center" = 100, "window-width" = 200, smooth = FALSE
   ))
-  expect_true(inst_is_png(small))
+  expect_format(small, "png")
   expect_equal(inst_png_dim(small), c(64, 64))
   rjpeg <- o$get_instances_id_frames_frame_rendered(id, 0, params = list(height = 32, quality = 80), headers = list(Accept = "image/jpeg"))
-  expect_true(inst_is_jpeg(rjpeg))
+  expect_format(rjpeg, "jpeg")
 
   u8 <- o$get_instances_id_frames_frame_image_uint8(id, 0)
-  expect_true(inst_is_png(u8))
+  expect_format(u8, "png")
   expect_equal(inst_png_dim(u8), c(288, 288))
   expect_equal(as.integer(u8[25]), 8L) # PNG bit depth
   u16 <- o$get_instances_id_frames_frame_image_uint16(id, 0)
-  expect_true(inst_is_png(u16))
+  expect_format(u16, "png")
   expect_equal(as.integer(u16[25]), 16L)
   i16 <- o$get_instances_id_frames_frame_image_int16(id, 0)
-  expect_true(inst_is_png(i16))
+  expect_format(i16, "png")
   expect_equal(as.integer(i16[25]), 16L)
   # PAM: a text header, then the 288 * 288 16-bit pixels.
   pam <- o$get_instances_id_frames_frame_image_uint16(id, 0, headers = list(Accept = "image/x-portable-arbitrarymap"))
@@ -246,18 +257,19 @@ test_that("frames of an instance come back in every format", {
   expect_match(matlab, "288")
 
   npy <- o$get_instances_id_frames_frame_numpy(id, 0, params = list(rescale = FALSE))
-  expect_true(inst_is_numpy(npy))
+  expect_format(npy, "numpy")
   expect_match(inst_numpy_header(npy), "'shape': (288,288,1)", fixed = TRUE)
   expect_match(inst_numpy_header(npy), "'descr': '<u2'", fixed = TRUE)
   # After the header, the pixels are those of the raw frame (little endian).
   expect_identical(npy[-seq_len(length(npy) - 288 * 288 * 2)], o$get_instances_id_frames_frame_raw(id, 0))
   npz <- o$get_instances_id_frames_frame_numpy(id, 0, params = list(compress = TRUE, rescale = TRUE))
-  expect_true(inst_is_zip(npz))
+  expect_format(npz, "zip")
 
   raw <- o$get_instances_id_frames_frame_raw(id, 0)
   expect_type(raw, "raw")
   expect_length(raw, 288 * 288 * 2)
   gz <- o$`get_instances_id_frames_frame_raw.gz`(id, 0)
+  expect_type(gz, "raw")
   expect_identical(gz[1:2], as.raw(c(0x1f, 0x8b)))
   expect_identical(memDecompress(gz, type = "gzip"), raw)
   # The raw frame is the pixel data of the file.
@@ -272,24 +284,25 @@ test_that("first-frame images of an instance: preview, rendered, image-*, matlab
   up <- local_instance(o, fixture("Brainix-Flair-1.dcm"))
   id <- up$ID
   png <- o$get_instances_id_preview(id)
-  expect_true(inst_is_png(png))
+  expect_format(png, "png")
   expect_identical(png, o$get_instances_id_frames_frame_preview(id, 0))
   jpeg <- o$get_instances_id_preview(id, params = list(quality = 30), headers = list(Accept = "image/jpeg"))
-  expect_true(inst_is_jpeg(jpeg))
+  expect_format(jpeg, "jpeg")
 
   r <- o$get_instances_id_rendered(id, params = list(width = 100, height = 50))
-  expect_true(inst_is_png(r))
+  expect_format(r, "png")
   expect_equal(inst_png_dim(r), c(50, 50)) # the aspect ratio is kept
   rj <- o$get_instances_id_rendered(id, headers = list(Accept = "image/jpeg"))
-  expect_true(inst_is_jpeg(rj))
+  expect_format(rj, "jpeg")
 
   u8 <- o$get_instances_id_image_uint8(id)
-  expect_true(inst_is_png(u8))
+  expect_format(u8, "png")
   expect_identical(u8, o$get_instances_id_frames_frame_image_uint8(id, 0))
   u16 <- o$get_instances_id_image_uint16(id, headers = list(Accept = "image/x-portable-arbitrarymap"))
+  expect_type(u16, "raw")
   expect_identical(rawToChar(u16[1:2]), "P7")
   i16 <- o$get_instances_id_image_int16(id, params = list(returnUnsupportedImage = TRUE))
-  expect_true(inst_is_png(i16))
+  expect_format(i16, "png")
   expect_equal(inst_png_dim(i16), c(288, 288))
   expect_equal(as.integer(i16[25]), 16L)
 
@@ -299,7 +312,7 @@ test_that("first-frame images of an instance: preview, rendered, image-*, matlab
 
   # Grayscale pixels are rescaled to float32 unless rescale=false.
   npy <- o$get_instances_id_numpy(id)
-  expect_true(inst_is_numpy(npy))
+  expect_format(npy, "numpy")
   expect_match(inst_numpy_header(npy), "'shape': (1, 288,288,1)", fixed = TRUE)
   expect_match(inst_numpy_header(npy), "'descr': '<f4'", fixed = TRUE)
   unscaled <- o$get_instances_id_numpy(id, params = list(rescale = FALSE))
@@ -349,7 +362,7 @@ test_that("an instance is modified and anonymized into new DICOM files", {
     Replace = list(PatientName = "INST^MODIFIED", SeriesDescription = "modified by R"),
     Remove = I("InstitutionName")
   ))
-  expect_true(inst_is_dicom(mod))
+  expect_format(mod, "dicom")
   new <- inst_upload_raw(o, mod)
   expect_false(identical(new$ID, up$ID))
   tags <- o$get_instances_id_simplified_tags(new$ID)
@@ -363,7 +376,7 @@ test_that("an instance is modified and anonymized into new DICOM files", {
   o$delete_instances_id(new$ID)
 
   anon <- o$post_instances_id_anonymize(up$ID, json = list(Replace = list(PatientName = "INST^ANON"), Keep = I("SeriesDescription")))
-  expect_true(inst_is_dicom(anon))
+  expect_format(anon, "dicom")
   expect_length(grepRaw("BRAINIX", anon, fixed = TRUE), 0L)
   a <- inst_upload_raw(o, anon)
   at <- o$get_instances_id_simplified_tags(a$ID)
@@ -374,7 +387,7 @@ test_that("an instance is modified and anonymized into new DICOM files", {
   expect_false(identical(at$StudyInstanceUID, orig$StudyInstanceUID))
   # The default anonymization also works with an empty body ({}).
   anon2 <- o$post_instances_id_anonymize(up$ID, json = structure(list(), names = character()))
-  expect_true(inst_is_dicom(anon2))
+  expect_format(anon2, "dicom")
   expect_length(grepRaw("BRAINIX", anon2, fixed = TRUE), 0L)
 })
 

@@ -61,7 +61,7 @@ test_that("a DICOM file's life on 1.10.1: upload, read, render, archive, modify,
   expect_true(nzchar(simple$PatientName))
 
   expect_true(legacy_is_png(o$get_instances_id_preview(up$ID)))
-  expect_true(legacy_is_zip(o$get_studies_id_archive(up$ParentStudy)))
+  expect_zip(o$get_studies_id_archive(up$ParentStudy))
 
   modified <- o$post_instances_id_modify(up$ID, json = list(Replace = list(PatientName = "LEGACY^MODIFIED")))
   expect_true(legacy_is_dicom(modified))

@@ -110,7 +110,7 @@ test_that("series tags: shared tags, instances tags, module and numpy", {
   expect_match(header, "'shape': (3, 128,128,3)", fixed = TRUE)
   expect_match(header, "'descr': '<u1'", fixed = TRUE)
   npz <- o$get_series_id_numpy(s$id, params = list(compress = TRUE))
-  expect_true(is_zip(npz))
+  expect_zip(npz)
 })
 
 test_that("a series is modified and anonymized, synchronously and as jobs", {
@@ -164,7 +164,7 @@ test_that("a series is archived and written as DICOMDIR media, synchronously and
   s <- inst_series_lena(o)
 
   zip <- o$get_series_id_archive(s$id, params = list(filename = "lena.zip"))
-  expect_true(is_zip(zip))
+  expect_zip(zip)
   expect_match(orthanc_last_response(o)$headers[["content-disposition"]], "lena.zip", fixed = TRUE)
   entries <- zip_entries(zip)
   expect_equal(nrow(entries), 3L)
@@ -172,7 +172,7 @@ test_that("a series is archived and written as DICOMDIR media, synchronously and
   expect_setequal(entries$Length, s$sizes)
 
   zip2 <- o$post_series_id_archive(s$id, json = list(Synchronous = TRUE))
-  expect_true(is_zip(zip2))
+  expect_zip(zip2)
   expect_equal(nrow(zip_entries(zip2)), 3L)
   # Transcoded on the fly: other file sizes.
   zip3 <- o$get_series_id_archive(s$id, params = list(transcode = "1.2.840.10008.1.2.1"))
@@ -188,7 +188,7 @@ test_that("a series is archived and written as DICOMDIR media, synchronously and
   expect_equal(done$Content$UncompressedSize, as.character(sum(s$sizes)))
 
   media <- o$get_series_id_media(s$id)
-  expect_true(is_zip(media))
+  expect_zip(media)
   me <- zip_entries(media)
   expect_true("DICOMDIR" %in% me$Name)
   expect_equal(sum(grepl("^IMAGES/", me$Name)), 3L)
@@ -197,7 +197,7 @@ test_that("a series is archived and written as DICOMDIR media, synchronously and
   expect_match(orthanc_last_response(o)$headers[["content-disposition"]], "media.zip", fixed = TRUE)
 
   media2 <- o$post_series_id_media(s$id, json = list(Extended = TRUE, Synchronous = TRUE))
-  expect_true(is_zip(media2))
+  expect_zip(media2)
   expect_true("DICOMDIR" %in% zip_entries(media2)$Name)
   mjob <- o$post_series_id_media(s$id, json = list(Asynchronous = TRUE))
   mdone <- wait_for_job(o, mjob$ID, states = c("Success", "Failure"))

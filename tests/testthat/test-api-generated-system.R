@@ -68,12 +68,10 @@ test_that("plugins: gdcm and neuro are loaded, beside the explorer.js extension 
 
 test_that("the /tools index lists the tools", {
   o <- orthanc_client("a")
-  tools <- unlist(o$get_tools())
-  expect_type(tools, "character")
-  expect_true(all(c(
+  expect_listed(o$get_tools(), c(
     "create-archive", "create-dicom", "execute-script", "find", "generate-uid", "log-level",
     "lookup", "metrics", "now", "reset", "shutdown"
-  ) %in% tools))
+  ))
 })
 
 test_that("changes are listed with limit and since, and can be cleared", {
@@ -103,7 +101,7 @@ test_that("changes are listed with limit and since, and can be cleared", {
   expect_length(newest$Changes, 1L)
   expect_equal(newest$Changes[[1]]$Seq, newest$Last)
 
-  expect_invisible(o$delete_changes())
+  expect_null(expect_invisible(o$delete_changes()))
   cleared <- o$get_changes(params = list(since = 0, limit = 100))
   expect_equal(cleared$Changes, list())
   expect_true(cleared$Done)
@@ -127,7 +125,7 @@ test_that("exports list what was sent to a modality, and can be cleared", {
   since <- o$get_exports(params = list(since = ex$Last))
   expect_equal(since$Exports, list())
 
-  expect_invisible(o$delete_exports())
+  expect_null(expect_invisible(o$delete_exports()))
   expect_equal(o$get_exports()$Exports, list())
 })
 
@@ -153,13 +151,13 @@ test_that("an asynchronous archive job is listed, described, gives its ZIP, and 
   expect_equal(mine[[1]]$Type, "Archive")
 
   zip <- o$get_jobs_id_key(job$ID, "archive")
-  expect_true(is_zip(zip))
+  expect_zip(zip)
   expect_length(zip_entries(zip)$Name, 3L)
   expect_equal(length(zip), as.numeric(info$Content$ArchiveSize))
-  expect_invisible(o$delete_jobs_id_key(job$ID, "archive"))
+  expect_null(expect_invisible(o$delete_jobs_id_key(job$ID, "archive")))
   expect_error(o$get_jobs_id_key(job$ID, "archive"), class = "orthanc_http_404")
 
-  expect_invisible(o$delete_jobs_id(job$ID))
+  expect_null(expect_invisible(o$delete_jobs_id(job$ID)))
   expect_error(o$get_jobs_id(job$ID), class = "orthanc_http_404")
   expect_false(job$ID %in% unlist(o$get_jobs()))
 })

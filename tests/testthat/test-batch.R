@@ -28,7 +28,7 @@ test_that("a batch answers one result per request, in order (offline, mock)", {
   expect_error(o$batch(reqs, concurrency = 0), class = "orthanc_argument_error")
 })
 
-test_that("a batch against the server: values, errors and files, with a bounded number in flight", {
+test_that("a batch against the server: values, errors and files", {
   o <- orthanc_client()
   ups <- list()
   for (f in c("Lena-1.dcm", "Lena-2.dcm", "Lena-3.dcm")) ups[[f]] <- local_instance(o, fixture(f))
@@ -56,6 +56,42 @@ test_that("a batch against the server: values, errors and files, with a bounded 
   # The option sets the default concurrency.
   withr::local_options(orthanc.concurrency = 1L)
   expect_length(o$batch(reqs[1:2]), 2L)
+})
+
+# The fake server holds each /inflight request a while and counts how many it
+# holds at once: the most seen at once is the number in flight.
+test_that("a batch keeps at most `concurrency` requests in flight, and more than one", {
+  srv <- local_fault_server()
+  o <- fault_client(srv, retries = 0)
+  flight <- function(concurrency, n = 12L, seconds = 0.3) {
+    key <- paste0("flight-", concurrency, "-", sample.int(1e6, 1L))
+    reqs <- replicate(n, orthanc_request("GET", "/inflight", params = list(key = key, seconds = seconds)),
+      simplify = FALSE
+    )
+    started <- Sys.time()
+    out <- o$batch(reqs, concurrency = concurrency, progress = FALSE)
+    elapsed <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+    stats <- fault_stats(srv, key)
+    expect_equal(out, rep(list(list(key = key)), n))
+    list(stats = stats, elapsed = elapsed)
+  }
+  three <- flight(3L)
+  expect_equal(three$stats$count, 12L)
+  expect_equal(three$stats$in_flight, 0L)
+  expect_lte(three$stats$max_in_flight, 3L)
+  expect_gt(three$stats$max_in_flight, 1L)
+  # 12 requests of 0.3 s, at most 3 at once: at least 4 rounds.
+  expect_gte(three$elapsed, 4 * 0.3 - 0.05)
+  one <- flight(1L, n = 4L)
+  expect_equal(one$stats$max_in_flight, 1L)
+  eight <- flight(8L, n = 16L)
+  expect_lte(eight$stats$max_in_flight, 8L)
+  expect_gt(eight$stats$max_in_flight, 3L)
+  # The option sets the default bound.
+  withr::local_options(orthanc.concurrency = 2L)
+  key <- paste0("flight-option-", sample.int(1e6, 1L))
+  o$batch(replicate(6L, orthanc_request("GET", "/inflight", params = list(key = key)), simplify = FALSE), progress = FALSE)
+  expect_equal(fault_stats(srv, key)$max_in_flight, 2L)
 })
 
 test_that("a POST batch uploads files; a bad file fails alone", {

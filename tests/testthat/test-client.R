@@ -56,9 +56,68 @@ test_that("params, headers and cookies reach the server", {
   # A header Orthanc reads: Accept on a rendered frame.
   jpeg <- o$GET(paste0("/instances/", up$ID, "/preview"), headers = list(Accept = "image/jpeg"))
   expect_identical(jpeg[1:3], as.raw(c(0xff, 0xd8, 0xff)))
-  expect_silent(o$GET("/system", cookies = list(session = "abc")))
   expect_error(o$GET("/system", params = list(1)), class = "orthanc_argument_error")
   expect_error(o$GET("/system", headers = "x"), class = "orthanc_argument_error")
+})
+
+# The fake server's /echo answers what it received: the query as [name, value]
+# pairs (percent-decoded as UTF-8), the headers and the cookies as pairs too.
+echo_pairs <- function(pairs) lapply(pairs, function(p) c(p[[1]], p[[2]]))
+echo_of <- function(pairs, names) Filter(function(p) p[[1]] %in% names, echo_pairs(pairs))
+
+test_that("params, headers and cookies arrive at a server exactly as given (names, values, UTF-8)", {
+  srv <- local_fault_server()
+  o <- fault_client(srv, retries = 0)
+  utf8 <- "Zo\u00eb \u5c71\u7530 \u2713"
+  seen <- o$GET("/echo",
+    params = list(
+      plain = "value", utf8 = utf8, reserved = "a b&c=d/e?f#g+h%i", n = 2.5, i = 3L,
+      big = 123456789012, yes = TRUE, many = c("x", "y"), skipped = NULL
+    ),
+    headers = list(`X-Orthanc-Test` = "hello world", `X-Reserved` = "a=b; c,d \"e\""),
+    cookies = list(session = "abc123", theme = "dark", empty = "")
+  )
+  expect_equal(seen$method, "GET")
+  expect_equal(seen$path, "/echo")
+  expect_equal(echo_pairs(seen$query), list(
+    c("plain", "value"), c("utf8", utf8), c("reserved", "a b&c=d/e?f#g+h%i"), c("n", "2.5"),
+    c("i", "3"), c("big", "123456789012"), c("yes", "true"), c("many", "x"), c("many", "y")
+  ))
+  expect_equal(Encoding(echo_pairs(seen$query)[[2]][2]), "UTF-8")
+  expect_equal(
+    echo_of(seen$headers, c("x-orthanc-test", "x-reserved")),
+    list(c("x-orthanc-test", "hello world"), c("x-reserved", "a=b; c,d \"e\""))
+  )
+  expect_equal(echo_pairs(seen$cookies), list(c("session", "abc123"), c("theme", "dark"), c("empty", "")))
+  # One Cookie header, none without cookies.
+  expect_length(echo_of(seen$headers, "cookie"), 1L)
+  plain <- o$GET("/echo")
+  expect_length(plain$query, 0L)
+  expect_length(plain$cookies, 0L)
+  expect_length(echo_of(plain$headers, c("cookie", "x-orthanc-test")), 0L)
+  # UTF-8 text in header and cookie values arrives as UTF-8.
+  seen <- o$GET("/echo", headers = list(`X-Name` = utf8), cookies = list(name = utf8))
+  expect_equal(echo_of(seen$headers, "x-name"), list(c("x-name", utf8)))
+  expect_equal(echo_pairs(seen$cookies), list(c("name", utf8)))
+  # What would arrive as something else than what was given is refused before
+  # anything is sent: a ";" in a cookie value would make two cookies, a name
+  # that is not a token would be split elsewhere, a line break in a header
+  # would start another header.
+  key <- paste0("refused-", sample.int(1e6, 1L))
+  refused <- list(
+    list(cookies = list(a = "1; admin=true")), list(cookies = list(`a=b` = "x")),
+    list(cookies = list(`a b` = "x")), list(cookies = list(a = "x\ny")), list(cookies = c(`a;b` = "x")),
+    list(headers = list(`X-A` = "1\r\nX-B: 2")), list(headers = stats::setNames(list("1"), "X-\u00e4"))
+  )
+  for (args in refused) {
+    expect_error(do.call(o$GET, c(list("/echo", params = list(key = key)), args)), class = "orthanc_argument_error")
+  }
+  expect_equal(fault_count(srv, key), 0L)
+  # A named character vector works as a list does; the same in a POST.
+  posted <- o$POST("/echo", json = list(a = 1), params = c(k = "v"), cookies = c(id = "7"))
+  expect_equal(posted$method, "POST")
+  expect_equal(echo_pairs(posted$query), list(c("k", "v")))
+  expect_equal(echo_pairs(posted$cookies), list(c("id", "7")))
 })
 
 test_that("JSON bodies follow the R -> JSON rules", {

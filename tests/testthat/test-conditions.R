@@ -1,5 +1,6 @@
 # The text of every kind of error, pinned by snapshots (offline, through the
 # mock seam): what went wrong, Orthanc's own words, and a hint that is true.
+# The password test runs against the live server A, where it is sent.
 
 mock_client <- function(answers, env = parent.frame()) {
   local_orthanc_mock(function(req) {
@@ -70,8 +71,46 @@ test_that("argument errors name the argument and the method", {
   expect_snapshot(error = TRUE, variant = snapshot_variant(), Orthanc$new("ftp://x"))
 })
 
-test_that("no message shows the password", {
-  o <- mock_client(list("/401" = orthanc_mock_response(401L)))
-  err <- expect_error(o$GET("/401"), class = "orthanc_http_401")
-  expect_false(grepl("secret-pw", conditionMessage(err), fixed = TRUE))
+# Against the live server A (it requires a password): a client with a wrong
+# one gets a 401, and the password shows nowhere in R.
+test_that("a wrong password gives orthanc_http_401; no message, print, field or saved client shows it", {
+  skip_if_no_orthanc()
+  cred <- test_credentials()
+  password <- paste0("wrong-", paste(sample(c(letters, LETTERS, 0:9), 24L, replace = TRUE), collapse = ""))
+  expect_false(identical(password, cred$password))
+  o <- Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, password, retries = 0)
+  err <- expect_error(o$get_system(), class = "orthanc_http_401")
+  expect_s3_class(err, "orthanc_http_error")
+  expect_equal(err$status, 401L)
+  expect_equal(o$last_response$status, 401L)
+
+  rds <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(o, rds, compress = FALSE)
+  texts <- c(
+    conditionMessage(err), capture.output(print(err)), format(err),
+    capture.output(print(o)), format(o),
+    capture.output(str(o$last_response)), deparse(o$last_response),
+    capture.output(str(unclass(err))), deparse(unclass(err)[setdiff(names(err), "call")])
+  )
+  bytes <- list(
+    saved_client = readBin(rds, "raw", file.size(rds)),
+    serialized_client = serialize(o, NULL),
+    serialized_condition = serialize(err, NULL),
+    serialized_last_response = serialize(o$last_response, NULL)
+  )
+  expect_false(any(grepl(password, texts, fixed = TRUE)))
+  for (what in names(bytes)) {
+    expect_length(grepRaw(password, bytes[[what]], fixed = TRUE), 0L)
+  }
+  # The searches can find what is there: the user name is kept in the client
+  # (and printed), the password is not.
+  expect_true(any(grepl(cred$username, texts, fixed = TRUE)))
+  expect_gt(length(grepRaw(cred$username, bytes$saved_client, fixed = TRUE)), 0L)
+
+  # A client restored from the file has no password (none in the environment:
+  # setup-env.R unsets ORTHANC_PASSWORD): a 401 again, not a success.
+  restored <- readRDS(rds)
+  expect_error(restored$get_system(), class = "orthanc_http_401")
+  # Control: the right password is accepted by the same server.
+  expect_equal(orthanc_client("a")$get_system()$DicomAet, Sys.getenv("ORTHANC_TEST_AET", "ORTHANCA"))
 })

@@ -1,14 +1,6 @@
 # Throwaway servers (R/local-server.R), started from the host's Orthanc program
 # (Debian 12: /usr/sbin/Orthanc 1.10.1, installed by dev/setup-debian.sh).
 
-skip_if_no_orthanc_binary <- function() {
-  testthat::skip_if_not_installed("processx")
-  if (!orthanc_binary_available()) {
-    if (on_ci()) stop("CI=true but no Orthanc program (apt-get install orthanc)")
-    testthat::skip("no Orthanc program (apt-get install orthanc)")
-  }
-}
-
 pid_alive <- function(pid) isTRUE(tools::pskill(pid, 0L))
 
 test_that("a server starts, stores, stops, and leaves no process and no files", {

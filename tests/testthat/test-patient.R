@@ -47,7 +47,7 @@ test_that("archive in memory and streamed to a file", {
   tree <- local_patient_tree(o, series = 2)
   p <- Patient$new(tree$patient, o)
   zip <- p$get_zip()
-  expect_true(is_zip(zip))
+  expect_zip(zip)
   expect_equal(nrow(zip_entries(zip)), 2L)
   path <- withr::local_tempfile(fileext = ".zip")
   expect_equal(p$download(path), path)

@@ -317,7 +317,7 @@ test_that("an instance has no archive and no shared tags: refused, naming what t
   expect_equal(n, 0L)
   # Every other level has both, asked from its own routes.
   for (r in list(Patient$new(tree$patient, o), Study$new(tree$studies, o), Series$new(tree$series, o))) {
-    expect_true(is_zip(r$get_zip()))
+    expect_zip(r$get_zip())
     expect_equal(r$get_shared_tags()$PatientID, tree$patient_id)
     expect_equal(r$shared_tags$PatientID, tree$patient_id)
     path <- withr::local_tempfile(fileext = ".zip")

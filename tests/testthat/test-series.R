@@ -27,7 +27,7 @@ test_that("instances come from one listing; archive; remove_empty_instances()", 
   path <- withr::local_tempfile(fileext = ".zip")
   s$download(path)
   expect_equal(nrow(utils::unzip(path, list = TRUE)), 3L)
-  expect_true(is_zip(s$get_zip()))
+  expect_zip(s$get_zip())
   expect_equal(s$get_shared_tags()$Modality, "CT")
   expect_equal(s$shared_tags$SeriesDescription, "Series 1")
   o$delete_instances_id(tree$instances[1])

@@ -38,7 +38,7 @@ test_that("study archive, shared tags and remove_empty_series()", {
   path <- withr::local_tempfile(fileext = ".zip")
   s$download(path)
   expect_equal(nrow(utils::unzip(path, list = TRUE)), 2L)
-  expect_true(is_zip(s$get_zip()))
+  expect_zip(s$get_zip())
   expect_equal(s$get_shared_tags()$StudyDescription, "Study 1")
   expect_equal(s$shared_tags$PatientID, tree$patient_id)
   expect_length(s$series, 2L)

@@ -170,18 +170,40 @@ test_that("local ids: NA with a reason for what cannot be read", {
 
 # Against a live server --------------------------------------------------------
 
-test_that("Brainix and Knee upload as one folder, recursively; a second run sends nothing", {
+# A folder tree of the DICOM fixtures (tests/testthat/fixtures: Brainix, Knee,
+# Lena, transfer syntaxes, an RT plan): several patients, studies and series,
+# in nested folders.
+fixture_tree <- function(dir) {
+  layout <- list(
+    "Brainix/Flair" = c("Brainix-Flair-1.dcm", "Brainix-Flair-2.dcm"),
+    "Knee/T1" = "Knee-T1-1.dcm",
+    "Lena" = c("Lena-1.dcm", "Lena-2.dcm", "Lena-3.dcm"),
+    "Formats/deeper/still" = c("CT-Jpeg2000.dcm", "CT-JpegLossless.dcm", "ExplicitLittle.dcm", "JpegLossless.dcm", "jp2k91YBR-ICT.dcm"),
+    "RT" = "RTPLAN.dcm"
+  )
+  for (sub in names(layout)) {
+    dir.create(file.path(dir, sub), recursive = TRUE)
+    stopifnot(all(file.copy(fixture(layout[[sub]]), file.path(dir, sub))))
+  }
+  invisible(dir)
+}
+
+test_that("a folder tree of DICOM files uploads recursively; a second run sends nothing", {
   o <- orthanc_client("a")
-  samples <- c(dicom_samples("Brainix"), dicom_samples("Knee"))
-  dir <- local_dir()
-  file.copy(samples, dir, recursive = TRUE)
+  dir <- fixture_tree(local_dir())
   other <- file.path(dir, "other")
   dir.create(other)
   write_corrupt_dicom(file.path(other, "corrupt.dcm"))
   writeLines("not DICOM", file.path(other, "notes.txt"))
   all_files <- list.files(dir, recursive = TRUE, full.names = TRUE)
   dicom <- setdiff(all_files, file.path(other, c("corrupt.dcm", "notes.txt")))
-  expect_gt(length(dicom), 50L)
+  expect_length(dicom, 12L)
+  # Distinct instances, in several patients, studies and series.
+  ids <- rs_dicom_ids(normalizePath(dicom))
+  expect_false(anyNA(ids$instance))
+  expect_equal(anyDuplicated(ids$instance), 0L)
+  expect_gt(length(unique(ids$patient)), 3L)
+  expect_gt(length(unique(ids$series)), 5L)
 
   before <- o$get_statistics()$CountInstances
   report <- upload(o, dir, recursive = TRUE, progress = FALSE)
