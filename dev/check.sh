@@ -23,7 +23,9 @@
 # 6. the pkgdown site (pkgdown::check_pkgdown(), then pkgdown::build_site()
 #    with the checked package, no network, into a temporary folder);
 # 7. a smoke run of the benchmark (Rscript bench/run.R --smoke);
-# between the two checks, the boundary probe (dev/boundary-probe.R).
+# between the two checks, the test hooks (dev/check-hooks.sh: a build with
+# them passes their tests, the checked build has none) and the boundary probe
+# (dev/boundary-probe.R).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -144,6 +146,9 @@ check_results "$work" "$(R --version | head -n 1 | sed 's/ (.*//') on the host" 
 # checked, each batch in a child R process; each must be written as jsonlite
 # writes it or refused with a classed error; part of them under gctorture().
 # Fails on any crash, unclassed error or difference.
+echo "== Test hooks: only in a build with the cargo feature test-hooks (dev/check-hooks.sh)"
+CARGO_BUILD_JOBS=2 bash dev/check-hooks.sh "$work/orthanc.Rcheck"
+
 echo "== Boundary probe (dev/boundary-probe.R)"
 Rscript dev/boundary-probe.R --cases 2000 --gctorture 40 --seed 16 --lib "$work/orthanc.Rcheck" > "$work/probe.log" 2>&1 || { tail -n 40 "$work/probe.log"; echo "boundary probe: FAIL"; exit 1; }
 tail -n 1 "$work/probe.log"
