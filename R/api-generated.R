@@ -116,6 +116,13 @@ Orthanc <- R6::R6Class(
     #' @param url URL for Orthanc REST API.
     #' @param username Optional username for Basic HTTP authentication.
     #' @param password Optional password for Basic HTTP authentication.
+    #' @param token Optional bearer token (`Authorization: Bearer <token>`),
+    #'   sent instead of the user name and password, for servers behind a token
+    #'   service (`NULL`: the environment variable `ORTHANC_TOKEN`, if set).
+    #' @param auth Optional function, called with no argument, that answers a
+    #'   new token: called when the client is made without `token`, and when a
+    #'   request is refused (401 or 403), once, before the request is sent
+    #'   again with the new token. For token services whose tokens expire.
     #' @param ... Options passed on to the client: `timeout`, `retries`,
     #'   `retry_methods`, `verify`, `ca_file`, `cert_file`, `key_file` and
     #'   `user_agent`. See Details and [orthanc_options].
@@ -130,6 +137,11 @@ Orthanc <- R6::R6Class(
     #' sends no request: a server that is down, or a wrong password, raises its
     #' classed error (`orthanc_connection_error`, `orthanc_http_401`) at the
     #' first request.
+    #'
+    #' A token is as secret as a password: it is kept by the Rust client only,
+    #' never printed, never in an error, in [orthanc_last_response()] or in a
+    #' saved client; a restored client takes it from `ORTHANC_TOKEN` or asks
+    #' `auth` for a new one.
     #'
     #' Options accepted in `...`:
     #' - `timeout`: (numeric) time limit of a request, in seconds (default
@@ -148,8 +160,8 @@ Orthanc <- R6::R6Class(
     #'   `cert_file`.
     #' - `user_agent`: (character) the `User-Agent` header of every request
     #'   (default `orthanc-r/<version>`).
-    initialize = function(url, username = NULL, password = NULL, ...) {
-      orthanc_initialize(self, private, url, username, password, ...)
+    initialize = function(url, username = NULL, password = NULL, token = NULL, auth = NULL, ...) {
+      orthanc_initialize(self, private, url, username, password, token, auth, ...)
     },
 
     #' @description GET request with specified route

@@ -5,9 +5,19 @@
 
 # Construction validates its arguments and builds the Rust client (which sends
 # nothing): no request is made until the first method call.
-orthanc_initialize <- function(self, private, url, username = NULL, password = NULL, ...) {
+orthanc_initialize <- function(self, private, url, username = NULL, password = NULL,
+                               token = NULL, auth = NULL, ...) {
   call <- quote(Orthanc$new())
   opts <- client_options(..., call = call)
+  if (!is.null(token) && !(is_string(token) && nzchar(token) && is_text(token))) {
+    orthanc_abort("argument", "{.arg token} must be a single non-empty string (UTF-8 text) or NULL.", call = call)
+  }
+  if (!is.null(auth) && !is.function(auth)) {
+    orthanc_abort("argument", c(
+      "{.arg auth} must be a function (called with no argument, answering a new token) or NULL.",
+      x = "It is {.obj_type_friendly {auth}}."
+    ), call = call)
+  }
   if (missing(url) || is.null(url)) {
     url <- env_or_null("ORTHANC_URL") %||% "http://localhost:8042"
   }
@@ -29,12 +39,16 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
   }
   if (!is.null(username)) username <- enc2utf8(username)
   if (!is.null(password)) password <- enc2utf8(password)
+  private$auth <- auth
+  token <- token %||% env_or_null("ORTHANC_TOKEN")
+  if (is.null(token) && !is.null(auth)) token <- private$renew_token(call)
   self$url <- parts$url
   private$config <- list(url = parts$url, username = username, options = opts)
-  private$connect(password)
-  if (!is.null(password) && startsWith(tolower(parts$url), "http://") && !is_loopback(parts$host)) {
+  private$connect(password, token)
+  if ((!is.null(password) || !is.null(token)) && startsWith(tolower(parts$url), "http://") &&
+      !is_loopback(parts$host)) {
     cli::cli_warn(c(
-      "The password is sent in clear text over plain HTTP to {.val {parts$host}}.",
+      "The {if (is.null(token)) 'password' else 'token'} is sent in clear text over plain HTTP to {.val {parts$host}}.",
       i = "Use an {.code https://} URL for servers that are not on this machine."
     ), class = "orthanc_insecure_warning")
   }
@@ -52,6 +66,7 @@ orthanc_print <- function(self, private) {
   cli::cat_line("<Orthanc client>")
   cli::cat_line("  URL:         ", cfg$url)
   cli::cat_line("  User:        ", cfg$username %||% "(none)")
+  if (!is.null(private$auth)) cli::cat_line("  Token:       renewed by `auth` (never shown)")
   if (!is.null(private$version)) {
     cli::cat_line("  Orthanc:     ", private$version)
   }
@@ -67,17 +82,21 @@ orthanc_private <- list(
   version = NULL,
   caps = NULL,
   last = NULL,
+  auth = NULL,
 
   # Build the Rust client (no request is sent). The password is passed through,
   # never stored in R.
-  connect = function(password = NULL) {
+  connect = function(password = NULL, token = NULL) {
     cfg <- private$config
     o <- cfg$options
     if (!is.null(password) && !is_text(password)) {
       orthanc_abort("argument", "The password ({.envvar ORTHANC_PASSWORD}) must be UTF-8 text.", call = quote(Orthanc$new()))
     }
+    if (!is.null(token) && !(is_string(token) && nzchar(token) && is_text(token))) {
+      orthanc_abort("argument", "The token ({.envvar ORTHANC_TOKEN}) must be a single non-empty string (UTF-8 text).", call = quote(Orthanc$new()))
+    }
     h <- rs_client_new(
-      cfg$url, cfg$username, password, as.numeric(o$timeout), as.integer(o$retries),
+      cfg$url, cfg$username, password, token, as.numeric(o$timeout), as.integer(o$retries),
       toupper(o$retry_methods), o$verify, o$ca_file, o$cert_file, o$key_file,
       o$user_agent %||% paste0("orthanc-r/", utils::packageVersion("orthanc"))
     )
@@ -91,10 +110,29 @@ orthanc_private <- list(
   # The live Rust client. After saveRDS()/readRDS() or in another R process the
   # pointer is gone: rebuild it, with the password from the environment only.
   ptr = function() {
-    if (!rs_client_valid(private$handle)) {
-      private$connect(env_or_null("ORTHANC_PASSWORD"))
-    }
+    if (!rs_client_valid(private$handle)) private$reconnect()
     private$handle
+  },
+
+  # A client restored from disk or sent to another process: its Rust client is
+  # gone, and its secrets were never in R. The password and token come from the
+  # environment (ORTHANC_PASSWORD, ORTHANC_TOKEN), or a token from `auth`.
+  reconnect = function() {
+    token <- env_or_null("ORTHANC_TOKEN")
+    if (is.null(token) && !is.null(private$auth)) token <- private$renew_token()
+    private$connect(env_or_null("ORTHANC_PASSWORD"), token)
+  },
+
+  # A new token from the user's `auth` function, checked.
+  renew_token = function(call = quote(Orthanc$new())) {
+    token <- private$auth()
+    if (!(is_string(token) && nzchar(token) && is_text(token))) {
+      orthanc_abort("argument", c(
+        "The {.arg auth} function must answer a token: a single non-empty string (UTF-8 text).",
+        x = "It answered {.obj_type_friendly {token}}."
+      ), call = call)
+    }
+    token
   },
 
   # The one request path: every endpoint method, verb and stream comes here.
@@ -125,8 +163,15 @@ orthanc_private <- list(
     res <- send_request(private$handle, req, private$config$url)
     if (is_failure(res) && identical(res[[1L]], "stale")) {
       # A client restored from disk: its Rust pointer is gone. Rebuild it (the
-      # password from the environment only) and send once more.
-      private$connect(env_or_null("ORTHANC_PASSWORD"))
+      # secrets from the environment or `auth` only) and send once more.
+      private$reconnect()
+      res <- send_request(private$handle, req, private$config$url)
+    }
+    if (!is.null(private$auth) && is_failure(res) && !is.character(res[[1L]]) &&
+        res[[1L]] %in% c(401L, 403L)) {
+      # Refused: the token may have expired. Once: a new one from `auth`, the
+      # client rebuilt with it, and the request sent again.
+      private$connect(NULL, private$renew_token(call))
       res <- send_request(private$handle, req, private$config$url)
     }
     if (is_failure(res)) {

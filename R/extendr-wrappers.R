@@ -10,7 +10,7 @@ NULL
 
 #' Make a client. Returns an external pointer, or an error list.
 #' @noRd
-rs_client_new <- function(url, username, password, timeout, retries, retry_methods, verify, ca_file, cert_file, key_file, user_agent) .Call(wrap__rs_client_new, url, username, password, timeout, retries, retry_methods, verify, ca_file, cert_file, key_file, user_agent)
+rs_client_new <- function(url, username, password, token, timeout, retries, retry_methods, verify, ca_file, cert_file, key_file, user_agent) .Call(wrap__rs_client_new, url, username, password, token, timeout, retries, retry_methods, verify, ca_file, cert_file, key_file, user_agent)
 
 #' TRUE when `ptr` is a live client of this session (FALSE after saveRDS()/readRDS()).
 #' @noRd

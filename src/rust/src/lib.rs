@@ -550,6 +550,7 @@ fn rs_client_new(
     url: &str,
     username: Robj,
     password: Robj,
+    token: Robj,
     timeout: f64,
     retries: i32,
     retry_methods: Strings,
@@ -576,6 +577,7 @@ fn rs_client_new(
             base_url: url.to_string(),
             username: opt_string(&username),
             password: opt_string(&password),
+            token: opt_string(&token),
             timeout: if timeout.is_finite() && timeout > 0.0 {
                 Some(Duration::from_secs_f64(timeout))
             } else {

@@ -54,6 +54,8 @@ pub struct Config {
     pub base_url: String,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A bearer token (`Authorization: Bearer`), sent instead of the user name and password.
+    pub token: Option<String>,
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub retry_methods: Vec<Method>,
@@ -70,6 +72,7 @@ impl fmt::Debug for Config {
             .field("base_url", &self.base_url)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
             .field("verify", &self.verify)
@@ -83,6 +86,7 @@ impl Default for Config {
             base_url: "http://localhost:8042".into(),
             username: None,
             password: None,
+            token: None,
             timeout: Some(Duration::from_secs(60)),
             retries: 2,
             retry_methods: vec![Method::GET],
@@ -372,8 +376,14 @@ impl Client {
         }
         config.base_url = config.base_url.trim_end_matches('/').to_string();
         let base_path = url.path().trim_end_matches('/').to_string();
-        let auth = match (&config.username, &config.password) {
-            (Some(u), p) => {
+        let auth = match (&config.token, &config.username, &config.password) {
+            (Some(t), _, _) => {
+                let mut v = HeaderValue::from_str(&format!("Bearer {t}"))
+                    .map_err(|_| Error::Invalid("the token has invalid characters".into()))?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            (None, Some(u), p) => {
                 let raw = format!("{}:{}", u, p.as_deref().unwrap_or(""));
                 let enc = base64::engine::general_purpose::STANDARD.encode(raw);
                 let mut v = HeaderValue::from_str(&format!("Basic {enc}")).map_err(|_| {
