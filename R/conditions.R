@@ -290,7 +290,7 @@ http_condition <- function(res, method, version, call, ids = NA) {
     bullets <- c(bullets, x = "{text}")
   }
   hint <- switch(as.character(status),
-    "401" = "Check the user name and password (arguments of {.fn Orthanc$new} or {.envvar ORTHANC_USERNAME} / {.envvar ORTHANC_PASSWORD}).",
+    "401" = "Check the user name and password, or the token (arguments of {.fn Orthanc$new} or {.envvar ORTHANC_USERNAME} / {.envvar ORTHANC_PASSWORD} / {.envvar ORTHANC_TOKEN}).",
     "403" = "This user is not allowed to do this on the server.",
     "404" = if (is.list(body) && identical(body$OrthancStatus, 17L)) {
       # Orthanc says "Unknown resource" both for a route it lacks and for some

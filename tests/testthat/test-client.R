@@ -251,7 +251,7 @@ test_that("Orthanc$new() takes the URL and credentials from the environment", {
   o <- Orthanc$new()
   expect_equal(o$url, Sys.getenv("ORTHANC_TEST_URL"))
   expect_equal(o$get_system()$DicomAet, Sys.getenv("ORTHANC_TEST_AET"))
-  expect_identical(names(formals(Orthanc$public_methods$initialize)), c("url", "username", "password", "..."))
+  expect_identical(names(formals(Orthanc$public_methods$initialize)), c("url", "username", "password", "token", "auth", "..."))
   withr::local_envvar(ORTHANC_URL = NA)
   err <- tryCatch(Orthanc$new(retries = 0)$get_system(), error = identity)
   expect_match(err$url %||% "", "localhost:8042", fixed = TRUE)
