@@ -31,7 +31,8 @@ cfg <- list(
   find = size("BENCH_FIND", 5000L, 30L),
   upload = size("BENCH_UPLOAD", 1000L, 5L),
   archive = size("BENCH_ARCHIVE", 3200L, 22L),
-  tags = size("BENCH_TAGS", 5000L, 10L)
+  tags = size("BENCH_TAGS", 5000L, 10L),
+  w7 = size("BENCH_W7", 5000L, 40L)
 )
 
 suppressPackageStartupMessages({
@@ -496,6 +497,58 @@ main <- function() {
   w5 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu, check.names = FALSE)
   w5 <- with_ratios(w5, c("wall s", "CPU s"), is_baseline(w5))
   md(w5, sprintf("W5: %d tags of %d instances into a data frame", length(tags), cfg$tags))
+
+  # ---- W7: a sorted first page and a count, on the server or in R ---------------
+  # BENCH_W7 studies of one instance each, with distinct study dates, made by
+  # /tools/create-dicom in one batch; then the first 100 by date (order_by and
+  # limit, on the server) against listing all of them and sorting in R, and
+  # count_studies() against length(find_studies()). Deleted at the end.
+  say("W7: making %d studies", cfg$w7)
+  w7_desc <- paste0("W7-", paste(sample(letters, 8), collapse = ""))
+  t0 <- proc.time()[["elapsed"]]
+  dates <- format(as.Date("1990-01-01") + sample.int(12000L, cfg$w7, replace = TRUE), "%Y%m%d")
+  w7_reqs <- lapply(seq_len(cfg$w7), function(i) {
+    orthanc_request("POST", c("tools", "create-dicom"), json = list(Tags = list(
+      PatientID = sprintf("%s-%06d", w7_desc, i), StudyDescription = w7_desc,
+      StudyDate = dates[i], SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    )))
+  })
+  w7_made <- o$batch(w7_reqs, concurrency = 4, progress = FALSE)
+  w7_ok <- !vapply(w7_made, inherits, NA, what = "condition")
+  if (!all(w7_ok)) stop("W7: ", sum(!w7_ok), " studies could not be made: ", conditionMessage(w7_made[!w7_ok][[1]]))
+  say("  %d studies in %.0f s", cfg$w7, proc.time()[["elapsed"]] - t0)
+  w7_q <- list(StudyDescription = w7_desc)
+  page_ids <- function(x) vapply(x, function(s) s$identifier, "")
+  first_sorted <- page_ids(find_studies(o, query = w7_q, order_by = c(StudyDate = "desc"), limit = 100,
+    retrieve_all_resources = FALSE, progress = FALSE))
+  all_sorted <- local({
+    all <- find_studies(o, query = w7_q, progress = FALSE)
+    d <- vapply(all, function(s) s$main_dicom_tags$StudyDate, "")
+    page_ids(all[order(d, decreasing = TRUE)][seq_len(min(100L, length(all)))])
+  })
+  # Ties of dates may order differently: the dates of the two pages must agree.
+  same_dates <- identical(sort(dates, decreasing = TRUE)[seq_along(first_sorted)],
+    vapply(first_sorted, function(id) o$get_studies_id(id)$MainDicomTags$StudyDate, "", USE.NAMES = FALSE))
+  if (!same_dates || length(first_sorted) != length(all_sorted)) stop("W7: the sorted pages differ")
+  v <- list(
+    `orthanc order_by + limit (server)` = function() timed(function() find_studies(o, query = w7_q,
+      order_by = c(StudyDate = "desc"), limit = 100, retrieve_all_resources = FALSE, progress = FALSE)),
+    `orthanc list all, sort in R` = function() timed(function() {
+      all <- find_studies(o, query = w7_q, progress = FALSE)
+      d <- vapply(all, function(s) s$main_dicom_tags$StudyDate, "")
+      all[order(d, decreasing = TRUE)][seq_len(min(100L, length(all)))]
+    }),
+    `orthanc count_studies() (server)` = function() timed(function() count_studies(o, query = w7_q)),
+    `orthanc length(find_studies())` = function() timed(function() length(find_studies(o, query = w7_q, progress = FALSE)))
+  )
+  m <- interleave(v)
+  w7 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu, check.names = FALSE)
+  ratio <- function(slow, fast) sprintf("%.1f", w7$`wall s`[slow] / w7$`wall s`[fast])
+  w7$`wall ratio` <- c(ratio(2, 1), "1.0", ratio(4, 3), "1.0")
+  md(w7, sprintf("W7: first page of 100 of %d studies by date, and a count (wall ratio: the R way / the server's way; extended find: %s)",
+    cfg$w7, o$capabilities$extended_find))
+  say("W7: deleting the studies")
+  bulk_delete(o, vapply(w7_made, function(x) x$ParentPatient, ""))
 
   # ---- W6: W2 and W4 at ten times the sizes --------------------------------------
   # After W1-W5, so that those run against the same server in every run. One
