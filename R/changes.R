@@ -43,16 +43,10 @@ changes <- function(client, since = 0, to = NULL, type = NULL, limit = NULL,
                     page_size = 1000L) {
   call <- sys.call()
   check_client(client, call = call)
-  whole <- function(x, arg, min, null_ok = FALSE) {
-    if (null_ok && is.null(x)) return(invisible())
-    if (!is_number(x) || x < min || x != round(x)) {
-      orthanc_abort("argument", "{.arg {arg}} must be a whole number >= {min}{if (null_ok) ' or NULL' else ''}.", call = call)
-    }
-  }
-  whole(since, "since", 0)
-  whole(to, "to", 0, null_ok = TRUE)
-  whole(limit, "limit", 1, null_ok = TRUE)
-  whole(page_size, "page_size", 1)
+  check_whole_arg(since, "since", 0, call = call)
+  check_whole_arg(to, "to", 0, null_ok = TRUE, call = call)
+  check_whole_arg(limit, "limit", 1, null_ok = TRUE, call = call)
+  check_whole_arg(page_size, "page_size", 1, call = call)
   if (!is.null(type) && (!is.character(type) || !length(type) || anyNA(type) || !all(nzchar(type)) ||
       any(grepl(";", type, fixed = TRUE)))) {
     orthanc_abort("argument", "{.arg type} must be a character vector of change types (or NULL).", call = call)

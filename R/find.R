@@ -89,12 +89,8 @@ query_orthanc <- function(client, level, query = list(), labels = character(),
   check_client(client, call = call)
   level <- match_level(level, call = call)
   body <- find_body(level, query, labels, labels_constraint, call)
-  if (!is_number(limit) || limit < 1 || limit != round(limit)) {
-    orthanc_abort("argument", "{.arg limit} must be a whole number >= 1.", call = call)
-  }
-  if (!is_number(since) || since < 0 || since != round(since)) {
-    orthanc_abort("argument", "{.arg since} must be a whole number >= 0.", call = call)
-  }
+  check_whole_arg(limit, "limit", 1, call = call)
+  check_whole_arg(since, "since", 0, call = call)
   check_flag_arg(retrieve_all_resources, "retrieve_all_resources", call = call)
   check_flag_arg(lock_children, "lock_children", call = call)
   check_progress_arg(progress, call)
@@ -473,9 +469,7 @@ count_resources <- function(client, level, query = list(), labels = character(),
   check_client(client, call = call)
   level <- match_level(level, call = call)
   body <- find_body(level, query, labels, labels_constraint, call)
-  if (!is_number(page_size) || page_size < 1 || page_size != round(page_size)) {
-    orthanc_abort("argument", "{.arg page_size} must be a whole number >= 1.", call = call)
-  }
+  check_whole_arg(page_size, "page_size", 1, call = call)
   body <- find_extensions(client, level, body, NULL, parent, metadata, case_sensitive, NULL, call)$body
   if (has_capability(client, "extended_find")) {
     return(as.numeric(client$post_tools_count_resources(json = body)$Count))

@@ -174,3 +174,12 @@ require_capability <- function(client, cap, feature, needs = "1.12.5", call = NU
     x = "This server is Orthanc {version}{if (!is.null(client$capabilities[[cap]])) paste0(' (', cap, ': no)') else ''}."
   ), feature = feature, needs = needs, server_version = version, call = call)
 }
+
+# A whole number >= `min` (or NULL when `null_ok`).
+check_whole_arg <- function(x, arg, min = 0, null_ok = FALSE, call = NULL) {
+  if (null_ok && is.null(x)) return(invisible(x))
+  if (!is_number(x) || x < min || x != round(x)) {
+    orthanc_abort("argument", "{.arg {arg}} must be a whole number >= {min}{if (null_ok) ' or NULL' else ''}.", call = call)
+  }
+  invisible(x)
+}
