@@ -276,7 +276,7 @@ prepare_out_dir <- function(path, call) {
       x = "It is a file, not a folder."
     ), call = call)
   }
-  if (!dir.exists(path) && !suppressWarnings(dir.create(path, recursive = TRUE))) {
+  if (!dir.exists(path) && !suppressWarnings(dir.create(path, recursive = TRUE)) && !dir.exists(path)) {
     orthanc_abort("io", c(
       "Cannot write into {.path {path}}.",
       x = "The folder could not be created."
@@ -311,7 +311,9 @@ download_tree <- function(tree, path, ext, request, concurrency, progress, call,
     cli::cli_inform(c(i = "{sum(skipped)} of {length(files)} file{?s} already written under {.path {path}}: not fetched again."))
   }
   for (d in unique(dirname(files))) {
-    if (!dir.exists(d) && !suppressWarnings(dir.create(d, recursive = TRUE))) {
+    # Created, or there already (another process writing into the same tree
+    # may have made it since dir.exists() was asked).
+    if (!dir.exists(d) && !suppressWarnings(dir.create(d, recursive = TRUE)) && !dir.exists(d)) {
       orthanc_abort("io", c("Cannot write into {.path {path}}.", x = "The folder {.path {d}} could not be created."), call = call)
     }
   }

@@ -121,7 +121,7 @@ enter() {
   while IFS= read -r v; do
     [[ $v == ORTHANC_TEST_STORAGE || $v == ORTHANC_TEST_DICOM ]] && continue
     ENVS+=("$v=${!v}")
-  done < <(compgen -e | grep -E '^(ORTHANC_TEST_|ORTHANC_LEGACY_)' || true)
+  done < <(compgen -e | grep -E '^(ORTHANC_TEST_|ORTHANC_LEGACY_|ORTHANC_CLUSTER_URL)' || true)
   [[ -z ${ORTHANC_TEST_STORAGE_SERVER:-} ]] || ENVS+=(ORTHANC_TEST_STORAGE="$ORTHANC_TEST_STORAGE_SERVER")
   [[ -z $dicom_in ]] || ENVS+=(ORTHANC_TEST_DICOM="$dicom_in")
 }

@@ -3,7 +3,7 @@
 #   bash dev/check.sh
 # 1. installs what is missing (dev/setup-debian.sh);
 # 2. starts Orthanc test servers unless ORTHANC_TEST_URL is already set
-#    (dev/orthanc-server; stopped again at the end);
+#    (dev/orthanc-server start --legacy --cluster; stopped again at the end);
 # 3. Rust: cargo fmt --check, cargo clippy -D warnings, cargo test; cargo
 #    check against the headers of R 4.2, 4.4, 4.5, 4.6 and for macOS
 #    (dev/cross-check.sh); the minimum Rust version computed from the crates
@@ -35,7 +35,7 @@ bash dev/setup-debian.sh
 started=0
 if [ -z "${ORTHANC_TEST_URL:-}" ]; then
   env_file=$(mktemp)
-  dev/orthanc-server start --legacy > "$env_file"
+  dev/orthanc-server start --legacy --cluster > "$env_file"
   # shellcheck disable=SC1090
   . "$env_file"
   rm -f "$env_file"
@@ -157,7 +157,7 @@ tail -n 1 "$work/probe.log"
 # (dev/check-r-chroot.sh), against the same servers, as the first run left
 # them: no test stops a shared server (the shutdown test stops one of its own),
 # and a server that is down now fails the check here.
-for var in ORTHANC_TEST_URL ORTHANC_TEST_URL2 ORTHANC_TEST_URL3 ORTHANC_LEGACY_URL; do
+for var in ORTHANC_TEST_URL ORTHANC_TEST_URL2 ORTHANC_TEST_URL3 ORTHANC_LEGACY_URL ORTHANC_CLUSTER_URL1 ORTHANC_CLUSTER_URL2; do
   url=${!var:-}
   [ -n "$url" ] || continue
   curl -fsS --max-time 10 -u "$ORTHANC_TEST_USERNAME:$ORTHANC_TEST_PASSWORD" "$url/system" >/dev/null ||
