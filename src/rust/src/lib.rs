@@ -742,12 +742,6 @@ fn answer_char(s: &str) -> std::result::Result<SEXP, RJumped> {
     })
 }
 
-/// A character(1) of `s` through `answer_char()`, unprotected.
-fn answer_string(s: &str) -> std::result::Result<SEXP, RJumped> {
-    // SAFETY: answer_char() gives a live CHARSXP.
-    unsafe { scalar_string(answer_char(s)?) }
-}
-
 /// The names of an answer's list, made once and kept for the session (a names attribute
 /// may be shared: R copies it before any change).
 fn answer_names() -> std::result::Result<SEXP, RJumped> {
@@ -770,42 +764,65 @@ fn answer_names() -> std::result::Result<SEXP, RJumped> {
     Ok(names)
 }
 
-/// Fills the answer list `out` (protected by the caller) with the status, the URL, the
-/// content type, the headers and the file. Every object made is put into `out` (or
-/// protected) before the next allocation.
+/// The answer list, allocated in one `protect()` (an R_UnwindProtect costs a context and a
+/// jump buffer: one per answer, not one per object): list(status, url = character(1),
+/// content_type = character(1), headers = a named character vector of `n` elements, body,
+/// file) with its names. Only R calls run inside (no Rust value with a destructor), so an R
+/// error there skips nothing. Unprotected.
+fn alloc_answer(status: i32, n: usize, with_file: bool) -> std::result::Result<SEXP, RJumped> {
+    let n = isize::try_from(n).map_err(|_| RJumped)?;
+    let names = answer_names()?;
+    // SAFETY: main thread; every object made is put into `out` (protected) or protected
+    // before the next allocation, and the protections are popped before returning.
+    protect(|| unsafe {
+        let out = Rf_protect(Rf_allocVector(SEXPTYPE::VECSXP, 6));
+        SET_VECTOR_ELT(out, 0, Rf_ScalarInteger(status));
+        SET_VECTOR_ELT(out, 1, Rf_allocVector(SEXPTYPE::STRSXP, 1));
+        SET_VECTOR_ELT(out, 2, Rf_allocVector(SEXPTYPE::STRSXP, 1));
+        let hv = Rf_allocVector(SEXPTYPE::STRSXP, n);
+        SET_VECTOR_ELT(out, 3, hv);
+        Rf_setAttrib(hv, R_NamesSymbol, Rf_allocVector(SEXPTYPE::STRSXP, n));
+        if with_file {
+            SET_VECTOR_ELT(out, 5, Rf_allocVector(SEXPTYPE::STRSXP, 1));
+        }
+        Rf_setAttrib(out, R_NamesSymbol, names);
+        Rf_unprotect(1);
+        out
+    })
+}
+
+/// Fills the answer list `out` made by `alloc_answer()` (protected by the caller) with the
+/// URL, the content type, the headers and the file. Only CHARSXPs are made here (most come
+/// from the session's table of answer strings, without allocating), each set into `out`
+/// before the next.
 ///
 /// # Safety
-/// `out` is a protected list of 6 elements; main thread.
+/// `out` is a protected list made by `alloc_answer()` for `resp`; main thread.
 unsafe fn fill_answer(
     out: SEXP,
-    status: i32,
     url: &str,
     content_type: &str,
     resp: &Response,
 ) -> std::result::Result<(), RJumped> {
-    // SAFETY: `out` is protected (caller): each element set into it is reachable from it
-    // before anything else is allocated; `hn` is protected while it is not yet an attribute.
+    // SAFETY: `out` is protected (caller) and has the shape alloc_answer() gives: each
+    // CHARSXP is set into one of its vectors before anything else is allocated.
     unsafe {
-        SET_VECTOR_ELT(out, 0, protect(|| Rf_ScalarInteger(status))?);
-        SET_VECTOR_ELT(out, 1, answer_string(url)?);
-        SET_VECTOR_ELT(out, 2, answer_string(content_type)?);
-        let n = resp.headers.len();
-        let hv = alloc(SEXPTYPE::STRSXP, n)?;
-        SET_VECTOR_ELT(out, 3, hv);
-        let hn = Rf_protect(alloc(SEXPTYPE::STRSXP, n)?);
-        let set = protect(|| Rf_setAttrib(hv, R_NamesSymbol, hn));
-        Rf_unprotect(1);
-        set?;
+        SET_STRING_ELT(VECTOR_ELT(out, 1), 0, answer_char(url)?);
+        SET_STRING_ELT(VECTOR_ELT(out, 2), 0, answer_char(content_type)?);
+        let hv = VECTOR_ELT(out, 3);
+        let hn = Rf_getAttrib(hv, R_NamesSymbol);
         for (i, (k, v)) in resp.headers.iter().enumerate() {
             // Header names and values hold no NUL (the http crate refuses them).
             SET_STRING_ELT(hn, i as isize, answer_char(k)?);
             SET_STRING_ELT(hv, i as isize, answer_char(v)?);
         }
         if let Some(p) = &resp.file {
-            SET_VECTOR_ELT(out, 5, mk_string(p.to_string_lossy().as_ref())?);
+            SET_STRING_ELT(
+                VECTOR_ELT(out, 5),
+                0,
+                mk_char(p.to_string_lossy().as_ref())?,
+            );
         }
-        let names = answer_names()?;
-        protect(|| Rf_setAttrib(out, R_NamesSymbol, names))?;
     }
     Ok(())
 }
@@ -860,7 +877,7 @@ fn result_to_r(client: &Client, path: &str, result: std::result::Result<Response
     // filled; both protections are popped on every path.
     unsafe {
         let body = Rf_protect(body);
-        let out = match alloc(SEXPTYPE::VECSXP, 6) {
+        let out = match alloc_answer(status, resp.headers.len(), resp.file.is_some()) {
             Ok(out) => Rf_protect(out),
             Err(_) => {
                 Rf_unprotect(1);
@@ -868,7 +885,7 @@ fn result_to_r(client: &Client, path: &str, result: std::result::Result<Response
             }
         };
         SET_VECTOR_ELT(out, 4, body);
-        let filled = fill_answer(out, status, &url, content_type, &resp);
+        let filled = fill_answer(out, &url, content_type, &resp);
         Rf_unprotect(2);
         match filled {
             Ok(()) => Robj::from_sexp(out),
