@@ -161,26 +161,27 @@ orthanc_private <- list(
     body <- if (is.null(file) && is.null(json) && is.null(data)) no_body else request_body(file, json, data, call)
     req <- request_value(method, path, encode, params, headers, cookies, body, dest)
     res <- send_request(private$handle, req, private$config$url)
-    if (is_failure(res) && identical(res[[1L]], "stale")) {
-      # A client restored from disk: its Rust pointer is gone. Rebuild it (the
-      # secrets from the environment or `auth` only) and send once more.
-      private$reconnect()
-      res <- send_request(private$handle, req, private$config$url)
-    }
-    if (!is.null(private$auth) && is_failure(res) && !is.character(res[[1L]]) &&
-        res[[1L]] %in% c(401L, 403L)) {
-      # Refused: the token may have expired. Once: a new one from `auth`, the
-      # client rebuilt with it, and the request sent again.
-      private$connect(NULL, private$renew_token(call))
-      res <- send_request(private$handle, req, private$config$url)
-    }
     if (is_failure(res)) {
-      if (!is.null(res$status)) private$last <- list(status = res$status, url = res$url, headers = res$headers)
-      if (identical(res[[1L]], "interrupt")) orthanc_interrupt()
-      ids <- if (encode) !is.null(names(path)) && any(nzchar(names(path))) else NA
-      cnd <- answer_condition(res, method, private$version, call, ids)
-      if (!is.null(the$request_hook)) the$request_hook(call, cnd)
-      stop(cnd)
+      if (identical(res[[1L]], "stale")) {
+        # A client restored from disk: its Rust pointer is gone. Rebuild it (the
+        # secrets from the environment or `auth` only) and send once more.
+        private$reconnect()
+        res <- send_request(private$handle, req, private$config$url)
+      }
+      if (!is.null(private$auth) && !is.character(res[[1L]]) && res[[1L]] %in% c(401L, 403L)) {
+        # Refused: the token may have expired. Once: a new one from `auth`, the
+        # client rebuilt with it, and the request sent again.
+        private$connect(NULL, private$renew_token(call))
+        res <- send_request(private$handle, req, private$config$url)
+      }
+      if (is_failure(res)) {
+        if (!is.null(res$status)) private$last <- list(status = res$status, url = res$url, headers = res$headers)
+        if (identical(res[[1L]], "interrupt")) orthanc_interrupt()
+        ids <- if (encode) !is.null(names(path)) && any(nzchar(names(path))) else NA
+        cnd <- answer_condition(res, method, private$version, call, ids)
+        if (!is.null(the$request_hook)) the$request_hook(call, cnd)
+        stop(cnd)
+      }
     }
     # By position (cheaper than `$`, which matches names): an answer is
     # list(status, url, content_type, headers, body, file) (see result_to_r()
