@@ -20,7 +20,18 @@
 #'   `TRUE`: return the [Job] at once.
 #' @param metadata For `bulk_content()`: whether to give the metadata of each
 #'   resource too.
-#' @inheritParams Resource
+#' @param replace Tags to replace or add: a named list (or named character
+#'   vector) of values, e.g. `list(InstitutionName = "X")`.
+#' @param remove,keep Tags to remove, or to keep unchanged (character: names
+#'   such as `"StudyDescription"` or `"0008,1030"`).
+#' @param force Allow changing identifying tags (`PatientID`, UIDs).
+#' @param remove_private_tags,keep_private_tags Whether to remove (modify) or
+#'   keep (anonymize) the private tags.
+#' @param keep_source `FALSE` to delete the original resources afterwards.
+#' @param priority Priority of the job (a whole number).
+#' @param permissive Whether to go on past instances that fail.
+#' @param private_creator The private creator of private tags in `replace`.
+#' @param dicom_version The DICOM version whose anonymization profile to use.
 #' @return `bulk_delete()`: the identifiers given, invisibly.
 #'   `bulk_modify()`, `bulk_anonymize()`: Orthanc's answer (a list whose
 #'   `Resources` are the new resources), or a [Job]. `bulk_content()`: a list
