@@ -49,7 +49,7 @@
 bulk_delete <- function(client, resources) {
   call <- sys.call()
   check_client(client, call = call)
-  ids <- bulk_ids(resources, call)
+  ids <- unique(resource_ids(resources, call = call, empty_ok = TRUE))
   if (length(ids)) client$post_tools_bulk_delete(json = list(Resources = I(ids)))
   invisible(ids)
 }
@@ -90,7 +90,7 @@ bulk_anonymize <- function(client, resources, replace = NULL, remove = NULL, kee
 bulk_content <- function(client, resources, level = NULL, metadata = FALSE) {
   call <- sys.call()
   check_client(client, call = call)
-  ids <- bulk_ids(resources, call)
+  ids <- unique(resource_ids(resources, call = call, empty_ok = TRUE))
   check_flag_arg(metadata, "metadata", call = call)
   body <- list(Resources = I(ids), Metadata = metadata)
   if (!is.null(level)) body$Level <- match_level(level, call = call)
@@ -101,7 +101,7 @@ bulk_content <- function(client, resources, level = NULL, metadata = FALSE) {
 bulk_transform <- function(client, action, resources, body, level, asynchronous, call) {
   check_client(client, call = call)
   check_flag_arg(asynchronous, "asynchronous", call = call)
-  ids <- bulk_ids(resources, call)
+  ids <- unique(resource_ids(resources, call = call, empty_ok = TRUE))
   if (!length(ids)) {
     orthanc_abort("argument", "{.arg resources} is empty: there is nothing to {action}.", call = call)
   }
@@ -115,14 +115,4 @@ bulk_transform <- function(client, action, resources, body, level, asynchronous,
     client$post_tools_bulk_anonymize(json = body)
   }
   if (asynchronous) Job$new(ans$ID, client) else ans
-}
-
-# The identifiers of `resources` (see resource_ids()), each once; none for an
-# empty vector or list.
-bulk_ids <- function(resources, call) {
-  if (!inherits(resources, "Resource") && (is.character(resources) || is.list(resources)) &&
-      !length(resources)) {
-    return(character())
-  }
-  unique(resource_ids(resources, call = call))
 }

@@ -9,7 +9,7 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
                                token = NULL, auth = NULL, ...) {
   call <- quote(Orthanc$new())
   opts <- client_options(..., call = call)
-  if (!is.null(token) && !(is_string(token) && nzchar(token) && is_text(token))) {
+  if (!is.null(token) && !is_token(token)) {
     orthanc_abort("argument", "{.arg token} must be a single non-empty string (UTF-8 text) or NULL.", call = call)
   }
   if (!is.null(auth) && !is.function(auth)) {
@@ -92,7 +92,7 @@ orthanc_private <- list(
     if (!is.null(password) && !is_text(password)) {
       orthanc_abort("argument", "The password ({.envvar ORTHANC_PASSWORD}) must be UTF-8 text.", call = quote(Orthanc$new()))
     }
-    if (!is.null(token) && !(is_string(token) && nzchar(token) && is_text(token))) {
+    if (!is.null(token) && !is_token(token)) {
       orthanc_abort("argument", "The token ({.envvar ORTHANC_TOKEN}) must be a single non-empty string (UTF-8 text).", call = quote(Orthanc$new()))
     }
     h <- rs_client_new(
@@ -108,7 +108,7 @@ orthanc_private <- list(
   },
 
   # The live Rust client. After saveRDS()/readRDS() or in another R process the
-  # pointer is gone: rebuild it, with the password from the environment only.
+  # pointer is gone: rebuild it (see reconnect()).
   ptr = function() {
     if (!rs_client_valid(private$handle)) private$reconnect()
     private$handle
@@ -126,7 +126,7 @@ orthanc_private <- list(
   # A new token from the user's `auth` function, checked.
   renew_token = function(call = quote(Orthanc$new())) {
     token <- private$auth()
-    if (!(is_string(token) && nzchar(token) && is_text(token))) {
+    if (!is_token(token)) {
       orthanc_abort("argument", c(
         "The {.arg auth} function must answer a token: a single non-empty string (UTF-8 text).",
         x = "It answered {.obj_type_friendly {token}}."

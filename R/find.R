@@ -115,7 +115,8 @@ query_orthanc <- function(client, level, query = list(), labels = character(),
 }
 
 # Read the matches of a find page after page (`Since` moving by the number of
-# answers received) until an empty page, or one page only; each match once.
+# answers received) until an empty page, or one page only; each match once
+# (expanded or not, as `body` asks).
 find_pages <- function(client, body, limit, since, all_pages, bar) {
   body$Limit <- limit
   found <- list()
@@ -124,7 +125,8 @@ find_pages <- function(client, body, limit, since, all_pages, bar) {
   repeat {
     body$Since <- position
     page <- client$post_tools_find(json = body)
-    ids <- vapply(page, function(r) as.character(r$ID), "")
+    # Expanded answers are objects with an ID; others, identifiers.
+    ids <- vapply(page, function(r) as.character(if (is.list(r)) r$ID else r), "")
     fresh <- !duplicated(ids) & !ids %in% seen
     found <- c(found, page[fresh])
     seen <- c(seen, ids[fresh])
@@ -475,17 +477,7 @@ count_resources <- function(client, level, query = list(), labels = character(),
     return(as.numeric(client$post_tools_count_resources(json = body)$Count))
   }
   body$Expand <- FALSE
-  body$Limit <- as.integer(page_size)
-  seen <- character()
-  position <- 0L
-  repeat {
-    body$Since <- position
-    page <- as.character(unlist(client$post_tools_find(json = body)))
-    if (!length(page)) break
-    seen <- union(seen, page)
-    position <- position + length(page)
-  }
-  as.numeric(length(seen))
+  as.numeric(length(find_pages(client, body, as.integer(page_size), 0L, TRUE, NULL)))
 }
 
 #' @rdname count_resources

@@ -105,9 +105,12 @@ as_character_vector <- function(x) {
 
 # Identifiers of what the user gave: Resource objects, a resource list, or
 # character IDs.
-resource_ids <- function(resources, arg = "resources", call = NULL) {
+resource_ids <- function(resources, arg = "resources", call = NULL, empty_ok = FALSE) {
   if (inherits(resources, "Resource")) {
     return(resources$identifier)
+  }
+  if (empty_ok && (is.character(resources) || is.list(resources)) && !length(resources)) {
+    return(character())
   }
   if (is.character(resources) && length(resources) && !anyNA(resources) && all(nzchar(resources))) {
     return(unname(resources))

@@ -328,19 +328,18 @@ download_tree <- function(tree, path, ext, request, concurrency, progress, call,
       progress = progress_as(progress, "Downloading")
     )
   }
-  answers[skipped] <- list(structure(list(), class = "orthanc_skipped"))
+
   fl <- tree$failures
   ids <- c(df$id, vapply(fl, function(f) f$id, ""))
   levels <- c(rep("Instance", nrow(df)), vapply(fl, function(f) f$level, ""))
   files <- c(files, rep(NA_character_, length(fl)))
   answers <- c(answers, lapply(fl, function(f) f$error))
-  written_rows(ids, levels, files, answers, call)
+  written_rows(ids, levels, files, answers, call, skipped = c(skipped, rep(FALSE, length(fl))))
 }
 
 # The data frame of rows; raises the first error when nothing was written.
-written_rows <- function(ids, levels, files, answers, call) {
+written_rows <- function(ids, levels, files, answers, call, skipped = rep(FALSE, length(ids))) {
   failed <- vapply(answers, inherits, TRUE, what = "condition")
-  skipped <- vapply(answers, inherits, TRUE, what = "orthanc_skipped")
   msg <- vapply(answers, function(a) {
     if (inherits(a, "condition")) gsub("\\s*\n\\s*", " ", conditionMessage(a)) else NA_character_
   }, "")

@@ -86,3 +86,6 @@ progress_ticker <- function(progress, total, name, env = parent.frame()) {
     done = function() cli::cli_progress_done(id = bar, .envir = env)
   )
 }
+
+# A token for `Authorization: Bearer`: a single non-empty string of UTF-8 text.
+is_token <- function(x) is_string(x) && nzchar(x) && is_text(x)
