@@ -89,6 +89,11 @@ orthanc_mock_error <- function(kind = c("connection", "timeout", "tls", "io"),
 
 # The answer of the mock to one request value, in the shape of rs_perform()'s.
 mock_answer <- function(req, base_url) {
+  # A route as the generated methods write it (a list): R converts it first, as
+  # for Rust when a value is not a plain string (see the private request()).
+  if (isTRUE(req$encode) && is.list(req$path)) {
+    return(list(error = "route", message = "R converts the route", url = base_url))
+  }
   path <- if (isTRUE(req$encode)) {
     paste0("/", paste(vapply(req$path, utils::URLencode, "", reserved = TRUE), collapse = "/"))
   } else if (startsWith(req$path, "/")) {

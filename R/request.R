@@ -1,7 +1,7 @@
 # What the one request path (the private request() of `Orthanc`, R/client.R)
 # is made of: every request, generated or not, is described by one value
-# (request_value()), sent by send_request() to Rust (or to a mock, see
-# R/mock.R); is_failure() decides whether its answer is a success, and
+# (request_value()), sent to Rust (or to a mock, see R/mock.R: the seam is in
+# request() and send_batch()); is_failure() decides whether its answer is a success, and
 # answer_condition() makes the condition of a failure. The batch engine
 # (R/batch.R) uses the same pieces for many requests at once.
 
@@ -171,18 +171,6 @@ is_failure <- function(res) {
 empty_file <- function(dest) {
   file.create(dest)
   dest
-}
-
-# Send one request value with the client's Rust handle (an answer with error
-# "stale" when the handle is gone, see the private request() of `Orthanc`);
-# the answer is a list(status, url, content_type, headers, body, file) or
-# list(error, message, url, ...). The mock seam: while a mock is set
-# (local_orthanc_mock()), it answers instead of the server.
-send_request <- function(handle, req, base_url) {
-  if (!is.null(the$mock)) {
-    return(mock_answer(req, base_url))
-  }
-  .Call(wrap__rs_perform, handle, req)
 }
 
 # Send many request values at once (at most `concurrency` in flight).

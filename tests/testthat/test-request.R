@@ -126,3 +126,49 @@ test_that("route segments: strings as they are, `path` split at its slashes, num
   expect_match(conditionMessage(err), "`path` must be a single non-empty string")
   expect_identical(err$call, quote(o$get_instances_id_content_path("x", path = "//")))
 })
+
+test_that("request() sends a value of request_value()'s shape, its route converted only when needed", {
+  box <- new.env()
+  suppressMessages(trace("mock_answer", where = asNamespace("orthanc"), print = FALSE,
+    tracer = bquote(assign("reqs", c(get("reqs", envir = .(box)), list(req)), envir = .(box)))))
+  on.exit(suppressMessages(untrace("mock_answer", where = asNamespace("orthanc"))), add = TRUE)
+  box$reqs <- list()
+  local_orthanc_mock(function(req) orthanc_mock_response(body = list(url = req$url)))
+  o <- Orthanc$new("http://orthanc.invalid:8042")
+  expect_equal(o$get_instances_id("a b")$url, "http://orthanc.invalid:8042/instances/a%20b")
+  # The mock, like Rust, answers "route" to the list; R converts it and sends again.
+  expect_length(box$reqs, 2L)
+  expect_identical(names(box$reqs[[1]]), names(request_value("GET", "x", TRUE)))
+  expect_identical(box$reqs[[1]]$path, list("instances", id = "a b"))
+  expect_identical(box$reqs[[2]]$path, c("instances", id = "a b"))
+  expect_identical(box$reqs[[2]][names(box$reqs[[2]]) != "path"], box$reqs[[1]][names(box$reqs[[1]]) != "path"])
+  box$reqs <- list()
+  expect_equal(o$get_instances_id(7)$url, "http://orthanc.invalid:8042/instances/7")
+  expect_identical(box$reqs[[2]]$path, c("instances", id = "7"))
+  # A route refused by R is sent nowhere a second time.
+  box$reqs <- list()
+  expect_error(o$get_instances_id(NA_character_), class = "orthanc_argument_error")
+  expect_length(box$reqs, 1L)
+})
+
+test_that("Rust takes a list route of plain strings as it is, and leaves the others to R", {
+  skip_if_no_orthanc("ORTHANC_TEST_URL")
+  cred <- test_credentials()
+  o <- Orthanc$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, cred$password)
+  h <- o$.__enclos_env__$private$handle
+  send <- function(path) .Call(wrap__rs_perform, h, request_value("GET", path, TRUE))
+  # Plain strings: sent (an unknown id: Orthanc's 404).
+  expect_identical(send(list("instances", id = "nope"))[[1L]], 404L)
+  expect_identical(send(list("system"))[[1L]], 200L)
+  # Anything else: "route", for R's route_segments(), nothing sent.
+  for (v in list(7, NA_character_, "", c("a", "b"), character(), list("a"), NULL)) {
+    expect_identical(send(list("instances", id = v))[[1L]], "route")
+  }
+  expect_identical(send(list("instances", "x", "content", path = "0010-0010"))[[1L]], "route")
+  # A string R cannot send is refused by Rust itself, naming the argument.
+  bad <- "caf\xe9"
+  Encoding(bad) <- "bytes"
+  res <- send(list("instances", id = bad))
+  expect_identical(res[[1L]], "argument")
+  expect_match(res$message, "`id`", fixed = TRUE)
+})

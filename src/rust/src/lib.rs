@@ -421,6 +421,66 @@ unsafe fn route_segments<'a>(v: SEXP) -> std::result::Result<Vec<&'a str>, Strin
     }
 }
 
+/// The refusal of a list route that R must convert first (see `list_route()`): `rs_perform()`
+/// answers it as an error of kind "route", on which R's `request()` calls `route_segments()`
+/// and sends the character vector it gives.
+const ROUTE_FOR_R: &str = "the route has a value R must convert or check";
+
+/// The segments of a route given as the list the generated methods write
+/// (`list("instances", id = id)`), read without R: taken as they are when every value is a
+/// single non-empty string (the common case, so that nothing is done in R), and refused with
+/// `ROUTE_FOR_R` otherwise (a number, NA, an empty or a longer vector, a `path` argument that
+/// may hold several segments): R's `route_segments()` converts those or raises the user's
+/// error. A string in "bytes" encoding or not valid UTF-8 is refused here, named by its
+/// argument, as `route_segments()` (Rust) does.
+///
+/// # Safety
+/// `v` is a live list, alive for `'a`; main thread.
+unsafe fn list_route<'a>(v: SEXP) -> std::result::Result<Vec<&'a str>, String> {
+    // SAFETY: `v` is a live list (caller); its names are read only when they are a character
+    // vector of its length, and each element only after its type and length are checked.
+    unsafe {
+        if ALTREP(v) != 0 {
+            // An ALTREP list's elements are read through R, which may allocate: R converts.
+            return Err(ROUTE_FOR_R.to_string());
+        }
+        let names = Rf_getAttrib(v, R_NamesSymbol);
+        let named = TYPEOF(names) == SEXPTYPE::STRSXP && XLENGTH(names) == XLENGTH(v);
+        let alt_n = named && ALTREP(names) != 0;
+        (0..XLENGTH(v))
+            .map(|j| {
+                let e = VECTOR_ELT(v, j);
+                if TYPEOF(e) != SEXPTYPE::STRSXP || XLENGTH(e) != 1 {
+                    return Err(ROUTE_FOR_R.to_string());
+                }
+                let nm = if named {
+                    string_elt(names, j, alt_n)?
+                } else {
+                    R_NaString
+                };
+                let name = if nm != R_NaString {
+                    char_str(nm, "A name of the route")?
+                } else {
+                    ""
+                };
+                let ch = string_elt(e, 0, ALTREP(e) != 0)?;
+                if ch == R_NaString || name == "path" {
+                    return Err(ROUTE_FOR_R.to_string());
+                }
+                let s = if name.is_empty() {
+                    char_str(ch, "A part of the route")?
+                } else {
+                    char_str(ch, format_args!("`{name}`"))?
+                };
+                if s.is_empty() {
+                    return Err(ROUTE_FOR_R.to_string());
+                }
+                Ok(s)
+            })
+            .collect()
+    }
+}
+
 /// The body of a request from its kind and value.
 ///
 /// # Safety
@@ -502,6 +562,7 @@ unsafe fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
             };
             match field {
                 "method" => method = sexp_str(v, "`method`")?.map(|m| m.to_ascii_uppercase()),
+                "path" if TYPEOF(v) == SEXPTYPE::VECSXP => segments = list_route(v)?,
                 "path" => segments = route_segments(v)?,
                 "encode" => {
                     encode =
@@ -908,7 +969,14 @@ fn rs_perform(client: Robj, request: Robj) -> Robj {
         // until it returns.
         let req = match unsafe { parse_request(request.get()) } {
             Ok(r) => r,
-            Err(e) => return error_at("argument", &e, client.config().base_url.as_str()),
+            Err(e) => {
+                let kind = if e == ROUTE_FOR_R {
+                    "route"
+                } else {
+                    "argument"
+                };
+                return error_at(kind, &e, client.config().base_url.as_str());
+            }
         };
         let result = client.perform(&req, &rapi::user_interrupted);
         result_to_r(client, &req.path, result)
