@@ -147,19 +147,24 @@ orthanc_private <- list(
   # (`encode = FALSE`). Routes of the generated methods that take a JSON body
   # get `{}` (Orthanc's defaults) when none is given: Orthanc refuses an empty
   # body there. `call` (the user's call, for error messages) is a promise,
-  # forced only to report a failure or to the test hook.
+  # forced only to report a failure or to the test hook. `parts_dir` (a folder)
+  # or `parts = TRUE`: a successful answer is split into its parts (multipart
+  # answers of DICOMweb), returned as split_answer() gives them. `body`: a body
+  # made beforehand (multipart_body()), instead of `json`, `data` or `file`.
   request = function(method, path, params = NULL, json = NULL, data = NULL, file = NULL,
                      headers = NULL, cookies = NULL, dest = NULL, encode = TRUE,
-                     call = sys.call(-1L)) {
+                     call = sys.call(-1L), parts_dir = NULL, parts = FALSE, body = NULL) {
     if (encode) path <- route_segments(path, call)
     if (!is.null(params)) check_named_list(params, "params", call)
     if (!is.null(headers)) check_named_list(headers, "headers", call)
     if (!is.null(cookies)) check_named_list(cookies, "cookies", call)
-    if (encode && method == "POST" && !missing(json) && is.null(json) && is.null(data) && is.null(file)) {
-      json <- empty_object
+    if (is.null(body)) {
+      if (encode && method == "POST" && !missing(json) && is.null(json) && is.null(data) && is.null(file)) {
+        json <- empty_object
+      }
+      body <- if (is.null(file) && is.null(json) && is.null(data)) no_body else request_body(file, json, data, call)
     }
-    body <- if (is.null(file) && is.null(json) && is.null(data)) no_body else request_body(file, json, data, call)
-    req <- request_value(method, path, encode, params, headers, cookies, body, dest)
+    req <- request_value(method, path, encode, params, headers, cookies, body, dest, parts_dir, parts)
     res <- send_request(private$handle, req, private$config$url)
     if (is_failure(res)) {
       if (identical(res[[1L]], "stale")) {
@@ -187,7 +192,9 @@ orthanc_private <- list(
     # list(status, url, content_type, headers, body, file) (see result_to_r()
     # in src/rust/src/lib.rs, and mock_answer()).
     private$last <- list(status = res[[1L]], url = res[[2L]], headers = res[[4L]])
-    value <- if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
+    value <- if (!is.null(parts_dir) || parts) {
+      split_answer(res)
+    } else if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
     if (!is.null(the$request_hook)) the$request_hook(call, value)
     if (is.null(value) || method == "DELETE") invisible(value) else value
   },

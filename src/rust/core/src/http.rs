@@ -179,6 +179,8 @@ pub struct Split {
     pub part_types: Vec<String>,
     pub files: Vec<PathBuf>,
     pub parts: Vec<bytes::Bytes>,
+    /// Split in memory (`parts`), not into files.
+    pub in_memory: bool,
 }
 
 /// Characters that stay as they are in a path segment: unreserved ones (RFC 3986).
@@ -807,7 +809,7 @@ async fn write_body_to(resp: &mut reqwest::Response, dest: &Path) -> Result<(), 
 /// (none when its body is empty).
 enum Splitter {
     Multipart {
-        parser: multipart::Parser,
+        parser: Box<multipart::Parser>,
         /// The `type` parameter: the Content-Type of a part that gives none.
         default_type: String,
     },
@@ -827,7 +829,7 @@ impl Splitter {
         if multipart::is_multipart(&content_type) {
             let t = multipart::parse_content_type(&content_type).map_err(|e| Error::Decode(e.0))?;
             Ok(Splitter::Multipart {
-                parser: multipart::Parser::new(&t.boundary),
+                parser: Box::new(multipart::Parser::new(&t.boundary)),
                 default_type: t.type_param.unwrap_or_default(),
             })
         } else {
@@ -963,7 +965,10 @@ async fn write_parts_to(resp: &mut reqwest::Response, dir: &Path) -> Result<Spli
 /// Split an answer into its parts in memory (for small answers: frames, bulk data).
 async fn read_parts(resp: &mut reqwest::Response) -> Result<Split, Error> {
     let mut splitter = Splitter::new(resp)?;
-    let mut split = Split::default();
+    let mut split = Split {
+        in_memory: true,
+        ..Split::default()
+    };
     let mut current: Option<bytes::BytesMut> = None;
     let mut events = Vec::new();
     loop {
