@@ -36,7 +36,9 @@ multipart_body <- function(files, part_type = "application/dicom", call = NULL) 
   missing_files <- files[!file.exists(files) | dir.exists(files)]
   if (length(missing_files)) {
     orthanc_abort("argument", c(
-      "{cli::qty(length(missing_files))}{?This file does/These files do} not exist: {.path {missing_files}}."
+      "Every file of {.arg files} must exist.",
+      x = "{.path {missing_files[1]}} does not exist.",
+      x = if (length(missing_files) > 1L) "Nor do {length(missing_files) - 1L} more of them."
     ), call = call)
   }
   if (!is_string(part_type) || !nzchar(part_type) || grepl("[\001-\037\"\\\\]", part_type)) {
