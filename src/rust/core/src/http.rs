@@ -851,7 +851,7 @@ impl Splitter {
         }
     }
 
-    fn feed(&mut self, chunk: &[u8], out: &mut Vec<Event>) -> Result<(), Error> {
+    fn feed(&mut self, chunk: &bytes::Bytes, out: &mut Vec<Event>) -> Result<(), Error> {
         match self {
             Splitter::Multipart { parser, .. } => {
                 parser.feed(chunk, out).map_err(|e| Error::Decode(e.0))
@@ -864,7 +864,7 @@ impl Splitter {
                     *begun = true;
                     out.push(Event::Begin(multipart::PartHead::default()));
                 }
-                out.push(Event::Data(bytes::Bytes::copy_from_slice(chunk)));
+                out.push(Event::Data(chunk.clone()));
                 Ok(())
             }
         }
@@ -885,9 +885,11 @@ impl Splitter {
 
 /// The part being written: its temporary file (removed unless completed) and final name.
 struct OpenPart {
-    temp: PartFile,
+    // Fields drop in order: the file is closed before its temporary name is removed
+    // (Windows cannot remove an open file).
     file: tokio::io::BufWriter<tokio::fs::File>,
     dest: PathBuf,
+    temp: PartFile,
 }
 
 /// Stream the parts of an answer into files of `dir`: each written under a temporary name,
