@@ -18,6 +18,22 @@
 #' @param dest `NULL`, or the path of a file where a successful answer's body
 #'   is written as it arrives (through a temporary name in the same folder,
 #'   renamed when complete: an interrupted or failed transfer leaves no file).
+#' @param parts_dir `NULL`, or an existing folder where the parts of a
+#'   successful `multipart/related` answer (DICOMweb's WADO-RS) are written
+#'   as they arrive, each through a temporary name renamed when the part is
+#'   complete: `part-000001.dcm`, `part-000002.dcm`, ... (`.dcm` for
+#'   `application/dicom` parts, `.json` for JSON ones, `.bin` otherwise; an
+#'   answer that is not multipart is one part). The result is then
+#'   `list(files, part_types)`. An answer cut in the middle of a part is an
+#'   error and leaves no file for that part. Use one folder per request: the
+#'   names restart at `part-000001` for each.
+#' @param parts `TRUE` to split a successful multipart answer into its parts
+#'   in memory (small answers: frames, bulk data): the result is then
+#'   `list(parts, part_types)`, `parts` a list of raw vectors.
+#' @param multipart `NULL`, or the paths of files sent as one
+#'   `multipart/related` body (DICOMweb's STOW-RS), one part per file, streamed
+#'   from disk with a known length (instead of `json`, `data` or `file`).
+#' @param part_type The Content-Type of each part of a `multipart` body.
 #' @return An object of class `orthanc_request`.
 #' @seealso The `batch()` method of [Orthanc].
 #' @export
@@ -34,7 +50,9 @@
 #' # Delete what this example stored (not what the server already had)
 #' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 orthanc_request <- function(method = "GET", route, params = NULL, headers = NULL,
-                            json = NULL, data = NULL, file = NULL, dest = NULL) {
+                            json = NULL, data = NULL, file = NULL, dest = NULL,
+                            parts_dir = NULL, parts = FALSE, multipart = NULL,
+                            part_type = "application/dicom") {
   call <- quote(orthanc_request())
   if (!is_string(method) || !toupper(method) %in% c("GET", "POST", "PUT", "DELETE")) {
     orthanc_abort("argument", "{.arg method} must be one of GET, POST, PUT or DELETE.", call = call)
@@ -52,9 +70,23 @@ orthanc_request <- function(method = "GET", route, params = NULL, headers = NULL
   if (!is.null(dest) && !dir.exists(dirname(dest))) {
     orthanc_abort("argument", "The folder of {.arg dest} {.path {dirname(dest)}} does not exist.", call = call)
   }
-  body <- request_body(file, json, data, call)
+  if (!is.null(parts_dir) && !(is_string(parts_dir) && dir.exists(parts_dir))) {
+    orthanc_abort("argument", "{.arg parts_dir} must be NULL or the path of an existing folder.", call = call)
+  }
+  if (!is.logical(parts) || length(parts) != 1L || is.na(parts)) {
+    orthanc_abort("argument", "{.arg parts} must be TRUE or FALSE.", call = call)
+  }
+  if (!is.null(multipart)) {
+    if (!is.null(file) || !is.null(json) || !is.null(data)) {
+      orthanc_abort("argument", "Give only one of {.arg multipart}, {.arg file}, {.arg json} and {.arg data}.", call = call)
+    }
+    body <- multipart_body(multipart, part_type, call)
+  } else {
+    body <- request_body(file, json, data, call)
+  }
   req <- request_value(method, enc2utf8(route), segments, params, headers, NULL, body,
-    dest = if (!is.null(dest)) normalizePath(dest, mustWork = FALSE)
+    dest = if (!is.null(dest)) normalizePath(dest, mustWork = FALSE),
+    parts_dir = if (!is.null(parts_dir)) normalizePath(parts_dir), parts = parts
   )
   structure(req, class = "orthanc_request")
 }
@@ -64,13 +96,16 @@ print.orthanc_request <- function(x, ...) {
   route <- if (isTRUE(x$encode)) paste0("/", paste(x$path, collapse = "/")) else x$path
   cli::cat_line("<orthanc_request> ", x$method, " ", route,
     if (!identical(x$body_kind, "none")) paste0(" (", x$body_kind, " body)"),
-    if (!is.null(x$dest)) paste0(" -> ", x$dest)
+    if (!is.null(x$dest)) paste0(" -> ", x$dest),
+    if (!is.null(x$parts_dir)) paste0(" -> parts in ", x$parts_dir),
+    if (isTRUE(x$parts)) " -> parts"
   )
   invisible(x)
 }
 
 # Perform a list of orthanc_request values; one result per request: the
-# answer's body (or the file written, for a request with `dest`), or the
+# answer's body (or the file written, for a request with `dest`; the parts,
+# as split_answer() gives them, for one with `parts_dir` or `parts`), or the
 # orthanc_error condition of its failure (not raised). A user interrupt stops
 # the whole batch.
 run_batch <- function(handle, base_url, requests, concurrency, progress, version, call) {
@@ -97,6 +132,6 @@ run_batch <- function(handle, base_url, requests, concurrency, progress, version
   lapply(seq_len(n), function(i) {
     r <- res[[i]]
     if (is_failure(r)) return(answer_condition(r, reqs[[i]]$method, version, call))
-    if (!is.null(r$file)) r$file else r$body
+    if (!is.null(r$part_types)) split_answer(r) else if (!is.null(r$file)) r$file else r$body
   })
 }

@@ -151,17 +151,22 @@ orthanc_private <- list(
   # Routes of the generated methods that take a JSON body get `{}` (Orthanc's
   # defaults) when none is given: Orthanc refuses an empty body there. `call`
   # (the user's call, for error messages) is a promise, forced only to report a
-  # failure or to the test hook.
+  # failure or to the test hook. `parts_dir` (a folder) or `parts = TRUE`: a
+  # successful answer is split into its parts (multipart answers of DICOMweb),
+  # returned as split_answer() gives them. `body`: a body made beforehand
+  # (multipart_body()), instead of `json`, `data` or `file`.
   request = function(method, path, params = NULL, json = NULL, data = NULL, file = NULL,
                      headers = NULL, cookies = NULL, dest = NULL, encode = TRUE,
-                     call = sys.call(-1L)) {
+                     call = sys.call(-1L), parts_dir = NULL, parts = FALSE, body = NULL) {
     if (!is.null(params)) check_named_list(params, "params", call)
     if (!is.null(headers)) check_named_list(headers, "headers", call)
     if (!is.null(cookies)) check_named_list(cookies, "cookies", call)
-    if (encode && method == "POST" && !missing(json) && is.null(json) && is.null(data) && is.null(file)) {
-      json <- empty_object
+    if (is.null(body)) {
+      if (encode && method == "POST" && !missing(json) && is.null(json) && is.null(data) && is.null(file)) {
+        json <- empty_object
+      }
+      body <- if (is.null(file) && is.null(json) && is.null(data)) no_body else request_body(file, json, data, call)
     }
-    body <- if (is.null(file) && is.null(json) && is.null(data)) no_body else request_body(file, json, data, call)
     # request_value(), written out: a call to it costs a fifth of R's share of
     # a request (its promises); test-request.R checks that the two agree.
     req <- list(
@@ -169,6 +174,9 @@ orthanc_private <- list(
       headers = headers, cookies = cookies, body_kind = body[[1L]],
       body = body[[2L]], dest = dest
     )
+    if (length(body) > 2L) req$part_type <- body[[3L]]
+    if (!is.null(parts_dir)) req$parts_dir <- parts_dir
+    if (parts) req$parts <- TRUE
     tried <- NULL
     repeat {
       res <- if (is.null(the$mock)) .Call(wrap__rs_perform, private$handle, req) else mock_answer(req, private$config$url)
@@ -205,7 +213,9 @@ orthanc_private <- list(
     # list(status, url, content_type, headers, body, file) (see result_to_r()
     # in src/rust/src/lib.rs, and mock_answer()).
     private$last <- list(status = res[[1L]], url = res[[2L]], headers = res[[4L]])
-    value <- if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
+    value <- if (!is.null(parts_dir) || parts) {
+      split_answer(res)
+    } else if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
     if (!is.null(the$request_hook)) the$request_hook(call, value)
     if (is.null(value) || method == "DELETE") invisible(value) else value
   },

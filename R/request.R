@@ -7,13 +7,55 @@
 
 # The one description of a request that crosses to Rust (parsed there once).
 # `path`: a route (encode = FALSE) or the segments of one (encode = TRUE, each
-# percent-encoded by Rust). `body`: list(kind, value) from request_body().
+# percent-encoded by Rust). `body`: list(kind, value) from request_body(), or
+# list(kind, value, part_type) from multipart_body(). Only when given:
+# `parts_dir`, a folder where the parts of a successful answer are written
+# (part-000001.dcm, ...), and `parts = TRUE`, the parts split in memory; the
+# answer then has `files`, `part_types` and `parts` (see split_answer()).
 request_value <- function(method, path, encode, params = NULL, headers = NULL,
-                          cookies = NULL, body = no_body, dest = NULL) {
-  list(
+                          cookies = NULL, body = no_body, dest = NULL,
+                          parts_dir = NULL, parts = FALSE) {
+  req <- list(
     method = method, path = path, encode = encode, query = params,
     headers = headers, cookies = cookies, body_kind = body$kind,
     body = body$value, dest = dest
+  )
+  if (!is.null(body$part_type)) req$part_type <- body$part_type
+  if (!is.null(parts_dir)) req$parts_dir <- parts_dir
+  if (isTRUE(parts)) req$parts <- TRUE
+  req
+}
+
+# A multipart/related body (STOW-RS): one part of Content-Type `part_type`
+# per file, streamed from the files by Rust with its Content-Length (never
+# chunked) and a Content-Type with a random boundary.
+multipart_body <- function(files, part_type = "application/dicom", call = NULL) {
+  if (!is.character(files) || anyNA(files)) {
+    orthanc_abort("argument", "{.arg files} must be a character vector of file paths.", call = call)
+  }
+  missing_files <- files[!file.exists(files) | dir.exists(files)]
+  if (length(missing_files)) {
+    orthanc_abort("argument", c(
+      "Every file of {.arg files} must exist.",
+      x = "{.path {missing_files[1]}} does not exist.",
+      x = if (length(missing_files) > 1L) "Nor do {length(missing_files) - 1L} more of them."
+    ), call = call)
+  }
+  if (!is_string(part_type) || !nzchar(part_type) || grepl("[\001-\037\"\\\\]", part_type)) {
+    orthanc_abort("argument", "{.arg part_type} must be a media type such as {.val application/dicom}.", call = call)
+  }
+  list(kind = "multipart_files", value = enc2utf8(normalizePath(files)), part_type = part_type)
+}
+
+# The parts of an answer to a request with `parts_dir` or `parts = TRUE`:
+# list(files = the files written, in order (character(0) in memory),
+# part_types = each part's Content-Type, parts = a list of raw vectors (NULL
+# with `parts_dir`)).
+split_answer <- function(res) {
+  list(
+    files = res$files %||% character(),
+    part_types = res$part_types %||% character(),
+    parts = res$parts
   )
 }
 

@@ -481,11 +481,16 @@ unsafe fn list_route<'a>(v: SEXP) -> std::result::Result<Vec<&'a str>, String> {
     }
 }
 
-/// The body of a request from its kind and value.
+/// The body of a request from its kind and value (`part_type`: the Content-Type of the parts
+/// of a "multipart_files" body).
 ///
 /// # Safety
 /// `body` is a live R object, alive for this call; main thread.
-unsafe fn request_body(kind: &str, body: SEXP) -> std::result::Result<Body, String> {
+unsafe fn request_body(
+    kind: &str,
+    body: SEXP,
+    part_type: Option<&str>,
+) -> std::result::Result<Body, String> {
     Ok(match kind {
         "none" => Body::Empty,
         // SAFETY: `body` is live (caller).
@@ -515,12 +520,35 @@ unsafe fn request_body(kind: &str, body: SEXP) -> std::result::Result<Body, Stri
         "file" => Body::File(PathBuf::from(
             unsafe { sexp_str(body, "`file`") }?.ok_or("`file` must be a path")?,
         )),
+        "multipart_files" => {
+            // SAFETY: `body` is live (caller); read only as a character vector.
+            let texts = unsafe {
+                if TYPEOF(body) != SEXPTYPE::STRSXP {
+                    return Err("the files of a multipart body must be a character vector".into());
+                }
+                atom_texts(body, "files")
+            }?
+            .unwrap_or_default();
+            let files = texts
+                .into_iter()
+                .map(|t| {
+                    t.map(PathBuf::from)
+                        .ok_or("a file of the multipart body is NA")
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Body::MultipartFiles {
+                files,
+                part_type: part_type.unwrap_or("application/dicom").to_string(),
+            }
+        }
         other => return Err(format!("unknown body kind `{other}`")),
     })
 }
 
 /// The one request value of the R side, parsed once:
-/// `list(method, path, encode, query, headers, cookies, body_kind, body, dest)`.
+/// `list(method, path, encode, query, headers, cookies, body_kind, body, dest)`, and
+/// optionally `part_type` (of a "multipart_files" body), `parts_dir` (a successful answer's
+/// parts written to files of that folder) and `parts` (TRUE: split in memory).
 /// `path` is a route (`encode = FALSE`) or the segments of one, percent-encoded here.
 /// Read through raw SEXPs (no `Robj`, no entry in extendr's ownership table), with no R
 /// call that can raise an R error: types and lengths are checked before anything is read.
@@ -547,6 +575,7 @@ unsafe fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
     // SAFETY: R_NilValue is R's constant.
     let mut body = unsafe { R_NilValue };
     let mut dest = None;
+    let (mut part_type, mut parts_dir, mut parts) = (None, None, false);
     // SAFETY: `x` and `names` are live, of the same length (checked above).
     let (n, alt_names) = unsafe { (XLENGTH(x), ALTREP(names) != 0) };
     for i in 0..n {
@@ -574,6 +603,12 @@ unsafe fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
                 "body_kind" => body_kind = sexp_str(v, "`body_kind`")?.unwrap_or("none"),
                 "body" => body = v,
                 "dest" => dest = sexp_str(v, "The destination file's path")?.map(PathBuf::from),
+                "part_type" => part_type = sexp_str(v, "`part_type`")?,
+                "parts_dir" => parts_dir = sexp_str(v, "The parts' folder")?.map(PathBuf::from),
+                "parts" => {
+                    parts =
+                        TYPEOF(v) == SEXPTYPE::LGLSXP && XLENGTH(v) >= 1 && LOGICAL_ELT(v, 0) == 1
+                }
                 _ => {}
             }
         }
@@ -599,8 +634,10 @@ unsafe fn parse_request(x: SEXP) -> std::result::Result<Request, String> {
             .push(("cookie".into(), cookie_header(&cookies)?));
     }
     // SAFETY: `body` is an element of `x`, live for this call.
-    req.body = unsafe { request_body(body_kind, body) }?;
+    req.body = unsafe { request_body(body_kind, body, part_type) }?;
     req.dest = dest;
+    req.parts_dir = parts_dir;
+    req.parts = parts;
     Ok(req)
 }
 
@@ -947,11 +984,110 @@ fn result_to_r(client: &Client, path: &str, result: std::result::Result<Response
         };
         SET_VECTOR_ELT(out, 4, body);
         let filled = fill_answer(out, &url, content_type, &resp);
+        let out = match (filled, &resp.split) {
+            (Ok(()), None) => Ok(out),
+            (Ok(()), Some(split)) => with_parts(out, split),
+            (Err(e), _) => Err(e),
+        };
         Rf_unprotect(2);
-        match filled {
-            Ok(()) => Robj::from_sexp(out),
+        match out {
+            Ok(out) => Robj::from_sexp(out),
             Err(_) => r_raised("making the answer"),
         }
+    }
+}
+
+/// The names of an answer split into parts, made once and kept for the session.
+fn split_answer_names() -> std::result::Result<SEXP, RJumped> {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    static NAMES: AtomicPtr<extendr_ffi::SEXPREC> = AtomicPtr::new(std::ptr::null_mut());
+    let p = NAMES.load(Ordering::Relaxed);
+    if !p.is_null() {
+        return Ok(p as SEXP);
+    }
+    let fields = [
+        "status",
+        "url",
+        "content_type",
+        "headers",
+        "body",
+        "file",
+        "files",
+        "part_types",
+        "parts",
+    ];
+    let names = alloc(SEXPTYPE::STRSXP, fields.len())?;
+    // SAFETY: `names` is a fresh vector, preserved at once (before any other allocation);
+    // it is kept for the session.
+    unsafe { R_PreserveObject(names) };
+    for (i, f) in fields.iter().enumerate() {
+        // SAFETY: `names` is a character vector of `fields.len()` elements.
+        unsafe { SET_STRING_ELT(names, i as isize, mk_char(f)?) };
+    }
+    NAMES.store(names as *mut _, Ordering::Relaxed);
+    Ok(names)
+}
+
+/// A character vector of `texts`, unprotected.
+fn mk_strings<S: AsRef<str>>(texts: &[S]) -> std::result::Result<SEXP, RJumped> {
+    let v = alloc(SEXPTYPE::STRSXP, texts.len())?;
+    // SAFETY: `v` is a fresh character vector of `texts.len()` elements, protected while
+    // its CHARSXPs are made (each set into it before the next).
+    unsafe {
+        let v = Rf_protect(v);
+        for (i, t) in texts.iter().enumerate() {
+            match mk_char(&t.as_ref().replace('\0', "")) {
+                Ok(ch) => SET_STRING_ELT(v, i as isize, ch),
+                Err(e) => {
+                    Rf_unprotect(1);
+                    return Err(e);
+                }
+            }
+        }
+        Rf_unprotect(1);
+        Ok(v)
+    }
+}
+
+/// The answer `out` (made by `alloc_answer()`, six elements) with the parts of `split`:
+/// list(status, url, content_type, headers, body, file, files = character, part_types =
+/// character, parts = a list of raw vectors or NULL), unprotected.
+///
+/// # Safety
+/// `out` is a protected list made by `alloc_answer()`; main thread.
+unsafe fn with_parts(out: SEXP, split: &http::Split) -> std::result::Result<SEXP, RJumped> {
+    let names = split_answer_names()?;
+    let files: Vec<String> = split
+        .files
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    // SAFETY: `ext` is protected while it is filled; each vector made is set into it before
+    // the next allocation; the protections are popped on every path.
+    unsafe {
+        let ext = Rf_protect(alloc(SEXPTYPE::VECSXP, 9)?);
+        let result = (|| {
+            for i in 0..6 {
+                SET_VECTOR_ELT(ext, i, VECTOR_ELT(out, i));
+            }
+            SET_VECTOR_ELT(ext, 6, mk_strings(&files)?);
+            SET_VECTOR_ELT(ext, 7, mk_strings(&split.part_types)?);
+            if split.in_memory {
+                let parts = alloc(SEXPTYPE::VECSXP, split.parts.len())?;
+                SET_VECTOR_ELT(ext, 8, parts);
+                for (i, b) in split.parts.iter().enumerate() {
+                    let r = alloc(SEXPTYPE::RAWSXP, b.len())?;
+                    if !b.is_empty() {
+                        std::ptr::copy_nonoverlapping(b.as_ptr(), RAW(r), b.len());
+                    }
+                    SET_VECTOR_ELT(parts, i as isize, r);
+                }
+            }
+            protect(|| Rf_setAttrib(ext, R_NamesSymbol, names))?;
+            Ok(ext)
+        })();
+        Rf_unprotect(1);
+        result
     }
 }
 

@@ -1,6 +1,7 @@
 //! The wire: one HTTP client per `Orthanc` object, one request path, streaming up and down.
 //! No R types here, so `cargo test` exercises it alone.
 
+use crate::multipart::{self, Event};
 use crate::runtime;
 use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -30,6 +31,9 @@ pub enum Error {
     Io(String),
     #[error("{0}")]
     Invalid(String),
+    /// The answer is not what it claims to be (a malformed or incomplete multipart body).
+    #[error("{0}")]
+    Decode(String),
     #[error("the request was interrupted")]
     Interrupted,
 }
@@ -42,6 +46,7 @@ impl Error {
             Error::Tls(_) => "tls",
             Error::Io(_) => "io",
             Error::Invalid(_) => "argument",
+            Error::Decode(_) => "decode",
             Error::Interrupted => "interrupt",
         }
     }
@@ -108,6 +113,13 @@ pub enum Body {
     Text(bytes::Bytes),
     /// Streamed from disk, never read whole into memory.
     File(PathBuf),
+    /// A `multipart/related` body (STOW-RS): one part of Content-Type `part_type` per file,
+    /// streamed from the files (at most one open at a time), sent with its Content-Length
+    /// (never chunked) and a Content-Type with a random boundary.
+    MultipartFiles {
+        files: Vec<PathBuf>,
+        part_type: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +133,13 @@ pub struct Request {
     /// When set, a successful answer's body is written to this file (via a temporary name
     /// in the same folder, renamed when complete) instead of memory.
     pub dest: Option<PathBuf>,
+    /// When set, a successful answer is split into its parts (a `multipart/...` answer; any
+    /// other answer is one part), each streamed to a file of this folder under a temporary
+    /// name, renamed `part-NNNNNN.ext` when complete (`multipart::extension_for`).
+    pub parts_dir: Option<PathBuf>,
+    /// When true (and `parts_dir` is not set), a successful answer is split into its parts
+    /// in memory (`Response::parts`).
+    pub parts: bool,
 }
 
 impl Request {
@@ -132,6 +151,8 @@ impl Request {
             headers: vec![],
             body: Body::Empty,
             dest: None,
+            parts_dir: None,
+            parts: false,
         }
     }
 }
@@ -146,6 +167,20 @@ pub struct Response {
     pub body: bytes::Bytes,
     /// Where the body was written, when the request had `dest` and succeeded.
     pub file: Option<PathBuf>,
+    /// The answer split into parts (a request with `parts_dir` or `parts` that succeeded):
+    /// the Content-Type of each part, the files written (`parts_dir`) or the bytes of each
+    /// part (`parts`).
+    pub split: Option<Split>,
+}
+
+/// The parts of an answer, in order.
+#[derive(Debug, Default)]
+pub struct Split {
+    pub part_types: Vec<String>,
+    pub files: Vec<PathBuf>,
+    pub parts: Vec<bytes::Bytes>,
+    /// Split in memory (`parts`), not into files.
+    pub in_memory: bool,
 }
 
 /// Characters that stay as they are in a path segment: unreserved ones (RFC 3986).
@@ -586,6 +621,16 @@ impl Client {
                     rb.body(reqwest::Body::wrap_stream(stream))
                 }
             }
+            Body::MultipartFiles { files, part_type } => {
+                let body = multipart::stow_body(files, part_type, &multipart::random_boundary())
+                    .map_err(|e| Error::Io(e.0))?;
+                let content_type = HeaderValue::from_str(&body.content_type).map_err(|_| {
+                    Error::Invalid(format!("the part type `{part_type}` is not valid"))
+                })?;
+                headers.insert(CONTENT_TYPE, content_type);
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(body.length));
+                rb.body(reqwest::Body::wrap_stream(body.into_stream()))
+            }
         };
         Ok(rb.headers(headers))
     }
@@ -608,7 +653,12 @@ impl Client {
             .await
             .map_err(classify)?;
         let mut answer = answer_head(&resp);
-        if let (Some(dest), true) = (&req.dest, (200..300).contains(&answer.status)) {
+        let success = (200..300).contains(&answer.status);
+        if let (Some(dir), true) = (&req.parts_dir, success) {
+            answer.split = Some(write_parts_to(&mut resp, dir).await?);
+        } else if req.parts && success {
+            answer.split = Some(read_parts(&mut resp).await?);
+        } else if let (Some(dest), true) = (&req.dest, success) {
             write_body_to(&mut resp, dest).await?;
             answer.file = Some(dest.clone());
         } else {
@@ -712,6 +762,7 @@ fn answer_head(resp: &reqwest::Response) -> Response {
         content_type,
         body: bytes::Bytes::new(),
         file: None,
+        split: None,
     }
 }
 
@@ -752,6 +803,204 @@ async fn write_body_to(resp: &mut reqwest::Response, dest: &Path) -> Result<(), 
     })?;
     part.done = true;
     Ok(())
+}
+
+/// Splits an answer into parts: a multipart one with the parser, any other as one part
+/// (none when its body is empty).
+enum Splitter {
+    Multipart {
+        parser: Box<multipart::Parser>,
+        /// The `type` parameter: the Content-Type of a part that gives none.
+        default_type: String,
+    },
+    Single {
+        content_type: String,
+        begun: bool,
+    },
+}
+
+impl Splitter {
+    fn new(resp: &reqwest::Response) -> Result<Splitter, Error> {
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        if multipart::is_multipart(&content_type) {
+            let t = multipart::parse_content_type(&content_type).map_err(|e| Error::Decode(e.0))?;
+            Ok(Splitter::Multipart {
+                parser: Box::new(multipart::Parser::new(&t.boundary)),
+                default_type: t.type_param.unwrap_or_default(),
+            })
+        } else {
+            Ok(Splitter::Single {
+                content_type,
+                begun: false,
+            })
+        }
+    }
+
+    /// The Content-Type of a part that begins.
+    fn part_type(&self, head: &multipart::PartHead) -> String {
+        match self {
+            Splitter::Multipart { default_type, .. } => head
+                .content_type()
+                .map(str::to_string)
+                .unwrap_or_else(|| default_type.clone()),
+            Splitter::Single { content_type, .. } => content_type.clone(),
+        }
+    }
+
+    fn feed(&mut self, chunk: &bytes::Bytes, out: &mut Vec<Event>) -> Result<(), Error> {
+        match self {
+            Splitter::Multipart { parser, .. } => {
+                parser.feed(chunk, out).map_err(|e| Error::Decode(e.0))
+            }
+            Splitter::Single { begun, .. } => {
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                if !*begun {
+                    *begun = true;
+                    out.push(Event::Begin(multipart::PartHead::default()));
+                }
+                out.push(Event::Data(chunk.clone()));
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), Error> {
+        match self {
+            Splitter::Multipart { parser, .. } => parser.finish().map_err(|e| Error::Decode(e.0)),
+            Splitter::Single { begun, .. } => {
+                if *begun {
+                    out.push(Event::End);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The part being written: its temporary file (removed unless completed) and final name.
+struct OpenPart {
+    // Fields drop in order: the file is closed before its temporary name is removed
+    // (Windows cannot remove an open file).
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    dest: PathBuf,
+    temp: PartFile,
+}
+
+/// Stream the parts of an answer into files of `dir`: each written under a temporary name,
+/// then renamed `part-NNNNNN.ext` (from 1) when complete. On failure (the connection broke,
+/// the answer is malformed or ends in the middle of a part) the part being written is
+/// removed; the parts already complete stay.
+async fn write_parts_to(resp: &mut reqwest::Response, dir: &Path) -> Result<Split, Error> {
+    let mut splitter = Splitter::new(resp)?;
+    let mut split = Split::default();
+    let mut open: Option<OpenPart> = None;
+    let mut events = Vec::new();
+    loop {
+        let chunk = resp.chunk().await.map_err(classify_body)?;
+        match &chunk {
+            Some(c) => splitter.feed(c, &mut events)?,
+            None => splitter.finish(&mut events)?,
+        }
+        for event in events.drain(..) {
+            match event {
+                Event::Begin(head) => {
+                    let n = split.part_types.len() + 1;
+                    let part_type = splitter.part_type(&head);
+                    let dest = dir.join(format!(
+                        "part-{n:06}{}",
+                        multipart::extension_for(&part_type)
+                    ));
+                    let k = PART_COUNTER.fetch_add(1, Ordering::Relaxed);
+                    let temp = PartFile {
+                        path: dir.join(format!(".part-{n:06}.tmp-{}-{k}", std::process::id())),
+                        done: false,
+                    };
+                    let f = tokio::fs::File::create(&temp.path).await.map_err(|e| {
+                        Error::Io(format!("cannot create {}: {e}", temp.path.display()))
+                    })?;
+                    split.part_types.push(part_type);
+                    open = Some(OpenPart {
+                        temp,
+                        file: tokio::io::BufWriter::with_capacity(1 << 20, f),
+                        dest,
+                    });
+                }
+                Event::Data(d) => {
+                    if let Some(p) = open.as_mut() {
+                        p.file.write_all(&d).await.map_err(|e| {
+                            Error::Io(format!("cannot write {}: {e}", p.dest.display()))
+                        })?;
+                    }
+                }
+                Event::End => {
+                    if let Some(mut p) = open.take() {
+                        p.file.flush().await.map_err(|e| {
+                            Error::Io(format!("cannot write {}: {e}", p.dest.display()))
+                        })?;
+                        drop(p.file);
+                        tokio::fs::rename(&p.temp.path, &p.dest)
+                            .await
+                            .map_err(|e| {
+                                Error::Io(format!(
+                                    "cannot move a part to {}: {e}",
+                                    p.dest.display()
+                                ))
+                            })?;
+                        p.temp.done = true;
+                        split.files.push(p.dest);
+                    }
+                }
+            }
+        }
+        if chunk.is_none() {
+            return Ok(split);
+        }
+    }
+}
+
+/// Split an answer into its parts in memory (for small answers: frames, bulk data).
+async fn read_parts(resp: &mut reqwest::Response) -> Result<Split, Error> {
+    let mut splitter = Splitter::new(resp)?;
+    let mut split = Split {
+        in_memory: true,
+        ..Split::default()
+    };
+    let mut current: Option<bytes::BytesMut> = None;
+    let mut events = Vec::new();
+    loop {
+        let chunk = resp.chunk().await.map_err(classify_body)?;
+        match &chunk {
+            Some(c) => splitter.feed(c, &mut events)?,
+            None => splitter.finish(&mut events)?,
+        }
+        for event in events.drain(..) {
+            match event {
+                Event::Begin(head) => {
+                    split.part_types.push(splitter.part_type(&head));
+                    current = Some(bytes::BytesMut::new());
+                }
+                Event::Data(d) => {
+                    if let Some(b) = current.as_mut() {
+                        b.extend_from_slice(&d);
+                    }
+                }
+                Event::End => {
+                    if let Some(b) = current.take() {
+                        split.parts.push(b.freeze());
+                    }
+                }
+            }
+        }
+        if chunk.is_none() {
+            return Ok(split);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -959,6 +1208,228 @@ mod tests {
         let r = c.perform(&req, &|| false);
         assert!(matches!(r, Err(Error::Connection(_))), "{r:?}");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("orthanc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn local(port: u16) -> Client {
+        Client::new(Config {
+            base_url: format!("http://127.0.0.1:{port}"),
+            retries: 0,
+            ..Config::default()
+        })
+        .unwrap()
+    }
+
+    const MULTI: &[u8] = b"--xx\r\nContent-Type: application/dicom\r\n\r\nDICM1\r\n--xx\r\nContent-Type: application/dicom+json\r\n\r\n[]\r\n--xx\r\n\r\nraw\r\n--xx--\r\n";
+
+    fn multipart_answer(body: &[u8], length: usize) -> &'static [u8] {
+        let mut a = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: multipart/related; type=\"application/dicom\"; boundary=xx\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        a.extend_from_slice(body);
+        Box::leak(a.into_boxed_slice())
+    }
+
+    #[test]
+    fn parts_are_written_to_files() {
+        let port = serve_once(
+            multipart_answer(MULTI, MULTI.len()),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let dir = temp_dir("parts");
+        let mut req = Request::new(Method::GET, "/");
+        req.parts_dir = Some(dir.clone());
+        let r = local(port).perform(&req, &|| false).unwrap();
+        let split = r.split.unwrap();
+        assert_eq!(
+            names_in(&dir),
+            ["part-000001.dcm", "part-000002.json", "part-000003.dcm"]
+        );
+        assert_eq!(
+            split.part_types,
+            [
+                "application/dicom",
+                "application/dicom+json",
+                "application/dicom"
+            ]
+        );
+        assert_eq!(split.files[0], dir.join("part-000001.dcm"));
+        assert_eq!(std::fs::read(&split.files[0]).unwrap(), b"DICM1");
+        assert_eq!(std::fs::read(&split.files[1]).unwrap(), b"[]");
+        assert_eq!(std::fs::read(&split.files[2]).unwrap(), b"raw");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn parts_in_memory_and_a_single_part() {
+        let port = serve_once(
+            multipart_answer(MULTI, MULTI.len()),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let mut req = Request::new(Method::GET, "/");
+        req.parts = true;
+        let split = local(port).perform(&req, &|| false).unwrap().split.unwrap();
+        assert_eq!(split.parts, [&b"DICM1"[..], b"[]", b"raw"]);
+        assert_eq!(split.part_types.len(), 3);
+        assert!(split.files.is_empty());
+        // Not multipart: one part, with the answer's content type.
+        let port = serve_once(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/dicom\r\nContent-Length: 4\r\n\r\nDICM",
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let dir = temp_dir("single");
+        let mut req = Request::new(Method::GET, "/");
+        req.parts_dir = Some(dir.clone());
+        let split = local(port).perform(&req, &|| false).unwrap().split.unwrap();
+        assert_eq!(names_in(&dir), ["part-000001.dcm"]);
+        assert_eq!(split.part_types, ["application/dicom"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        // An error status is an answer, not split.
+        let port = serve_once(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}",
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let r = local(port).perform(&req, &|| false).unwrap();
+        assert_eq!(r.status, 404);
+        assert!(r.split.is_none());
+        assert_eq!(&r.body[..], b"{}");
+    }
+
+    #[test]
+    fn a_cut_answer_leaves_only_complete_parts() {
+        // The connection closes in the middle of part 2 (the length promised more).
+        let cut = 95; // just after the "[" of part 2
+        let port = serve_once(
+            multipart_answer(&MULTI[..cut], MULTI.len()),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let dir = temp_dir("cut");
+        let mut req = Request::new(Method::GET, "/");
+        req.parts_dir = Some(dir.clone());
+        let r = local(port).perform(&req, &|| false);
+        assert!(matches!(r, Err(Error::Connection(_))), "{r:?}");
+        assert_eq!(names_in(&dir), ["part-000001.dcm"]);
+        // A well-framed answer that ends in the middle of a part (no closing boundary).
+        let port = serve_once(
+            multipart_answer(&MULTI[..cut], cut),
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let _ = std::fs::remove_file(dir.join("part-000001.dcm"));
+        let r = local(port).perform(&req, &|| false);
+        match r {
+            Err(Error::Decode(m)) => assert!(m.contains("middle of part 2"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(names_in(&dir), ["part-000001.dcm"]);
+        // No boundary in the content type: an error before anything is written.
+        let port = serve_once(
+            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/related\r\nContent-Length: 4\r\n\r\nDICM",
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let _ = std::fs::remove_file(dir.join("part-000001.dcm"));
+        let r = local(port).perform(&req, &|| false);
+        assert!(matches!(r, Err(Error::Decode(_))), "{r:?}");
+        assert!(names_in(&dir).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn multipart_files_are_sent_with_their_length() {
+        let dir = temp_dir("stow");
+        let files: Vec<PathBuf> = (0..3)
+            .map(|i| {
+                let p = dir.join(format!("{i}.dcm"));
+                std::fs::write(&p, vec![b'a' + i as u8; 1000 * (i + 1)]).unwrap();
+                p
+            })
+            .collect();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 65536];
+            let (head_end, length) = loop {
+                let n = s.read(&mut buf).unwrap();
+                got.extend_from_slice(&buf[..n]);
+                if let Some(i) = memchr::memmem::find(&got, b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&got[..i]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .expect("a content-length")
+                        .trim()
+                        .parse()
+                        .unwrap();
+                    assert!(!head.contains("transfer-encoding"), "{head}");
+                    break (i + 4, length);
+                }
+            };
+            while got.len() < head_end + length {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
+            (head, got[head_end..].to_vec())
+        });
+        let mut req = Request::new(Method::POST, "/dicom-web/studies");
+        req.body = Body::MultipartFiles {
+            files: files.clone(),
+            part_type: "application/dicom".into(),
+        };
+        req.headers
+            .push(("Accept".into(), "application/dicom+json".into()));
+        let r = local(port).perform(&req, &|| false).unwrap();
+        assert_eq!(r.status, 200);
+        let (head, body) = server.join().unwrap();
+        assert!(head.contains("accept: application/dicom+json"), "{head}");
+        let ct = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-type: "))
+            .unwrap();
+        let t = multipart::parse_content_type(ct).unwrap();
+        assert_eq!(t.type_param.as_deref(), Some("application/dicom"));
+        let mut p = multipart::Parser::new(&t.boundary);
+        let mut ev = vec![];
+        p.feed(&body, &mut ev).unwrap();
+        p.finish().unwrap();
+        let data: Vec<u8> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Data(d) => Some(d.to_vec()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(data.len(), 6000);
+        assert_eq!(ev.iter().filter(|e| matches!(e, Event::End)).count(), 3);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
