@@ -73,7 +73,8 @@ print.orthanc_request <- function(x, ...) {
 # answer's body (or the file written, for a request with `dest`), or the
 # orthanc_error condition of its failure (not raised). A user interrupt stops
 # the whole batch.
-run_batch <- function(handle, base_url, requests, concurrency, progress, version, call) {
+run_batch <- function(handle, base_url, requests, concurrency, progress, version, call,
+                      describe = NULL) {
   if (inherits(requests, "orthanc_request")) requests <- list(requests)
   if (!is.list(requests) || !all(vapply(requests, inherits, TRUE, "orthanc_request"))) {
     orthanc_abort("argument", "{.arg requests} must be a list of {.fn orthanc_request} values.", call = call)
@@ -96,7 +97,8 @@ run_batch <- function(handle, base_url, requests, concurrency, progress, version
   }
   lapply(seq_len(n), function(i) {
     r <- res[[i]]
-    if (is_failure(r)) return(answer_condition(r, reqs[[i]]$method, version, call))
+    if (is_failure(r)) return((describe %||% answer_condition)(r, reqs[[i]]$method, version, call))
+    if (!is.null(reqs[[i]]$parts_dir) || isTRUE(reqs[[i]]$parts)) return(multipart_value(r))
     if (!is.null(r$file)) r$file else r$body
   })
 }

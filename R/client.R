@@ -6,8 +6,9 @@
 # Construction validates its arguments and builds the Rust client (which sends
 # nothing): no request is made until the first method call.
 orthanc_initialize <- function(self, private, url, username = NULL, password = NULL,
-                               token = NULL, auth = NULL, ...) {
-  call <- quote(Orthanc$new())
+                               token = NULL, auth = NULL, ..., .call = quote(Orthanc$new()),
+                               .default_url = "http://localhost:8042") {
+  call <- .call
   opts <- client_options(..., call = call)
   if (!is.null(token) && !is_token(token)) {
     orthanc_abort("argument", "{.arg token} must be a single non-empty string (UTF-8 text) or NULL.", call = call)
@@ -19,7 +20,7 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
     ), call = call)
   }
   if (missing(url) || is.null(url)) {
-    url <- env_or_null("ORTHANC_URL") %||% "http://localhost:8042"
+    url <- env_or_null("ORTHANC_URL") %||% .default_url
   }
   if (!is_string(url) || !nzchar(url) || !is_text(url)) {
     orthanc_abort("argument", "{.arg url} must be a single string (UTF-8 text) such as {.val http://localhost:8042}.", call = call)
@@ -44,7 +45,7 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
   if (is.null(token) && !is.null(auth)) token <- private$renew_token(call)
   self$url <- parts$url
   private$config <- list(url = parts$url, username = username, options = opts)
-  private$connect(password, token)
+  private$connect(password, token, call)
   if ((!is.null(password) || !is.null(token)) && startsWith(tolower(parts$url), "http://") &&
       !is_loopback(parts$host)) {
     cli::cli_warn(c(
@@ -77,6 +78,9 @@ orthanc_print <- function(self, private) {
 # The private members of `Orthanc`. Every request, generated or not, goes
 # through `request()`.
 orthanc_private <- list(
+  # The function that makes the condition of a failed answer (NULL:
+  # answer_condition()); the DICOMweb client words its own (R/dicomweb.R).
+  describe_failure = NULL,
   handle = NULL,
   config = NULL,
   version = NULL,
@@ -86,14 +90,14 @@ orthanc_private <- list(
 
   # Build the Rust client (no request is sent). The password is passed through,
   # never stored in R.
-  connect = function(password = NULL, token = NULL) {
+  connect = function(password = NULL, token = NULL, call = quote(Orthanc$new())) {
     cfg <- private$config
     o <- cfg$options
     if (!is.null(password) && !is_text(password)) {
-      orthanc_abort("argument", "The password ({.envvar ORTHANC_PASSWORD}) must be UTF-8 text.", call = quote(Orthanc$new()))
+      orthanc_abort("argument", "The password ({.envvar ORTHANC_PASSWORD}) must be UTF-8 text.", call = call)
     }
     if (!is.null(token) && !is_token(token)) {
-      orthanc_abort("argument", "The token ({.envvar ORTHANC_TOKEN}) must be a single non-empty string (UTF-8 text).", call = quote(Orthanc$new()))
+      orthanc_abort("argument", "The token ({.envvar ORTHANC_TOKEN}) must be a single non-empty string (UTF-8 text).", call = call)
     }
     h <- rs_client_new(
       cfg$url, cfg$username, password, token, as.numeric(o$timeout), as.integer(o$retries),
@@ -101,7 +105,7 @@ orthanc_private <- list(
       o$user_agent %||% paste0("orthanc-r/", utils::packageVersion("orthanc"))
     )
     if (is.list(h)) {
-      stop(transport_condition(c(h, url = cfg$url), "CONNECT", call = quote(Orthanc$new())))
+      stop(transport_condition(c(h, url = cfg$url), "CONNECT", call = call))
     }
     private$handle <- h
     invisible()
@@ -148,9 +152,15 @@ orthanc_private <- list(
   # get `{}` (Orthanc's defaults) when none is given: Orthanc refuses an empty
   # body there. `call` (the user's call, for error messages) is a promise,
   # forced only to report a failure or to the test hook.
+  #
+  # `extra`: more fields of the request value, set over those built here: the
+  # multipart ones of the DICOMweb client (`parts_dir`, `parts`, and
+  # `body_kind = "multipart_files"` with `body`, see R/dicomweb.R); a
+  # request with `parts_dir` or `parts` answers list(files or parts,
+  # part_types, content_type) instead of its body.
   request = function(method, path, params = NULL, json = NULL, data = NULL, file = NULL,
                      headers = NULL, cookies = NULL, dest = NULL, encode = TRUE,
-                     call = sys.call(-1L)) {
+                     call = sys.call(-1L), extra = NULL) {
     if (encode) path <- route_segments(path, call)
     if (!is.null(params)) check_named_list(params, "params", call)
     if (!is.null(headers)) check_named_list(headers, "headers", call)
@@ -160,6 +170,7 @@ orthanc_private <- list(
     }
     body <- if (is.null(file) && is.null(json) && is.null(data)) no_body else request_body(file, json, data, call)
     req <- request_value(method, path, encode, params, headers, cookies, body, dest)
+    if (!is.null(extra)) req[names(extra)] <- extra
     res <- send_request(private$handle, req, private$config$url)
     if (is_failure(res)) {
       if (identical(res[[1L]], "stale")) {
@@ -178,7 +189,7 @@ orthanc_private <- list(
         if (!is.null(res$status)) private$last <- list(status = res$status, url = res$url, headers = res$headers)
         if (identical(res[[1L]], "interrupt")) orthanc_interrupt()
         ids <- if (encode) !is.null(names(path)) && any(nzchar(names(path))) else NA
-        cnd <- answer_condition(res, method, private$version, call, ids)
+        cnd <- (private$describe_failure %||% answer_condition)(res, method, private$version, call, ids)
         if (!is.null(the$request_hook)) the$request_hook(call, cnd)
         stop(cnd)
       }
@@ -188,6 +199,7 @@ orthanc_private <- list(
     # in src/rust/src/lib.rs, and mock_answer()).
     private$last <- list(status = res[[1L]], url = res[[2L]], headers = res[[4L]])
     value <- if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
+    if (!is.null(extra$parts_dir) || isTRUE(extra$parts)) value <- multipart_value(res)
     if (!is.null(the$request_hook)) the$request_hook(call, value)
     if (is.null(value) || method == "DELETE") invisible(value) else value
   },
@@ -250,10 +262,10 @@ orthanc_private <- list(
   },
 
   # Many requests at once: one value or condition per request.
-  run_batch = function(requests, concurrency, progress) {
-    call <- sys.call(-1L)
+  run_batch = function(requests, concurrency, progress, call = NULL) {
+    call <- call %||% sys.call(-1L)
     run_batch(private$ptr, private$config$url, requests, concurrency, progress,
-      version = private$version, call = call
+      version = private$version, call = call, describe = private$describe_failure
     )
   },
 
