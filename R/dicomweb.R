@@ -36,6 +36,12 @@
 #' column of their items (DICOM JSON), bulk data as its URI. Absent or empty
 #' values are `NA`. With `as = "list"` the DICOM JSON is returned as it came.
 #'
+#' @section Warnings:
+#' A search whose answer has `Warning` headers (DICOMweb servers say so when
+#' they ignore a parameter, e.g. fuzzy matching, or cut the results) raises an
+#' R warning of class `orthanc_dicomweb_warning` with the server's words
+#' (field `warning`).
+#'
 #' @section Errors:
 #' A failure is an `orthanc_error` condition, as for [Orthanc] (see
 #' [orthanc_error]): an HTTP error status gives `orthanc_http_<status>` and
@@ -471,6 +477,7 @@ DicomWeb <- R6::R6Class(
         ))
         p <- p[!vapply(p, is.null, TRUE)]
         ans <- private$dw("GET", segments, params = if (length(p)) p, headers = headers, call = call)
+        dicomweb_warn(private$last$headers, call)
         if (is.null(ans)) list() else ans
       }
       if (!all) {
@@ -482,7 +489,7 @@ DicomWeb <- R6::R6Class(
           ans <- page(size, offset)
           out <- c(out, ans)
           offset <- offset + length(ans)
-          warned <- !is.null(private$last$headers) && !is.na(private$last$headers["warning"])
+          warned <- any(names(private$last$headers) == "warning")
           if (!length(ans) || (length(ans) < size && !warned)) break
         }
       }
@@ -868,6 +875,16 @@ dicomweb_condition <- function(res, method, version, call, ids = NA) {
     warning = if (length(warning)) warning,
     call = call
   )
+}
+
+# A successful answer's Warning headers (e.g. "299 host: The fuzzymatching
+# parameter is not supported") as an R warning of class
+# orthanc_dicomweb_warning (field `warning`).
+dicomweb_warn <- function(headers, call) {
+  w <- unname(headers[names(headers) == "warning"])
+  if (!length(w)) return(invisible())
+  msg <- format_bullets(c("The DICOMweb server warns:", stats::setNames(w, rep("!", length(w)))), environment())
+  warning(warningCondition(msg, warning = w, class = c("orthanc_dicomweb_warning", "orthanc_warning"), call = call))
 }
 
 # Reasons in a DICOM JSON answer: its Status (0000,0900) and ErrorComment
