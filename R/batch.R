@@ -75,6 +75,8 @@ print.orthanc_request <- function(x, ...) {
 # the whole batch.
 run_batch <- function(handle, base_url, requests, concurrency, progress, version, call,
                       describe = NULL) {
+  # The client's own wording of failures (the DICOMweb client's), if it has one.
+  answer_condition <- describe %||% answer_condition
   if (inherits(requests, "orthanc_request")) requests <- list(requests)
   if (!is.list(requests) || !all(vapply(requests, inherits, TRUE, "orthanc_request"))) {
     orthanc_abort("argument", "{.arg requests} must be a list of {.fn orthanc_request} values.", call = call)
@@ -97,8 +99,7 @@ run_batch <- function(handle, base_url, requests, concurrency, progress, version
   }
   lapply(seq_len(n), function(i) {
     r <- res[[i]]
-    if (is_failure(r)) return((describe %||% answer_condition)(r, reqs[[i]]$method, version, call))
-    if (!is.null(reqs[[i]]$parts_dir) || isTRUE(reqs[[i]]$parts)) return(multipart_value(r))
+    if (is_failure(r)) return(answer_condition(r, reqs[[i]]$method, version, call))
     if (!is.null(r$file)) r$file else r$body
   })
 }

@@ -6,8 +6,7 @@
 # Construction validates its arguments and builds the Rust client (which sends
 # nothing): no request is made until the first method call.
 orthanc_initialize <- function(self, private, url, username = NULL, password = NULL,
-                               token = NULL, auth = NULL, ..., .call = quote(Orthanc$new()),
-                               .default_url = "http://localhost:8042") {
+                               token = NULL, auth = NULL, ..., .call = quote(Orthanc$new())) {
   call <- .call
   opts <- client_options(..., call = call)
   if (!is.null(token) && !is_token(token)) {
@@ -20,7 +19,7 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
     ), call = call)
   }
   if (missing(url) || is.null(url)) {
-    url <- env_or_null("ORTHANC_URL") %||% .default_url
+    url <- env_or_null("ORTHANC_URL") %||% "http://localhost:8042"
   }
   if (!is_string(url) || !nzchar(url) || !is_text(url)) {
     orthanc_abort("argument", "{.arg url} must be a single string (UTF-8 text) such as {.val http://localhost:8042}.", call = call)
@@ -152,15 +151,9 @@ orthanc_private <- list(
   # get `{}` (Orthanc's defaults) when none is given: Orthanc refuses an empty
   # body there. `call` (the user's call, for error messages) is a promise,
   # forced only to report a failure or to the test hook.
-  #
-  # `extra`: more fields of the request value, set over those built here: the
-  # multipart ones of the DICOMweb client (`parts_dir`, `parts`, and
-  # `body_kind = "multipart_files"` with `body`, see R/dicomweb.R); a
-  # request with `parts_dir` or `parts` answers list(files or parts,
-  # part_types, content_type) instead of its body.
   request = function(method, path, params = NULL, json = NULL, data = NULL, file = NULL,
                      headers = NULL, cookies = NULL, dest = NULL, encode = TRUE,
-                     call = sys.call(-1L), extra = NULL) {
+                     call = sys.call(-1L)) {
     if (encode) path <- route_segments(path, call)
     if (!is.null(params)) check_named_list(params, "params", call)
     if (!is.null(headers)) check_named_list(headers, "headers", call)
@@ -170,7 +163,6 @@ orthanc_private <- list(
     }
     body <- if (is.null(file) && is.null(json) && is.null(data)) no_body else request_body(file, json, data, call)
     req <- request_value(method, path, encode, params, headers, cookies, body, dest)
-    if (!is.null(extra)) req[names(extra)] <- extra
     res <- send_request(private$handle, req, private$config$url)
     if (is_failure(res)) {
       if (identical(res[[1L]], "stale")) {
@@ -199,7 +191,6 @@ orthanc_private <- list(
     # in src/rust/src/lib.rs, and mock_answer()).
     private$last <- list(status = res[[1L]], url = res[[2L]], headers = res[[4L]])
     value <- if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
-    if (!is.null(extra$parts_dir) || isTRUE(extra$parts)) value <- multipart_value(res)
     if (!is.null(the$request_hook)) the$request_hook(call, value)
     if (is.null(value) || method == "DELETE") invisible(value) else value
   },

@@ -378,7 +378,7 @@ DicomWeb <- R6::R6Class(
       frames <- frame_numbers_arg(frame_numbers, call)
       accept <- multipart_accept("application/octet-stream", transfer_syntax, call)
       ans <- private$dw("GET", c(segs, list("frames", frame_numbers = frames)),
-        headers = list(Accept = accept), extra = list(parts = TRUE), call = call
+        headers = list(Accept = accept), parts = TRUE, call = call
       )
       parts <- ans$parts
       if (as == "raw") {
@@ -404,7 +404,7 @@ DicomWeb <- R6::R6Class(
       route <- private$relative_route(uri, call)
       ans <- private$request("GET", route,
         headers = list(Accept = multipart_accept(media_type, NULL, call)),
-        encode = FALSE, call = call, extra = list(parts = TRUE)
+        encode = FALSE, call = call, parts = TRUE
       )
       if (length(ans$parts) == 1L) ans$parts[[1L]] else ans$parts
     },
@@ -445,10 +445,11 @@ DicomWeb <- R6::R6Class(
     # none for DicomWeb$new(url), "dicom-web" for dicomweb(o).
     root = character(),
 
-    # One request to a route of the service: `segments` after the root.
-    dw = function(method, segments, params = NULL, headers = NULL, extra = NULL, call = NULL) {
+    # One request to a route of the service: `segments` after the root;
+    # `parts = TRUE`: its multipart answer split into parts (split_answer()).
+    dw = function(method, segments, params = NULL, headers = NULL, parts = FALSE, call = NULL) {
       private$request(method, c(as.list(private$root), segments),
-        params = params, headers = headers, call = call, extra = extra
+        params = params, headers = headers, call = call, parts = parts
       )
     },
 
@@ -936,10 +937,11 @@ failure_reason_text <- function(code) {
 
 # Retrieve studies, series or instances (`uids`: list of equal-length vectors
 # `study`, and `series`, `instance` when given) into the folder `path`: one
-# request per row through the batch engine, each answer's parts streamed by
-# Rust into a temporary folder of its own inside `path` (part-NNNNNN.dcm,
-# written under temporary names and renamed when complete), then renamed to
-# <SOPInstanceUID>.dcm (read from each file, rs_dicom_ids()).
+# request per row through the batch engine (orthanc_request(parts_dir =)),
+# each answer's parts streamed by Rust into a temporary folder of its own
+# inside `path` (part-NNNNNN.dcm, written under temporary names and renamed
+# when complete), then renamed to <SOPInstanceUID>.dcm (read from each file,
+# rs_dicom_ids()).
 dicomweb_retrieve <- function(private, uids, path, transfer_syntax, concurrency, progress, call) {
   if (!is_string(path) || !dir.exists(path)) {
     orthanc_abort("argument", "{.arg path} must be an existing folder.", call = call)
@@ -959,9 +961,7 @@ dicomweb_retrieve <- function(private, uids, path, transfer_syntax, concurrency,
       if (!is.null(uids$instance)) c("instances", uids$instance[i])
     )
     dir.create(temp[i])
-    req <- orthanc_request("GET", route, headers = list(Accept = accept))
-    req$parts_dir <- temp[i]
-    req
+    orthanc_request("GET", route, headers = list(Accept = accept), parts_dir = temp[i])
   })
   what <- if (!is.null(uids$instance)) "instance" else if (!is.null(uids$series)) "series" else "study"
   answers <- private$run_batch(requests, concurrency, progress_as(progress, paste0("Retrieving ", what)), call = call)
@@ -1004,8 +1004,8 @@ dicomweb_retrieve <- function(private, uids, path, transfer_syntax, concurrency,
 # STOW-RS ----------------------------------------------------------------------
 
 # Store the DICOM files of `path` (files, folders, ZIP archives) in requests
-# of at most `max_request_size` bytes (multipart bodies of known length, built
-# by Rust from the files: body_kind "multipart_files"), sent through the batch
+# of at most `max_request_size` bytes (orthanc_request(multipart =): bodies of
+# known length streamed by Rust from the files), sent through the batch
 # engine; one report row per DICOM file, read from the answers' sequences.
 dicomweb_store <- function(self, private, path, recursive, study_instance_uid, max_request_size,
                            concurrency, progress, call) {
@@ -1057,12 +1057,9 @@ dicomweb_store <- function(self, private, path, recursive, study_instance_uid, m
     route <- c(private$root, "studies", study_instance_uid)
     groups <- split(seq_along(send), chunk)
     requests <- lapply(groups, function(idx) {
-      req <- orthanc_request("POST", if (length(route) > 1L) route else paste0("/", route),
-        headers = list(Accept = "application/dicom+json")
+      orthanc_request("POST", if (length(route) > 1L) route else paste0("/", route),
+        headers = list(Accept = "application/dicom+json"), multipart = send[idx]
       )
-      req$body_kind <- "multipart_files"
-      req$body <- normalizePath(send[idx])
-      req
     })
     answers <- private$run_batch(unname(requests), concurrency, progress_as(progress, "Storing"), call = call)
     for (k in seq_along(groups)) {

@@ -198,16 +198,6 @@ send_batch <- function(handle, reqs, base_url, concurrency, progress) {
   rs_perform_batch(handle(), reqs, as.integer(concurrency), progress)
 }
 
-# The value of a successful answer to a request with `parts_dir` (its parts
-# written to files in that folder) or `parts = TRUE` (its parts in memory):
-# list(files = paths or parts = raw vectors, part_types = their content
-# types, content_type = the answer's).
-multipart_value <- function(res) {
-  out <- list(files = res$files, parts = res$parts, part_types = res$part_types,
-    content_type = res$content_type)
-  out[!vapply(out, is.null, TRUE)]
-}
-
 # The condition for an answer that is_failure(): a transfer error or an HTTP
 # error status. `version`: the server's version when the client knows it (NULL
 # otherwise: building a condition never sends a request).
