@@ -108,7 +108,10 @@ print.orthanc_request <- function(x, ...) {
 # as split_answer() gives them, for one with `parts_dir` or `parts`), or the
 # orthanc_error condition of its failure (not raised). A user interrupt stops
 # the whole batch.
-run_batch <- function(handle, base_url, requests, concurrency, progress, version, call) {
+run_batch <- function(handle, base_url, requests, concurrency, progress, version, call,
+                      describe = NULL) {
+  # The client's own wording of failures (the DICOMweb client's), if it has one.
+  answer_condition <- describe %||% answer_condition
   if (inherits(requests, "orthanc_request")) requests <- list(requests)
   if (!is.list(requests) || !all(vapply(requests, inherits, TRUE, "orthanc_request"))) {
     orthanc_abort("argument", "{.arg requests} must be a list of {.fn orthanc_request} values.", call = call)

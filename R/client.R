@@ -6,8 +6,8 @@
 # Construction validates its arguments and builds the Rust client (which sends
 # nothing): no request is made until the first method call.
 orthanc_initialize <- function(self, private, url, username = NULL, password = NULL,
-                               token = NULL, auth = NULL, ...) {
-  call <- quote(Orthanc$new())
+                               token = NULL, auth = NULL, ..., .call = quote(Orthanc$new())) {
+  call <- .call
   opts <- client_options(..., call = call)
   if (!is.null(token) && !is_token(token)) {
     orthanc_abort("argument", "{.arg token} must be a single non-empty string (UTF-8 text) or NULL.", call = call)
@@ -44,7 +44,7 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
   if (is.null(token) && !is.null(auth)) token <- private$renew_token(call)
   self$url <- parts$url
   private$config <- list(url = parts$url, username = username, options = opts)
-  private$connect(password, token)
+  private$connect(password, token, call)
   if ((!is.null(password) || !is.null(token)) && startsWith(tolower(parts$url), "http://") &&
       !is_loopback(parts$host)) {
     cli::cli_warn(c(
@@ -77,6 +77,9 @@ orthanc_print <- function(self, private) {
 # The private members of `Orthanc`. Every request, generated or not, goes
 # through `request()`.
 orthanc_private <- list(
+  # The function that makes the condition of a failed answer (NULL:
+  # answer_condition()); the DICOMweb client words its own (R/dicomweb.R).
+  describe_failure = NULL,
   handle = NULL,
   config = NULL,
   version = NULL,
@@ -86,14 +89,14 @@ orthanc_private <- list(
 
   # Build the Rust client (no request is sent). The password is passed through,
   # never stored in R.
-  connect = function(password = NULL, token = NULL) {
+  connect = function(password = NULL, token = NULL, call = quote(Orthanc$new())) {
     cfg <- private$config
     o <- cfg$options
     if (!is.null(password) && !is_text(password)) {
-      orthanc_abort("argument", "The password ({.envvar ORTHANC_PASSWORD}) must be UTF-8 text.", call = quote(Orthanc$new()))
+      orthanc_abort("argument", "The password ({.envvar ORTHANC_PASSWORD}) must be UTF-8 text.", call = call)
     }
     if (!is.null(token) && !is_token(token)) {
-      orthanc_abort("argument", "The token ({.envvar ORTHANC_TOKEN}) must be a single non-empty string (UTF-8 text).", call = quote(Orthanc$new()))
+      orthanc_abort("argument", "The token ({.envvar ORTHANC_TOKEN}) must be a single non-empty string (UTF-8 text).", call = call)
     }
     h <- rs_client_new(
       cfg$url, cfg$username, password, token, as.numeric(o$timeout), as.integer(o$retries),
@@ -101,7 +104,7 @@ orthanc_private <- list(
       o$user_agent %||% paste0("orthanc-r/", utils::packageVersion("orthanc"))
     )
     if (is.list(h)) {
-      stop(transport_condition(c(h, url = cfg$url), "CONNECT", call = quote(Orthanc$new())))
+      stop(transport_condition(c(h, url = cfg$url), "CONNECT", call = call))
     }
     private$handle <- h
     invisible()
@@ -198,7 +201,7 @@ orthanc_private <- list(
         if (!is.null(res$status)) private$last <- list(status = res$status, url = res$url, headers = res$headers)
         if (identical(status, "interrupt")) orthanc_interrupt()
         ids <- if (encode) !is.null(names(path)) && any(nzchar(names(path))) else NA
-        cnd <- answer_condition(res, method, private$version, call, ids)
+        cnd <- (private$describe_failure %||% answer_condition)(res, method, private$version, call, ids)
         if (!is.null(the$request_hook)) the$request_hook(call, cnd)
         stop(cnd)
       }
@@ -278,10 +281,10 @@ orthanc_private <- list(
   },
 
   # Many requests at once: one value or condition per request.
-  run_batch = function(requests, concurrency, progress) {
-    call <- sys.call(-1L)
+  run_batch = function(requests, concurrency, progress, call = NULL) {
+    call <- call %||% sys.call(-1L)
     run_batch(private$ptr, private$config$url, requests, concurrency, progress,
-      version = private$version, call = call
+      version = private$version, call = call, describe = private$describe_failure
     )
   },
 

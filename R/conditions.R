@@ -8,7 +8,10 @@
 #'   `status`, `method`, `url` (never with credentials), `error_body`
 #'   (Orthanc's error answer, a list with `OrthancError`, `OrthancStatus`,
 #'   `Message`, `Details` when Orthanc gave them; not `body`, which rlang
-#'   reserves for the bullets of a condition's message).
+#'   reserves for the bullets of a condition's message). Failures of a
+#'   [DicomWeb] client also carry `warning`: the answer's `Warning` headers,
+#'   where DICOMweb servers explain themselves; their `error_body` may be a
+#'   DICOM JSON status.
 #' * `orthanc_connection_error`: the connection was refused, reset or could
 #'   not be made (`orthanc_tls_error` for TLS failures is a subclass).
 #' * `orthanc_timeout_error`: the server did not answer within the timeout.

@@ -274,7 +274,7 @@ print.orthanc_upload_report <- function(x, ..., n = 5L) {
   counts <- counts[counts > 0]
   files <- length(unique(x$path))
   cli::cat_line(
-    "<orthanc_upload_report> ",
+    "<", class(x)[1L], "> ",
     if (nrow(x) != files) paste0(nrow(x), " rows from "),
     files, " file", if (files != 1L) "s",
     if (length(counts)) paste0(": ", paste(counts, names(counts), collapse = ", "))

@@ -9,6 +9,8 @@ pkgs=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-wit
       r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx
       debootstrap orthanc pandoc qpdf curl ca-certificates python3 openssl procps
       libssl-dev pkg-config xz-utils r-cran-httr2 r-cran-curl
+      # as.raster() of the rendered images of DicomWeb (Suggests)
+      r-cran-png r-cran-jpeg
       # the web site (dev/check.sh builds it)
       r-cran-pkgdown
       # R CMD check --as-cran: HTML validation, bashisms (the PDF manual is
