@@ -7825,8 +7825,10 @@ Orthanc <- R6::R6Class(
     #'   version, a number), `extended_find` (`TRUE` when the server sorts and
     #'   counts finds, Orthanc 1.12.5 and later with a database back-end that
     #'   supports it), `extended_changes` (the change log filtered by type and
-    #'   range, same conditions), `labels` (labels are supported) and `plugins`
-    #'   (names of the loaded plugins). Functions that need one of these check
+    #'   range, same conditions), `labels` (labels are supported), `read_only`
+    #'   (the server was started with `"ReadOnly": true`, Orthanc 1.12.5 and
+    #'   later: it finds and serves, and refuses to store, modify or delete) and
+    #'   `plugins` (names of the loaded plugins). Functions that need one of these check
     #'   it before sending anything (see [changes()], [count_studies()]).
     capabilities = function(value) private$capabilities_field(value),
 

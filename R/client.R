@@ -249,6 +249,7 @@ orthanc_private <- list(
         extended_find = flag(system$Capabilities$HasExtendedFind),
         extended_changes = flag(system$Capabilities$HasExtendedChanges),
         labels = flag(system$HasLabels),
+        read_only = flag(system$ReadOnly),
         plugins = as.character(unlist(plugins))
       )
     }

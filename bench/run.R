@@ -8,14 +8,17 @@
 #
 # Options: --smoke, --no-rust (skip the Rust baseline), --rust (build it even
 # with --smoke), --scale (W6: W2 and W4 at ten times the sizes, after W1-W5), --use-env-server
-# (use ORTHANC_TEST_URL/USERNAME/PASSWORD instead of starting a server).
+# (use ORTHANC_TEST_URL/USERNAME/PASSWORD instead of starting a server),
+# --only=W7 (or BENCH_ONLY=W7: W7 alone).
 # Sizes: environment variables BENCH_CALLS, BENCH_REPS, BENCH_FIND, BENCH_UPLOAD,
-# BENCH_ARCHIVE, BENCH_TAGS (see bench/README.md).
+# BENCH_ARCHIVE, BENCH_TAGS, BENCH_W7 (see bench/README.md).
 
 args <- commandArgs(TRUE)
 smoke <- "--smoke" %in% args
 scale <- "--scale" %in% args || nzchar(Sys.getenv("BENCH_SCALE"))
 use_env_server <- "--use-env-server" %in% args
+only <- toupper(sub("^--only=", "", c(grep("^--only=", args, value = TRUE), Sys.getenv("BENCH_ONLY"))[1]))
+if (!only %in% c("", "W7")) stop("--only= / BENCH_ONLY: only W7 can be run alone")
 root <- normalizePath(".")
 if (!file.exists(file.path(root, "bench", "run.R"))) {
   stop("run bench/run.R from the package root")
@@ -32,7 +35,7 @@ cfg <- list(
   upload = size("BENCH_UPLOAD", 1000L, 5L),
   archive = size("BENCH_ARCHIVE", 3200L, 22L),
   tags = size("BENCH_TAGS", 5000L, 10L),
-  w7 = size("BENCH_W7", 5000L, 40L)
+  w7 = size("BENCH_W7", 50000L, 40L)
 )
 
 suppressPackageStartupMessages({
@@ -81,6 +84,150 @@ dir.create(work)
 main <- function() {
   o <- Orthanc$new(url, username = user, password = pass)
   Sys.setenv(BENCH_URL = url, BENCH_USER = user, BENCH_PASS = pass)
+
+  # ---- measuring --------------------------------------------------------------
+  cpu_now <- function() {
+    t <- proc.time()
+    c(wall = t[["elapsed"]], cpu = t[["user.self"]] + t[["sys.self"]])
+  }
+  timed <- function(expr_fun) {
+    gc(FALSE)
+    t0 <- cpu_now()
+    expr_fun()
+    cpu_now() - t0
+  }
+  # Run each variant once per repetition, in a rotating order; `setup` runs
+  # (untimed) before each. Returns a data frame of medians (wall, cpu, and any
+  # extra numbers a variant returns).
+  interleave <- function(variants, reps = cfg$reps, setup = NULL) {
+    res <- list()
+    nm <- names(variants)
+    for (r in seq_len(reps)) {
+      order <- nm[(seq_along(nm) + r - 2L) %% length(nm) + 1L]
+      for (v in order) {
+        if (!is.null(setup)) setup()
+        x <- variants[[v]]()
+        res[[v]] <- rbind(res[[v]], x)
+      }
+    }
+    out <- do.call(rbind, lapply(nm, function(v) {
+      m <- res[[v]]
+      as.data.frame(t(apply(m, 2, stats::median)))
+    }))
+    cbind(client = nm, out, stringsAsFactors = FALSE)
+  }
+  md <- function(df, title) {
+    cat("\n### ", title, "\n\n", sep = "")
+    fmt <- function(x) {
+      if (is.numeric(x)) ifelse(is.na(x), "", formatC(x, format = "fg", digits = 3, big.mark = ",")) else x
+    }
+    cells <- lapply(df, fmt)
+    cat("| ", paste(names(df), collapse = " | "), " |\n", sep = "")
+    cat("|", paste(rep("---", ncol(df)), collapse = "|"), "|\n", sep = "")
+    for (i in seq_len(nrow(df))) {
+      cat("| ", paste(vapply(cells, function(x) as.character(x[i]), ""), collapse = " | "), " |\n", sep = "")
+    }
+  }
+  # Ratios to the best (lowest) baseline of the same table.
+  with_ratios <- function(df, cols, baseline_rows) {
+    for (col in cols) {
+      best <- suppressWarnings(min(df[[col]][baseline_rows], na.rm = TRUE))
+      df[[paste0(col, " × best baseline")]] <- round(df[[col]] / best, 2)
+    }
+    df
+  }
+  is_baseline <- function(df) !startsWith(df$client, "orthanc")
+
+  header <- function() {
+    cat("## orthanc benchmark\n\n")
+    cat(sprintf("- %s, %s, orthanc %s (%s), Orthanc server %s\n", format(Sys.time(), "%Y-%m-%d %H:%M"),
+      R.version.string, packageVersion("orthanc"), dirname(system.file(package = "orthanc")),
+      o$server_version))
+    cat(sprintf("- sizes: %s; medians of %d interleaved repetitions%s\n",
+      paste(names(cfg), unlist(cfg), sep = " = ", collapse = ", "), cfg$reps,
+      if (smoke) " (smoke run: tiny sizes, figures mean nothing)" else ""))
+    cat(sprintf("- machine: %s cores; the server runs on the same machine\n", parallel::detectCores()))
+  }
+
+  # ---- W7: a sorted first page and a count, on the server or in R ---------------
+  run_w7 <- function() {
+    # BENCH_W7 studies of one instance each, with random study dates (ties
+    # included), made fast: copies of a small fixture with new UIDs, StudyDate,
+    # PatientID and StudyDescription written locally by the generator of the
+    # tests (tests/testthat/helper-dicom-copies.R), sent with upload(), by
+    # chunks of 5,000 files. Then the first 100 by date (order_by and limit, on
+    # the server) against listing all of them and sorting in R, and
+    # count_studies() against length(find_studies()). Deleted at the end.
+    say("W7: making %d studies", cfg$w7)
+    source(file.path(root, "tests", "testthat", "helper-dicom-copies.R"), local = TRUE)
+    w7_seed <- dicom_seed(file.path(root, "tests", "testthat", "fixtures", "Lena-1.dcm"))
+    w7_desc <- paste0("W7-", paste(sample(letters, 8), collapse = ""))
+    t0 <- proc.time()[["elapsed"]]
+    dates <- format(as.Date("1990-01-01") + sample.int(12000L, cfg$w7, replace = TRUE), "%Y%m%d")
+    w7_patients <- character()
+    # Deleted at the end, also when something fails on the way.
+    on.exit({
+      say("W7: deleting the studies")
+      for (p in w7_patients) try(bulk_delete(o, p), silent = TRUE)
+    }, add = TRUE)
+    w7_chunk <- 5000L
+    w7_gen <- 0
+    for (first in seq(1L, cfg$w7, by = w7_chunk)) {
+      rows <- first:min(cfg$w7, first + w7_chunk - 1L)
+      dir <- file.path(work, "w7")
+      tg <- proc.time()[["elapsed"]]
+      # One patient per 1,000 studies (deleted patient by patient at the end).
+      paths <- dicom_study_copies(w7_seed, dir, length(rows), dates[rows],
+        sprintf("%s-%03d", w7_desc, (rows - 1L) %/% 1000L), w7_desc, prefix = sprintf("w7-%06d", first))
+      w7_gen <- w7_gen + proc.time()[["elapsed"]] - tg
+      report <- upload(o, paths, progress = FALSE)
+      unlink(dir, recursive = TRUE)
+      w7_patients <- unique(c(w7_patients, report$parent_patient[!is.na(report$parent_patient)]))
+      if (!all(report$status == "Success")) {
+        stop("W7: ", sum(report$status != "Success"), " studies could not be stored: ", report$message[report$status != "Success"][1])
+      }
+    }
+    say("  %d studies in %.0f s (%.0f s writing the files, the rest uploading)", cfg$w7,
+      proc.time()[["elapsed"]] - t0, w7_gen)
+    w7_q <- list(StudyDescription = w7_desc)
+    page_ids <- function(x) vapply(x, function(s) s$identifier, "")
+    first_sorted <- page_ids(find_studies(o, query = w7_q, order_by = c(StudyDate = "desc"), limit = 100,
+      retrieve_all_resources = FALSE, progress = FALSE))
+    all_sorted <- local({
+      all <- find_studies(o, query = w7_q, progress = FALSE)
+      d <- vapply(all, function(s) s$main_dicom_tags$StudyDate, "")
+      page_ids(all[order(d, decreasing = TRUE)][seq_len(min(100L, length(all)))])
+    })
+    # Ties of dates may order differently: the dates of the two pages must agree.
+    same_dates <- identical(sort(dates, decreasing = TRUE)[seq_along(first_sorted)],
+      vapply(first_sorted, function(id) o$get_studies_id(id)$MainDicomTags$StudyDate, "", USE.NAMES = FALSE))
+    if (!same_dates || length(first_sorted) != length(all_sorted)) stop("W7: the sorted pages differ")
+    v <- list(
+      `orthanc order_by + limit (server)` = function() timed(function() find_studies(o, query = w7_q,
+        order_by = c(StudyDate = "desc"), limit = 100, retrieve_all_resources = FALSE, progress = FALSE)),
+      `orthanc list all, sort in R` = function() timed(function() {
+        all <- find_studies(o, query = w7_q, progress = FALSE)
+        d <- vapply(all, function(s) s$main_dicom_tags$StudyDate, "")
+        all[order(d, decreasing = TRUE)][seq_len(min(100L, length(all)))]
+      }),
+      `orthanc count_studies() (server)` = function() timed(function() count_studies(o, query = w7_q)),
+      `orthanc length(find_studies())` = function() timed(function() length(find_studies(o, query = w7_q, progress = FALSE)))
+    )
+    m <- interleave(v)
+    w7 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu, check.names = FALSE)
+    ratio <- function(slow, fast) sprintf("%.1f", w7$`wall s`[slow] / w7$`wall s`[fast])
+    w7$`wall ratio` <- c(ratio(2, 1), "1.0", ratio(4, 3), "1.0")
+    md(w7, sprintf("W7: first page of 100 of %d studies by date, and a count (wall ratio: the R way / the server's way; extended find: %s)",
+      cfg$w7, o$capabilities$extended_find))
+  }
+
+  # BENCH_ONLY=W7 (or --only=W7): W7 alone, without the data of W1-W5.
+  if (identical(only, "W7")) {
+    header()
+    run_w7()
+    cat("\n")
+    return(invisible())
+  }
 
   # ---- the Rust baseline ----------------------------------------------------
   rust_bin <- file.path(root, "bench", "rust-baseline", "target", "release", "orthanc-bench-baseline")
@@ -210,59 +357,6 @@ main <- function() {
     for (f in found) if (identical(f$Type, "Study")) o$delete_studies_id(f$ID)
   }
 
-  # ---- measuring --------------------------------------------------------------
-  cpu_now <- function() {
-    t <- proc.time()
-    c(wall = t[["elapsed"]], cpu = t[["user.self"]] + t[["sys.self"]])
-  }
-  timed <- function(expr_fun) {
-    gc(FALSE)
-    t0 <- cpu_now()
-    expr_fun()
-    cpu_now() - t0
-  }
-  # Run each variant once per repetition, in a rotating order; `setup` runs
-  # (untimed) before each. Returns a data frame of medians (wall, cpu, and any
-  # extra numbers a variant returns).
-  interleave <- function(variants, reps = cfg$reps, setup = NULL) {
-    res <- list()
-    nm <- names(variants)
-    for (r in seq_len(reps)) {
-      order <- nm[(seq_along(nm) + r - 2L) %% length(nm) + 1L]
-      for (v in order) {
-        if (!is.null(setup)) setup()
-        x <- variants[[v]]()
-        res[[v]] <- rbind(res[[v]], x)
-      }
-    }
-    out <- do.call(rbind, lapply(nm, function(v) {
-      m <- res[[v]]
-      as.data.frame(t(apply(m, 2, stats::median)))
-    }))
-    cbind(client = nm, out, stringsAsFactors = FALSE)
-  }
-  md <- function(df, title) {
-    cat("\n### ", title, "\n\n", sep = "")
-    fmt <- function(x) {
-      if (is.numeric(x)) ifelse(is.na(x), "", formatC(x, format = "fg", digits = 3, big.mark = ",")) else x
-    }
-    cells <- lapply(df, fmt)
-    cat("| ", paste(names(df), collapse = " | "), " |\n", sep = "")
-    cat("|", paste(rep("---", ncol(df)), collapse = "|"), "|\n", sep = "")
-    for (i in seq_len(nrow(df))) {
-      cat("| ", paste(vapply(cells, function(x) as.character(x[i]), ""), collapse = " | "), " |\n", sep = "")
-    }
-  }
-  # Ratios to the best (lowest) baseline of the same table.
-  with_ratios <- function(df, cols, baseline_rows) {
-    for (col in cols) {
-      best <- suppressWarnings(min(df[[col]][baseline_rows], na.rm = TRUE))
-      df[[paste0(col, " × best baseline")]] <- round(df[[col]] / best, 2)
-    }
-    df
-  }
-  is_baseline <- function(df) !startsWith(df$client, "orthanc")
-
   auth_h2 <- function(req) httr2::req_auth_basic(req, user, pass)
   curl_handle <- function() {
     h <- curl::new_handle()
@@ -275,14 +369,7 @@ main <- function() {
     fromJSON(rawToChar(r$content), simplifyVector = FALSE)
   }
 
-  cat("## orthanc benchmark\n\n")
-  cat(sprintf("- %s, %s, orthanc %s (%s), Orthanc server %s\n", format(Sys.time(), "%Y-%m-%d %H:%M"),
-    R.version.string, packageVersion("orthanc"), dirname(system.file(package = "orthanc")),
-    o$server_version))
-  cat(sprintf("- sizes: %s; medians of %d interleaved repetitions%s\n",
-    paste(names(cfg), unlist(cfg), sep = " = ", collapse = ", "), cfg$reps,
-    if (smoke) " (smoke run: tiny sizes, figures mean nothing)" else ""))
-  cat(sprintf("- machine: %s cores; the server runs on the same machine\n", parallel::detectCores()))
+  header()
 
   # ---- W1: per-call latency and client CPU ------------------------------------
   say("W1")
@@ -498,57 +585,7 @@ main <- function() {
   w5 <- with_ratios(w5, c("wall s", "CPU s"), is_baseline(w5))
   md(w5, sprintf("W5: %d tags of %d instances into a data frame", length(tags), cfg$tags))
 
-  # ---- W7: a sorted first page and a count, on the server or in R ---------------
-  # BENCH_W7 studies of one instance each, with distinct study dates, made by
-  # /tools/create-dicom in one batch; then the first 100 by date (order_by and
-  # limit, on the server) against listing all of them and sorting in R, and
-  # count_studies() against length(find_studies()). Deleted at the end.
-  say("W7: making %d studies", cfg$w7)
-  w7_desc <- paste0("W7-", paste(sample(letters, 8), collapse = ""))
-  t0 <- proc.time()[["elapsed"]]
-  dates <- format(as.Date("1990-01-01") + sample.int(12000L, cfg$w7, replace = TRUE), "%Y%m%d")
-  w7_reqs <- lapply(seq_len(cfg$w7), function(i) {
-    orthanc_request("POST", c("tools", "create-dicom"), json = list(Tags = list(
-      PatientID = sprintf("%s-%06d", w7_desc, i), StudyDescription = w7_desc,
-      StudyDate = dates[i], SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    )))
-  })
-  w7_made <- o$batch(w7_reqs, concurrency = 4, progress = FALSE)
-  w7_ok <- !vapply(w7_made, inherits, NA, what = "condition")
-  if (!all(w7_ok)) stop("W7: ", sum(!w7_ok), " studies could not be made: ", conditionMessage(w7_made[!w7_ok][[1]]))
-  say("  %d studies in %.0f s", cfg$w7, proc.time()[["elapsed"]] - t0)
-  w7_q <- list(StudyDescription = w7_desc)
-  page_ids <- function(x) vapply(x, function(s) s$identifier, "")
-  first_sorted <- page_ids(find_studies(o, query = w7_q, order_by = c(StudyDate = "desc"), limit = 100,
-    retrieve_all_resources = FALSE, progress = FALSE))
-  all_sorted <- local({
-    all <- find_studies(o, query = w7_q, progress = FALSE)
-    d <- vapply(all, function(s) s$main_dicom_tags$StudyDate, "")
-    page_ids(all[order(d, decreasing = TRUE)][seq_len(min(100L, length(all)))])
-  })
-  # Ties of dates may order differently: the dates of the two pages must agree.
-  same_dates <- identical(sort(dates, decreasing = TRUE)[seq_along(first_sorted)],
-    vapply(first_sorted, function(id) o$get_studies_id(id)$MainDicomTags$StudyDate, "", USE.NAMES = FALSE))
-  if (!same_dates || length(first_sorted) != length(all_sorted)) stop("W7: the sorted pages differ")
-  v <- list(
-    `orthanc order_by + limit (server)` = function() timed(function() find_studies(o, query = w7_q,
-      order_by = c(StudyDate = "desc"), limit = 100, retrieve_all_resources = FALSE, progress = FALSE)),
-    `orthanc list all, sort in R` = function() timed(function() {
-      all <- find_studies(o, query = w7_q, progress = FALSE)
-      d <- vapply(all, function(s) s$main_dicom_tags$StudyDate, "")
-      all[order(d, decreasing = TRUE)][seq_len(min(100L, length(all)))]
-    }),
-    `orthanc count_studies() (server)` = function() timed(function() count_studies(o, query = w7_q)),
-    `orthanc length(find_studies())` = function() timed(function() length(find_studies(o, query = w7_q, progress = FALSE)))
-  )
-  m <- interleave(v)
-  w7 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu, check.names = FALSE)
-  ratio <- function(slow, fast) sprintf("%.1f", w7$`wall s`[slow] / w7$`wall s`[fast])
-  w7$`wall ratio` <- c(ratio(2, 1), "1.0", ratio(4, 3), "1.0")
-  md(w7, sprintf("W7: first page of 100 of %d studies by date, and a count (wall ratio: the R way / the server's way; extended find: %s)",
-    cfg$w7, o$capabilities$extended_find))
-  say("W7: deleting the studies")
-  bulk_delete(o, vapply(w7_made, function(x) x$ParentPatient, ""))
+  run_w7()
 
   # ---- W6: W2 and W4 at ten times the sizes --------------------------------------
   # After W1-W5, so that those run against the same server in every run. One

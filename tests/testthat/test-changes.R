@@ -1,9 +1,10 @@
 test_that("capabilities: what the server can do, asked once", {
   o <- orthanc_client()
   caps <- o$capabilities
-  expect_named(caps, c("version", "api_version", "extended_find", "extended_changes", "labels", "plugins"))
+  expect_named(caps, c("version", "api_version", "extended_find", "extended_changes", "labels", "read_only", "plugins"))
   expect_identical(caps$version, o$get_system()$Version)
   expect_true(is.numeric(caps$api_version) && caps$api_version >= 1)
+  expect_false(caps$read_only)
   expect_type(caps$plugins, "character")
   expect_identical(caps$plugins, as.character(unlist(o$get_plugins())))
   if (package_version(caps$version) >= "1.12.5") {

@@ -98,3 +98,46 @@ test_that("find arguments are checked before anything is sent", {
   expect_error(find_studies(o, requested_tags = "Not A Tag"), class = "orthanc_argument_error")
   expect_error(count_studies(o, page_size = 0), class = "orthanc_argument_error")
 })
+
+# 1,000 studies (copies of a fixture, helper-dicom-copies.R) on 250 dates,
+# paged by 7 in the order StudyDate descending, then StudyInstanceUID (a key
+# without ties): page after page, each study once and in order.
+paging_check <- function(o) {
+  n <- 1000L
+  dates <- format(as.Date("2001-01-01") + (seq_len(n) %% 250L) * 3L, "%Y%m%d")
+  made <- local_study_copies(o, n, dates, patient_id = unique_patient_id("RPAGE"))
+  q <- list(PatientID = made$patient_id)
+  expect_identical(count_studies(o, query = q), as.numeric(n))
+  keys <- c(StudyDate = "desc", StudyInstanceUID = "asc")
+  expected <- made$study_uids[order(-as.integer(made$dates), made$study_uids, method = "radix")]
+  uids_of <- function(studies) vapply(studies, function(s) s$main_dicom_tags$StudyInstanceUID, "", USE.NAMES = FALSE)
+
+  pages <- list()
+  since <- 0L
+  repeat {
+    page <- find_studies(o, query = q, order_by = keys, limit = 7, since = since,
+      retrieve_all_resources = FALSE, progress = FALSE)
+    if (!length(page)) break
+    expect_lte(length(page), 7L)
+    pages[[length(pages) + 1L]] <- page
+    since <- since + 7L
+    if (since > n + 7L) break # never loop forever on a server that ignores Since
+  }
+  expect_length(pages, ceiling(n / 7))
+  expect_identical(lengths(pages), c(rep(7L, n %/% 7L), n %% 7L))
+  paged <- unlist(lapply(pages, uids_of))
+  expect_false(anyDuplicated(paged) > 0L)
+  expect_identical(paged, expected)
+  ids <- unlist(lapply(pages, function(p) vapply(p, function(s) s$identifier, "")))
+  expect_setequal(ids, unique(made$report$parent_study))
+  # The same in one call that pages by 7 itself.
+  expect_identical(uids_of(find_studies(o, query = q, order_by = keys, limit = 7, progress = FALSE)), expected)
+}
+
+test_that("1,000 sorted studies paged by 7: each once, in order (1.12.7)", {
+  paging_check(orthanc_client())
+})
+
+test_that("1,000 sorted studies paged by 7 on Orthanc 1.10.1 (sorted in R)", {
+  paging_check(legacy_client())
+})
