@@ -195,21 +195,24 @@ http_reason <- function(status) {
   if (is.na(r)) "" else unname(r)
 }
 
-# The condition for a failed transfer.
-transport_condition <- function(res, method, call) {
+# The condition for a failed transfer. `server`: what the messages call the
+# server ("Orthanc", or "the DICOMweb server" for a DicomWeb client).
+transport_condition <- function(res, method, call, server = "Orthanc") {
+  Server <- paste0(toupper(substr(server, 1L, 1L)), substring(server, 2L))
+  raise <- paste0(if (identical(server, "Orthanc")) "Orthanc" else "DicomWeb", "$new(url, timeout = 300)")
   kind <- res$error
   detail <- res$message
   url <- res$url
   switch(kind,
     connection = if (startsWith(detail, "the connection broke during the transfer")) {
       orthanc_condition("connection", c(
-        "The connection to Orthanc broke while the answer to {method} {.url {url}} was arriving.",
+        "The connection to {server} broke while the answer to {method} {.url {url}} was arriving.",
         x = "{detail}",
         i = "The server may have stopped or restarted; nothing partial was kept. Try again."
       ), method = method, url = url, call = call)
     } else {
       orthanc_condition("connection", c(
-        "Cannot reach Orthanc at {.url {url}} ({method}).",
+        "Cannot reach {server} at {.url {url}} ({method}).",
         x = "{detail}",
         i = "Is the server running and is the URL (host and port) right?"
       ), method = method, url = url, call = call)
@@ -228,12 +231,12 @@ transport_condition <- function(res, method, call) {
       }
     ), method = method, url = url, call = call),
     timeout = orthanc_condition("timeout", c(
-      "Orthanc at {.url {url}} did not answer in time ({method}).",
+      "{Server} at {.url {url}} did not answer in time ({method}).",
       x = "{detail}",
-      i = "Raise the timeout: {.code Orthanc$new(url, timeout = 300)}."
+      i = "Raise the timeout: {.code {raise}}."
     ), method = method, url = url, call = call),
     decode = orthanc_condition("decode", c(
-      "Cannot read Orthanc's answer to {method} {.url {url}}.",
+      "Cannot read {server}'s answer to {method} {.url {url}}.",
       x = "{detail}"
     ), method = method, url = url, status = res$status, text = res$text, call = call),
     io = orthanc_condition("io", c("A local file could not be used.", x = "{detail}"),

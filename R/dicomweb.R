@@ -85,7 +85,7 @@
 #'   needs the package jpeg or png).
 #' @param params Named list of the server's rendering parameters, e.g.
 #'   `list(viewport = "128,128", window = "40,400,linear", quality = 90)`.
-#' @param path An existing folder, where the files are written.
+#' @param path The folder where the files are written (made if needed).
 #' @param transfer_syntax The transfer syntax asked for (the
 #'   `transfer-syntax` of the `Accept` header): `"*"` (the default) for the
 #'   files as the server stores them, or a UID such as
@@ -308,7 +308,7 @@ DicomWeb <- R6::R6Class(
     #'   per instance named `<SOPInstanceUID>.dcm`. The answer is streamed to
     #'   disk part by part (temporary names, renamed when complete), in bounded
     #'   memory whatever its size.
-    #' @param path An existing folder.
+    #' @param path The folder where the files are written (made if needed).
     #' @param transfer_syntax The transfer syntax asked for (the
     #'   `transfer-syntax` of the `Accept` header): `"*"` (the default) for
     #'   the files as the server stores them, or a UID such as
@@ -552,6 +552,7 @@ DicomWeb <- R6::R6Class(
 #' @return A [DicomWeb] client.
 #' @seealso [dicomweb_servers()] for Orthanc itself as a DICOMweb client of
 #'   other servers.
+#' @name dicomweb_client
 #' @export
 #' @examplesIf nzchar(Sys.getenv("ORTHANC_URL"))
 #' o <- Orthanc$new()
@@ -836,7 +837,7 @@ print.orthanc_image <- function(x, ...) {
 # failure reason) and its Warning headers.
 dicomweb_condition <- function(res, method, version, call, ids = NA) {
   if (!is.null(res$error)) {
-    return(transport_condition(res, method, call))
+    return(transport_condition(res, method, call, server = "the DICOMweb server"))
   }
   url <- res$url
   status <- res$status
@@ -943,15 +944,12 @@ failure_reason_text <- function(code) {
 # when complete), then renamed to <SOPInstanceUID>.dcm (read from each file,
 # rs_dicom_ids()).
 dicomweb_retrieve <- function(private, uids, path, transfer_syntax, concurrency, progress, call) {
-  if (!is_string(path) || !dir.exists(path)) {
-    orthanc_abort("argument", "{.arg path} must be an existing folder.", call = call)
-  }
+  path <- prepare_out_dir(path, call)
   if (!is.null(concurrency) && (!is_number(concurrency) || concurrency < 1)) {
     orthanc_abort("argument", "{.arg concurrency} must be NULL or a number >= 1.", call = call)
   }
   check_progress_arg(progress, call)
   accept <- multipart_accept("application/dicom", transfer_syntax, call)
-  path <- normalizePath(path)
   n <- length(uids$study)
   temp <- vapply(seq_len(n), function(i) tempfile("dicomweb-", tmpdir = path), "")
   on.exit(unlink(temp, recursive = TRUE), add = TRUE)

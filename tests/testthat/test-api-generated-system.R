@@ -40,13 +40,17 @@ test_that("statistics count what is stored", {
   expect_gt(as.numeric(after$TotalDiskSize), as.numeric(before$TotalDiskSize))
 })
 
-test_that("plugins: gdcm and neuro are loaded, beside the explorer.js extension point", {
+test_that("plugins: gdcm, neuro and dicom-web are loaded, beside the explorer.js extension point", {
   o <- orthanc_client("a")
   plugins <- o$get_plugins()
   expect_type(plugins, "list")
   # GET /plugins always lists "explorer.js"; dev/orthanc-server loads the
-  # plugins of the Debian packages orthanc-gdcm and orthanc-neuro, and no other.
-  expect_setequal(unlist(plugins), c("explorer.js", "gdcm", "neuro"))
+  # plugins of the Debian packages orthanc-gdcm, orthanc-neuro and
+  # orthanc-dicomweb, and no other.
+  expect_setequal(unlist(plugins), c("explorer.js", "gdcm", "neuro", "dicom-web"))
+  dicomweb <- o$get_plugins_id("dicom-web")
+  expect_equal(dicomweb$ID, "dicom-web")
+  expect_match(dicomweb$Version, "^[0-9]+\\.[0-9]+")
   gdcm <- o$get_plugins_id("gdcm")
   expect_equal(gdcm$ID, "gdcm")
   expect_match(gdcm$Description, "GDCM", fixed = TRUE)

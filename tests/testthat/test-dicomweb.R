@@ -50,6 +50,7 @@ test_that("DicomWeb$new() checks its arguments and keeps no secret in R", {
   # Nothing listens there: a classed connection error naming the DICOMweb URL.
   err <- expect_error(dw$search_for_studies(), class = "orthanc_connection_error")
   expect_match(err$url, "^http://127.0.0.1:1/dicom-web/studies")
+  expect_match(conditionMessage(err), "Cannot reach the DICOMweb server at", fixed = TRUE)
   expect_no_match(conditionMessage(err), "s3cr3t-pw", fixed = TRUE)
 })
 
@@ -64,7 +65,10 @@ test_that("arguments are checked before anything is sent", {
   expect_error(dw$retrieve_study_metadata(c("1", "2")), class = "orthanc_argument_error")
   expect_error(dw$retrieve_instance_frames("1", "2", "3", frame_numbers = 0), class = "orthanc_argument_error")
   expect_error(dw$retrieve_instance_frames("1", "2", "3", transfer_syntax = "x;y"), class = "orthanc_argument_error")
-  expect_error(dw$retrieve_study("1", path = tempfile()), class = "orthanc_argument_error")
+  expect_error(dw$retrieve_study("1", path = NA_character_), class = "orthanc_argument_error")
+  not_a_folder <- withr::local_tempfile(lines = "x")
+  err <- expect_error(dw$retrieve_study("1", path = not_a_folder), class = "orthanc_io_error")
+  expect_match(conditionMessage(err), "not a folder")
   expect_error(dw$retrieve_bulkdata("http://elsewhere.example/bulk/1"), class = "orthanc_argument_error")
   expect_error(dw$store_instances(tempfile()), class = "orthanc_argument_error")
   expect_error(dicomweb("not a client"), class = "orthanc_argument_error")
@@ -361,8 +365,10 @@ test_that("retrieve_study() writes files byte-identical to Orthanc's", {
     uid <- o$get_instances_id_simplified_tags(b$ids[i])$SOPInstanceUID
     expect_identical(md5_of(readBin(file.path(dir, paste0(uid, ".dcm")), "raw", 1e7)), md5_of(o$get_instances_id_file(b$ids[i])))
   }
-  one <- withr::local_tempdir()
+  # A folder that does not exist yet is made, as retrieve_and_write_*() do.
+  one <- file.path(withr::local_tempdir(), "new", "folder")
   got <- dw$retrieve_instance(b$study, b$series, b$instances[2], one)
+  expect_identical(list.files(one), paste0(b$instances[2], ".dcm"))
   expect_identical(basename(got$path), paste0(b$instances[2], ".dcm"))
   many <- withr::local_tempdir()
   got <- dw$retrieve_series(b$study, c(b$series, b$series), many, transfer_syntax = "1.2.840.10008.1.2.1", progress = FALSE)
