@@ -164,8 +164,13 @@ impl Drop for MainDrives {
     fn drop(&mut self) {
         let mut g = lock();
         g.main_wants = g.main_wants.saturating_sub(1);
+        let driver = g.driver;
         drop(g);
-        WAKE.notify_all();
+        // Only a driving thread waits on WAKE (no system call on the synchronous path of a
+        // session that never used the asynchronous client).
+        if driver {
+            WAKE.notify_all();
+        }
     }
 }
 
