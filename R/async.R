@@ -36,16 +36,16 @@
 #' `num_patients`, `server_version` and `capabilities` are promises too;
 #' `url`, `api_version` and `last_response` are values.
 #'
-#' **Many files.** The layer functions ([upload()],
-#' [retrieve_and_write_patients()], ...) take a synchronous [Orthanc] client
-#' (an `OrthancAsync` client is refused with an `orthanc_argument_error`).
-#' To move many files without blocking R, give the asynchronous client's
-#' `batch()` a list of [orthanc_request()] values: it answers a promise of
-#' the list that `Orthanc`'s `batch()` returns (one value or condition per
-#' request), e.g. `orthanc_request("POST", "/instances", file = f)` for each
-#' file to upload, or `orthanc_request("GET", c("instances", id, "file"),
-#' dest = f)` for each instance to download. `batch()`'s `concurrency` is
-#' checked, then the session's bound applies; `progress` is not shown.
+#' **Many files.** [upload()] given an `OrthancAsync` client answers a
+#' promise of its report (the same steps, each request in the background).
+#' The other layer functions ([retrieve_and_write_patients()], ..., resource
+#' objects, finds) take a synchronous [Orthanc] client. To download many
+#' files without blocking R, give the asynchronous client's `batch()` a list
+#' of [orthanc_request()] values with `dest`, e.g.
+#' `orthanc_request("GET", c("instances", id, "file"), dest = f)`: it answers
+#' a promise of the list that `Orthanc`'s `batch()` returns (one value or
+#' condition per request). `batch()`'s `concurrency` is checked, then the
+#' session's bound applies; `progress` is not shown.
 #'
 #' **Drop-in use.** Code written for the `OrthancAsync` of the CRAN package
 #' `orthanc` (0.3.0: `client$get_system()` then [promises::then()] or `%...>%`)

@@ -224,6 +224,23 @@ test_that("OrthancAsync has every method of Orthanc, and mocks work", {
     settle(a$get_instances_id("x"))
   )
   expect_s3_class(e, "orthanc_http_404")
-  # layer functions refuse an asynchronous client
-  expect_error(upload(a, fixture("Lena-1.dcm")), class = "orthanc_argument_error")
+  # layer functions that take a synchronous client refuse an asynchronous one
+  expect_error(find_studies(a), class = "orthanc_argument_error")
+})
+
+test_that("upload() with an OrthancAsync client answers a promise of the same report", {
+  o <- orthanc_client("a")
+  a <- async_client("a")
+  dir <- withr::local_tempdir()
+  file.copy(fixture(c("Lena-1.dcm", "Lena-2.dcm")), dir)
+  writeLines("not DICOM", file.path(dir, "notes.txt"))
+  p <- upload(a, dir, check_before_upload = TRUE)
+  expect_true(promises::is.promise(p))
+  r <- settle(p)
+  withr::defer(for (id in r$id[r$status == "Success"]) try(o$delete_instances_id(id), silent = TRUE))
+  expect_s3_class(r, "orthanc_upload_report")
+  again_async <- settle(upload(a, dir, check_before_upload = TRUE))
+  again_sync <- upload(o, dir, check_before_upload = TRUE, progress = FALSE)
+  expect_identical(again_async, again_sync)
+  expect_setequal(again_async$status, c("AlreadyStored", "Skipped"))
 })
