@@ -111,7 +111,24 @@ print.orthanc_request <- function(x, ...) {
 run_batch <- function(handle, base_url, requests, concurrency, progress, version, call,
                       describe = NULL) {
   # The client's own wording of failures (the DICOMweb client's), if it has one.
-  answer_condition <- describe %||% answer_condition
+  describe <- describe %||% answer_condition
+  reqs <- batch_requests(requests, concurrency, progress, call)
+  n <- length(reqs)
+  if (n == 0L) return(list())
+  concurrency <- concurrency %||% getOption("orthanc.concurrency", 4L)
+  tick <- progress_ticker(progress, n, "Requests")
+  res <- send_batch(handle, reqs, base_url, concurrency, tick$update)
+  tick$done()
+  if (!is.null(res$error)) {
+    # The whole batch failed (an interrupt, or a client that cannot be used).
+    if (identical(res$error, "interrupt")) orthanc_interrupt()
+    stop(transport_condition(res, "BATCH", call))
+  }
+  lapply(seq_len(n), function(i) batch_value(res[[i]], reqs[[i]], version, call, describe))
+}
+
+# The request values of a batch, checked (also by OrthancAsync's batch()).
+batch_requests <- function(requests, concurrency, progress, call) {
   if (inherits(requests, "orthanc_request")) requests <- list(requests)
   if (!is.list(requests) || !all(vapply(requests, inherits, TRUE, "orthanc_request"))) {
     orthanc_abort("argument", "{.arg requests} must be a list of {.fn orthanc_request} values.", call = call)
@@ -121,20 +138,12 @@ run_batch <- function(handle, base_url, requests, concurrency, progress, version
     orthanc_abort("argument", "{.arg concurrency} must be a number >= 1.", call = call)
   }
   check_progress_arg(progress, call)
-  n <- length(requests)
-  if (n == 0L) return(list())
-  reqs <- lapply(requests, unclass)
-  tick <- progress_ticker(progress, n, "Requests")
-  res <- send_batch(handle, reqs, base_url, concurrency, tick$update)
-  tick$done()
-  if (!is.null(res$error)) {
-    # The whole batch failed (an interrupt, or a client that cannot be used).
-    if (identical(res$error, "interrupt")) orthanc_interrupt()
-    stop(transport_condition(res, "BATCH", call))
-  }
-  lapply(seq_len(n), function(i) {
-    r <- res[[i]]
-    if (is_failure(r)) return(answer_condition(r, reqs[[i]]$method, version, call))
-    if (!is.null(r$part_types)) split_answer(r) else if (!is.null(r$file)) r$file else r$body
-  })
+  lapply(requests, unclass)
+}
+
+# The result of one request of a batch: its value (the body, the file written
+# or the parts), or the condition of its failure (not raised).
+batch_value <- function(r, req, version, call, describe) {
+  if (is_failure(r)) return(describe(r, req$method, version, call))
+  if (!is.null(r$part_types)) split_answer(r) else if (!is.null(r$file)) r$file else r$body
 }

@@ -63,7 +63,7 @@ orthanc_initialize <- function(self, private, url, username = NULL, password = N
 
 orthanc_print <- function(self, private) {
   cfg <- private$config
-  cli::cat_line("<Orthanc client>")
+  cli::cat_line("<", class(self)[1L], " client>")
   cli::cat_line("  URL:         ", cfg$url)
   cli::cat_line("  User:        ", cfg$username %||% "(none)")
   if (!is.null(private$auth)) cli::cat_line("  Token:       renewed by `auth` (never shown)")
@@ -74,12 +74,29 @@ orthanc_print <- function(self, private) {
   invisible(self)
 }
 
+# What the `capabilities` field answers, from the answers to GET /system and
+# GET /plugins.
+client_capabilities <- function(system, plugins) {
+  flag <- function(x) isTRUE(x)
+  list(
+    version = as.character(system$Version),
+    api_version = as.numeric(system$ApiVersion %||% NA_real_),
+    extended_find = flag(system$Capabilities$HasExtendedFind),
+    extended_changes = flag(system$Capabilities$HasExtendedChanges),
+    labels = flag(system$HasLabels),
+    read_only = flag(system$ReadOnly),
+    plugins = as.character(unlist(plugins))
+  )
+}
+
 # The private members of `Orthanc`. Every request, generated or not, goes
 # through `request()`.
 orthanc_private <- list(
   # The function that makes the condition of a failed answer (NULL:
   # answer_condition()); the DICOMweb client words its own (R/dicomweb.R).
   describe_failure = NULL,
+  # TRUE in OrthancAsync (R/async.R): request() answers a promise.
+  async = FALSE,
   handle = NULL,
   config = NULL,
   version = NULL,
@@ -180,47 +197,77 @@ orthanc_private <- list(
     if (length(body) > 2L) req$part_type <- body[[3L]]
     if (!is.null(parts_dir)) req$parts_dir <- parts_dir
     if (parts) req$parts <- TRUE
+    # OrthancAsync: the same request value, started in the background; the
+    # promise settles through the same pieces as below (async_request(), R/async.R).
+    if (private$async) {
+      return(async_request(private, req, method, path, encode, dest, parts_dir, parts, call))
+    }
     tried <- NULL
     repeat {
       res <- if (is.null(the$mock)) .Call(wrap__rs_perform, private$handle, req) else mock_answer(req, private$config$url)
       if (!is_failure(res)) break
-      # What can be mended, once each: a route R must convert; a client restored
-      # from disk, whose Rust pointer is gone (rebuilt with the secrets from the
-      # environment or `auth` only); a refusal (401/403) when an `auth` function
-      # can give a new token (the token may have expired).
-      status <- res[[1L]]
-      remedy <- if (identical(status, "route") && !"route" %in% tried) {
-        "route"
-      } else if (identical(status, "stale") && !"stale" %in% tried) {
-        "stale"
-      } else if (!is.null(private$auth) && !is.character(status) && status %in% c(401L, 403L) &&
-        !"auth" %in% tried) {
-        "auth"
-      }
+      remedy <- private$remedy(res, tried)
       if (is.null(remedy)) {
-        if (!is.null(res$status)) private$last <- list(status = res$status, url = res$url, headers = res$headers)
-        if (identical(status, "interrupt")) orthanc_interrupt()
-        ids <- if (encode) !is.null(names(path)) && any(nzchar(names(path))) else NA
-        cnd <- (private$describe_failure %||% answer_condition)(res, method, private$version, call, ids)
+        if (identical(res[[1L]], "interrupt")) orthanc_interrupt()
+        cnd <- private$failure(res, method, path, encode, call)
+        # The test hook, called from here: it finds the endpoint method two frames up.
         if (!is.null(the$request_hook)) the$request_hook(call, cnd)
         stop(cnd)
       }
       tried <- c(tried, remedy)
-      switch(remedy,
-        route = req$path <- route_segments(path, call),
-        stale = private$reconnect(),
-        auth = private$connect(NULL, private$renew_token(call))
-      )
+      req <- private$mend(remedy, req, path, call)
     }
-    # By position (cheaper than `$`, which matches names): an answer is
-    # list(status, url, content_type, headers, body, file) (see result_to_r()
-    # in src/rust/src/lib.rs, and mock_answer()).
-    private$last <- list(status = res[[1L]], url = res[[2L]], headers = res[[4L]])
-    value <- if (!is.null(parts_dir) || parts) {
-      split_answer(res)
-    } else if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
+    value <- private$answer_value(res, dest, parts_dir, parts)
     if (!is.null(the$request_hook)) the$request_hook(call, value)
     if (is.null(value) || method == "DELETE") invisible(value) else value
+  },
+
+  # The pieces of request() that the synchronous and the asynchronous clients
+  # share (the asynchronous one in async_request(), R/async.R).
+  #
+  # What can be mended after a failure, once each: a route R must convert; a
+  # client restored from disk, whose Rust pointer is gone (rebuilt with the
+  # secrets from the environment or `auth` only); a refusal (401/403) when an
+  # `auth` function can give a new token (the token may have expired). NULL:
+  # nothing, the failure is the answer.
+  remedy = function(res, tried) {
+    status <- res[[1L]]
+    if (identical(status, "route") && !"route" %in% tried) {
+      "route"
+    } else if (identical(status, "stale") && !"stale" %in% tried) {
+      "stale"
+    } else if (!is.null(private$auth) && !is.character(status) && status %in% c(401L, 403L) &&
+      !"auth" %in% tried) {
+      "auth"
+    }
+  },
+
+  # Apply a remedy; the request value to send again.
+  mend = function(remedy, req, path, call) {
+    switch(remedy,
+      route = req$path <- route_segments(path, call),
+      stale = private$reconnect(),
+      auth = private$connect(NULL, private$renew_token(call))
+    )
+    req
+  },
+
+  # The condition of a failed answer (not raised); remembers its status.
+  failure = function(res, method, path, encode, call) {
+    if (!is.null(res$status)) private$last <- list(status = res$status, url = res$url, headers = res$headers)
+    ids <- if (encode) !is.null(names(path)) && any(nzchar(names(path))) else NA
+    (private$describe_failure %||% answer_condition)(res, method, private$version, call, ids)
+  },
+
+  # The value of a successful answer: its body, the file written (`dest`) or
+  # its parts. By position (cheaper than `$`, which matches names): an answer
+  # is list(status, url, content_type, headers, body, file) (see result_to_r()
+  # in src/rust/src/lib.rs, and mock_answer()).
+  answer_value = function(res, dest, parts_dir, parts) {
+    private$last <- list(status = res[[1L]], url = res[[2L]], headers = res[[4L]])
+    if (!is.null(parts_dir) || parts) {
+      split_answer(res)
+    } else if (is.null(dest)) res[[5L]] else res[[6L]] %||% empty_file(dest)
   },
 
   server_version_field = function(value) {
@@ -241,17 +288,8 @@ orthanc_private <- list(
       system <- self$get_system()
       # /plugins exists since Orthanc 0.9; a server that refuses it has none to say.
       plugins <- tryCatch(self$get_plugins(), orthanc_http_error = function(e) list())
-      flag <- function(x) isTRUE(x)
       private$version <- system$Version
-      private$caps <- list(
-        version = as.character(system$Version),
-        api_version = as.numeric(system$ApiVersion %||% NA_real_),
-        extended_find = flag(system$Capabilities$HasExtendedFind),
-        extended_changes = flag(system$Capabilities$HasExtendedChanges),
-        labels = flag(system$HasLabels),
-        read_only = flag(system$ReadOnly),
-        plugins = as.character(unlist(plugins))
-      )
+      private$caps <- client_capabilities(system, plugins)
     }
     private$caps
   },

@@ -31,6 +31,9 @@
 #' * `orthanc_server_error`: a local server (see [local_orthanc()]) did not
 #'   start; `orthanc_server_not_found`, a subclass, when there is no Orthanc
 #'   program to start (field `binary`).
+#' * `orthanc_cancelled_error`: a request of an [OrthancAsync] client was
+#'   cancelled (its `cancel_all()` method, or an interrupt of
+#'   [orthanc_await()]) before it ended; its promise is rejected with it.
 #' * `orthanc_internal_error`: a bug in the package (its Rust code panicked) or R
 #'   could not make a value (e.g. out of memory); the R session goes on. Please
 #'   report it.
@@ -84,6 +87,7 @@ orthanc_condition <- function(kind, message, ..., call = NULL, .envir = parent.f
     server = "orthanc_server_error",
     server_not_found = c("orthanc_server_not_found", "orthanc_server_error"),
     internal = "orthanc_internal_error",
+    cancelled = "orthanc_cancelled_error",
     character()
   )
   msg <- format_bullets(message, .envir)
@@ -243,6 +247,10 @@ transport_condition <- function(res, method, call, server = "Orthanc") {
       method = method, url = url, call = call
     ),
     internal = internal_condition(res, call, method = method, url = url),
+    cancelled = orthanc_condition("cancelled", c(
+      "The request {method} {.url {url}} was cancelled.",
+      x = "{detail}"
+    ), method = method, url = url, call = call),
     orthanc_condition("argument", c(
       if (identical(method, "CONNECT")) "Cannot make the client." else "Cannot send the request.",
       x = "{detail}"

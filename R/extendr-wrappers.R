@@ -29,6 +29,26 @@ rs_perform <- function(client, request) .Call(wrap__rs_perform, client, request)
 #' @noRd
 rs_perform_batch <- function(client, requests, concurrency, progress) .Call(wrap__rs_perform_batch, client, requests, concurrency, progress)
 
+#' Start one request (a request value, as for `rs_perform()`) in the background. Returns its
+#' id (a double), or an error list when the request cannot be started (kind "route" when R
+#' must convert its route first, as for `rs_perform()`).
+#' @noRd
+rs_async_submit <- function(client, request) .Call(wrap__rs_async_submit, client, request)
+
+#' The background requests finished since the last call: list(ids = double, answers = list
+#' of answers as `rs_perform()` gives them), built here on R's main thread.
+#' @noRd
+rs_async_poll <- function() .Call(wrap__rs_async_poll)
+
+#' Cancel background requests by id: their transfers stop, their partial files are removed
+#' (this returns when they are). Returns how many were still running.
+#' @noRd
+rs_async_cancel <- function(ids) .Call(wrap__rs_async_cancel, ids)
+
+#' How many background requests are running.
+#' @noRd
+rs_async_running <- function() .Call(wrap__rs_async_running)
+
 #' Encode R objects as JSON text (the rules used for `json =` bodies).
 #' @noRd
 rs_to_json <- function(x) .Call(wrap__rs_to_json, x)

@@ -24,7 +24,11 @@ check_client <- function(client, call = NULL) {
     orthanc_abort("argument", c(
       "{.arg client} must be an {.cls Orthanc} client.",
       x = "It is {.obj_type_friendly {client}}.",
-      i = "Make one with {.code Orthanc$new(url)}."
+      i = if (inherits(client, "OrthancAsync")) {
+        "This function needs a synchronous client: {.code Orthanc$new(url)} (see {.fn OrthancAsync})."
+      } else {
+        "Make one with {.code Orthanc$new(url)}."
+      }
     ), call = call)
   }
   invisible(client)

@@ -32,7 +32,10 @@
 #' A file that Orthanc rejects (e.g. a corrupt DICOM file) is `"Failed"`, with
 #' Orthanc's message; the other files are uploaded all the same.
 #'
-#' @param client An [Orthanc] client.
+#' @param client An [Orthanc] client, or an [OrthancAsync] client: `upload()`
+#'   then answers at once a [promise][promises::promise] of the report (the
+#'   files are sent in the background, at most `orthanc.async_max` at once;
+#'   no progress bar).
 #' @param path Character vector of paths of files, ZIP archives or folders.
 #' @param recursive When `path` has folders, also upload the files of their
 #'   sub-folders.
@@ -71,8 +74,9 @@
 upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
                    concurrency = NULL, progress = NULL) {
   call <- quote(upload())
-  if (!inherits(client, "Orthanc")) {
-    orthanc_abort("argument", "{.arg client} must be an {.cls Orthanc} client, not {.obj_type_friendly {client}}.",
+  async <- inherits(client, "OrthancAsync")
+  if (!inherits(client, "Orthanc") && !async) {
+    orthanc_abort("argument", "{.arg client} must be an {.cls Orthanc} or {.cls OrthancAsync} client, not {.obj_type_friendly {client}}.",
       call = call
     )
   }
@@ -100,30 +104,74 @@ upload <- function(client, path, recursive = FALSE, check_before_upload = FALSE,
     rows[[i]] <- upload_row(files[i], "Skipped", message = kind[i])
   }
 
+  if (async) return(upload_async(client, files, kind, rows, check_before_upload, concurrency))
+
   # Instances the server already has, found by their locally computed ids.
   if (check_before_upload && any(kind == "dicom")) {
     dicom <- which(kind == "dicom")
     ids <- local_instance_ids(files[dicom])
     stored <- stored_instances(client, ids)
-    for (j in which(stored)) {
-      rows[[dicom[j]]] <- upload_row(files[dicom[j]], "AlreadyStored",
-        id = ids$instance[j], patient = ids$patient[j], study = ids$study[j],
-        series = ids$series[j]
-      )
-    }
+    rows <- already_stored_rows(rows, files, dicom, ids, stored)
   }
 
   # Everything else is sent, concurrently.
   send <- which(vapply(rows, is.null, TRUE))
   if (length(send)) {
-    requests <- lapply(files[send], function(f) orthanc_request("POST", "/instances", file = f))
-    answers <- client$batch(requests, concurrency = concurrency, progress = progress_as(progress, "Uploading"))
-    for (k in seq_along(send)) {
-      i <- send[k]
-      rows[[i]] <- answer_rows(files[i], kind[i], answers[[k]])
-    }
+    answers <- client$batch(upload_requests(files[send]), concurrency = concurrency,
+      progress = progress_as(progress, "Uploading")
+    )
+    rows <- sent_rows(rows, files, kind, send, answers)
   }
+  upload_report(rows)
+}
 
+# upload() with an OrthancAsync client: the same steps, each request a
+# promise; a promise of the same report.
+upload_async <- function(client, files, kind, rows, check_before_upload, concurrency) {
+  dicom <- which(kind == "dicom")
+  stored <- if (check_before_upload && length(dicom)) {
+    ids <- local_instance_ids(files[dicom])
+    finds <- lapply(stored_queries(ids), function(q) client$post_tools_find(json = q))
+    promises::then(promises::promise_all(.list = finds), function(found) {
+      already_stored_rows(rows, files, dicom, ids, stored_match(ids, unlist(found)))
+    })
+  } else {
+    promises::promise_resolve(rows)
+  }
+  promises::then(stored, function(rows) {
+    send <- which(vapply(rows, is.null, TRUE))
+    if (!length(send)) return(upload_report(rows))
+    promises::then(client$batch(upload_requests(files[send]), concurrency = concurrency), function(answers) {
+      upload_report(sent_rows(rows, files, kind, send, answers))
+    })
+  })
+}
+
+upload_requests <- function(files) {
+  lapply(files, function(f) orthanc_request("POST", "/instances", file = f))
+}
+
+# The rows of the DICOM files (positions `dicom`) that the server has.
+already_stored_rows <- function(rows, files, dicom, ids, stored) {
+  for (j in which(stored)) {
+    rows[[dicom[j]]] <- upload_row(files[dicom[j]], "AlreadyStored",
+      id = ids$instance[j], patient = ids$patient[j], study = ids$study[j],
+      series = ids$series[j]
+    )
+  }
+  rows
+}
+
+# The rows of the files sent (positions `send`), from the batch's answers.
+sent_rows <- function(rows, files, kind, send, answers) {
+  for (k in seq_along(send)) {
+    i <- send[k]
+    rows[[i]] <- answer_rows(files[i], kind[i], answers[[k]])
+  }
+  rows
+}
+
+upload_report <- function(rows) {
   report <- bind_rows_of(rows)
   class(report) <- c("orthanc_upload_report", "data.frame")
   report
@@ -209,17 +257,25 @@ local_instance_ids <- function(files) {
 # Which of these instances the server has: one /tools/find by SOPInstanceUID
 # per 1000 files, whose answer (Orthanc ids) is matched with the local ids.
 stored_instances <- function(client, ids, chunk = 1000L) {
+  found <- lapply(stored_queries(ids, chunk), function(q) client$post_tools_find(json = q))
+  stored_match(ids, unlist(found))
+}
+
+# The /tools/find queries of stored_instances(): one per `chunk` instances.
+stored_queries <- function(ids, chunk = 1000L) {
   known <- !is.na(ids$instance)
   uids <- unique(ids$sop_instance_uid[known])
-  found <- character()
-  for (part in split(uids, ceiling(seq_along(uids) / chunk))) {
-    query <- list(
+  lapply(split(uids, ceiling(seq_along(uids) / chunk)), function(part) {
+    list(
       Level = "Instance", Expand = FALSE,
       Query = list(SOPInstanceUID = paste(part, collapse = "\\"))
     )
-    found <- c(found, unlist(client$post_tools_find(json = query)))
-  }
-  known & ids$instance %in% found
+  })
+}
+
+# Which of the local instances are among the Orthanc ids `found`.
+stored_match <- function(ids, found) {
+  !is.na(ids$instance) & ids$instance %in% found
 }
 
 # The rows of one answer of POST /instances: one for a DICOM file, one per

@@ -9,16 +9,16 @@
 # Options: --smoke, --no-rust (skip the Rust baseline), --rust (build it even
 # with --smoke), --scale (W6: W2 and W4 at ten times the sizes, after W1-W5), --use-env-server
 # (use ORTHANC_TEST_URL/USERNAME/PASSWORD instead of starting a server),
-# --only=W7 (or BENCH_ONLY=W7: W7 alone).
+# --only=W7 or --only=W9 (or BENCH_ONLY=W7 / W9: that one alone).
 # Sizes: environment variables BENCH_CALLS, BENCH_REPS, BENCH_FIND, BENCH_UPLOAD,
-# BENCH_ARCHIVE, BENCH_TAGS, BENCH_W7 (see bench/README.md).
+# BENCH_ARCHIVE, BENCH_TAGS, BENCH_W7, BENCH_W9 (see bench/README.md).
 
 args <- commandArgs(TRUE)
 smoke <- "--smoke" %in% args
 scale <- "--scale" %in% args || nzchar(Sys.getenv("BENCH_SCALE"))
 use_env_server <- "--use-env-server" %in% args
 only <- toupper(sub("^--only=", "", c(grep("^--only=", args, value = TRUE), Sys.getenv("BENCH_ONLY"))[1]))
-if (!only %in% c("", "W7")) stop("--only= / BENCH_ONLY: only W7 can be run alone")
+if (!only %in% c("", "W7", "W9")) stop("--only= / BENCH_ONLY: only W7 or W9 can be run alone")
 root <- normalizePath(".")
 if (!file.exists(file.path(root, "bench", "run.R"))) {
   stop("run bench/run.R from the package root")
@@ -35,7 +35,8 @@ cfg <- list(
   upload = size("BENCH_UPLOAD", 1000L, 5L),
   archive = size("BENCH_ARCHIVE", 3200L, 22L),
   tags = size("BENCH_TAGS", 5000L, 10L),
-  w7 = size("BENCH_W7", 50000L, 40L)
+  w7 = size("BENCH_W7", 50000L, 40L),
+  w9 = size("BENCH_W9", 1000L, 20L)
 )
 
 suppressPackageStartupMessages({
@@ -221,10 +222,87 @@ main <- function() {
       cfg$w7, o$capabilities$extended_find))
   }
 
-  # BENCH_ONLY=W7 (or --only=W7): W7 alone, without the data of W1-W5.
+  # ---- W9: many requests in flight with R free (OrthancAsync) -----------------
+  # BENCH_W9 get_instances_id() calls of one instance: synchronous, one after
+  # the other; as promises of OrthancAsync (orthanc.async_max in flight),
+  # collected by orthanc_await(); and the synchronous batch() for reference.
+  # Meanwhile a `later` callback is due every 10 ms: the worst gap between two
+  # of its runs (or between the start or end and a run) says how long R's main
+  # thread was not free. The synchronous calls hold it for the whole run.
+  run_w9 <- function() {
+    if (!requireNamespace("promises", quietly = TRUE) || !requireNamespace("later", quietly = TRUE)) {
+      say("W9: the promises and later packages are needed; skipped")
+      return(invisible())
+    }
+    file <- system.file("extdata", "Lena-1.dcm", package = "orthanc")
+    stored <- o$post_instances(file = file)
+    id <- stored$ID
+    if (!identical(stored$Status, "AlreadyStored")) on.exit(try(o$delete_instances_id(id), silent = TRUE), add = TRUE)
+    a <- OrthancAsync$new(url, username = user, password = pass)
+    n <- cfg$w9
+    now <- function() proc.time()[["elapsed"]]
+    # Run `f` with a `later` tick due every 10 ms; c(wall, cpu, worst gap in ms).
+    with_ticks <- function(f) {
+      ticks <- new.env()
+      ticks$at <- numeric()
+      ticks$on <- TRUE
+      tick <- function() {
+        ticks$at <- c(ticks$at, now())
+        if (ticks$on) later::later(tick, 0.01)
+      }
+      later::later(tick, 0.01)
+      t0 <- now()
+      tm <- timed(f)
+      later::run_now(0)
+      ticks$on <- FALSE
+      t1 <- now()
+      later::run_now(0.02)
+      at <- c(t0, ticks$at[ticks$at <= t1], t1)
+      c(tm, gap = 1000 * max(diff(at)))
+    }
+    async_run <- function(max) {
+      function() {
+        old <- options(orthanc.async_max = max)
+        on.exit(options(old))
+        with_ticks(function() {
+          ps <- lapply(seq_len(n), function(i) a$get_instances_id(id))
+          out <- orthanc_await(promises::promise_all(.list = ps))
+          stopifnot(length(out) == n)
+        })
+      }
+    }
+    v <- list(
+      `orthanc Orthanc, synchronous calls` = function() with_ticks(function() {
+        for (i in seq_len(n)) o$get_instances_id(id)
+      }),
+      `orthanc Orthanc, batch() (concurrency 8)` = function() with_ticks(function() {
+        reqs <- lapply(seq_len(n), function(i) orthanc_request("GET", c("instances", id)))
+        o$batch(reqs, concurrency = 8)
+      }),
+      `orthanc OrthancAsync, promises (async_max 8)` = async_run(8),
+      `orthanc OrthancAsync, promises (async_max 32)` = async_run(32)
+    )
+    m <- interleave(v)
+    w9 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu,
+      `worst gap of a 10 ms later tick, ms` = m$gap, check.names = FALSE)
+    w9 <- rbind(w9, data.frame(client = "CRAN orthanc 0.3.0 OrthancAsync (mirai)", `wall s` = NA, `CPU s` = NA,
+      `worst gap of a 10 ms later tick, ms` = NA, check.names = FALSE))
+    w9$`wall × synchronous` <- round(w9$`wall s` / w9$`wall s`[1], 2)
+    md(w9, sprintf("W9: %d get_instances_id() calls, synchronous and as promises, with a later tick due every 10 ms", n))
+    cat("\nThe CRAN package's `OrthancAsync` (orthanc 0.3.0, with mirai) is not measured: CRAN cannot be reached",
+      "from this machine and neither it nor mirai is in Debian, so it cannot be installed here.\n")
+  }
+
+  # BENCH_ONLY=W7 (or --only=W7): W7 alone, without the data of W1-W5; W9 likewise.
   if (identical(only, "W7")) {
     header()
     run_w7()
+    cat("\n")
+    return(invisible())
+  }
+  if (identical(only, "W9")) {
+    header()
+    run_w9()
     cat("\n")
     return(invisible())
   }
@@ -586,6 +664,7 @@ main <- function() {
   md(w5, sprintf("W5: %d tags of %d instances into a data frame", length(tags), cfg$tags))
 
   run_w7()
+  run_w9()
 
   # ---- W6: W2 and W4 at ten times the sizes --------------------------------------
   # After W1-W5, so that those run against the same server in every run. One

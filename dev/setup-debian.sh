@@ -6,7 +6,7 @@
 # sure a Rust toolchain is there. Idempotent: installs only what is missing.
 set -euo pipefail
 pkgs=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-withr
-      r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx r-cran-future
+      r-cran-roxygen2 r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx r-cran-future r-cran-promises r-cran-later
       debootstrap orthanc pandoc qpdf curl ca-certificates python3 openssl procps
       libssl-dev pkg-config xz-utils r-cran-httr2 r-cran-curl
       # as.raster() of the rendered images of DicomWeb (Suggests)

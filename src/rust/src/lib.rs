@@ -24,6 +24,7 @@ use orthanc_core::http::{self, Body, Client, Config, Error, Method, Request, Res
 use orthanc_core::npy;
 use rapi::{protect, RJumped};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 // TEMPORARY (issue 16): json.rs is being given its `// SAFETY:` notes by the lead; until
@@ -310,7 +311,7 @@ fn stale() -> Robj {
 /// pointer made by other code (e.g. `getNativeSymbolInfo()$address`) would be read as one,
 /// so the tag that `ExternalPtr::new()` sets (the type's name) is checked first. Nothing is
 /// allocated unless it fails: this runs for every request.
-fn client_of(x: &Robj) -> std::result::Result<&Client, Robj> {
+fn client_of(x: &Robj) -> std::result::Result<&Arc<Client>, Robj> {
     let not_client = || error_list("argument", "not an Orthanc client");
     if !x.is_external_pointer() {
         return Err(not_client());
@@ -332,12 +333,12 @@ fn client_of(x: &Robj) -> std::result::Result<&Client, Robj> {
         TYPEOF(tag) == SEXPTYPE::STRSXP
             && XLENGTH(tag) == 1
             && STRING_ELT(tag, 0) != R_NaString
-            && json::char_to_str(STRING_ELT(tag, 0)) == Ok(std::any::type_name::<Client>())
+            && json::char_to_str(STRING_ELT(tag, 0)) == Ok(std::any::type_name::<Arc<Client>>())
     };
     if !tagged {
         return Err(not_client());
     }
-    match <&ExternalPtr<Client>>::try_from(x) {
+    match <&ExternalPtr<Arc<Client>>>::try_from(x) {
         Ok(p) => p.try_addr().map_err(|_| stale()),
         Err(extendr_api::Error::ExpectedExternalNonNullPtr(_)) => Err(stale()),
         Err(_) => Err(not_client()),
@@ -690,7 +691,9 @@ fn rs_client_new(
             user_agent: user_agent.to_string(),
         };
         match Client::new(config) {
-            Ok(c) => ExternalPtr::new(c).into(),
+            // Shared with the background requests of `OrthancAsync`, which keep it alive
+            // until they end.
+            Ok(c) => ExternalPtr::new(Arc::new(c)).into(),
             Err(e) => error_list(e.kind(), &e.to_string()),
         }
     })
@@ -1174,6 +1177,73 @@ fn rs_perform_batch(client: Robj, requests: List, concurrency: i32, progress: Ro
     })
 }
 
+/// Start one request (a request value, as for `rs_perform()`) in the background. Returns its
+/// id (a double), or an error list when the request cannot be started (kind "route" when R
+/// must convert its route first, as for `rs_perform()`).
+#[extendr]
+fn rs_async_submit(client: Robj, request: Robj) -> Robj {
+    guarded(|| {
+        let client = match client_of(&client) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        // SAFETY: `request` is an argument of this call, alive (and protected by extendr)
+        // until it returns.
+        let req = match unsafe { parse_request(request.get()) } {
+            Ok(r) => r,
+            Err(e) => {
+                let kind = if e == ROUTE_FOR_R {
+                    "route"
+                } else {
+                    "argument"
+                };
+                return error_at(kind, &e, client.config().base_url.as_str());
+            }
+        };
+        let id = orthanc_core::background::submit(Arc::clone(client), req);
+        // Ids are counted from 1: exact in a double far beyond any session's count.
+        (id as f64).into()
+    })
+}
+
+/// The background requests finished since the last call: list(ids = double, answers = list
+/// of answers as `rs_perform()` gives them), built here on R's main thread.
+#[extendr]
+fn rs_async_poll() -> Robj {
+    guarded(|| {
+        let done = orthanc_core::background::take_done();
+        let ids: Vec<f64> = done.iter().map(|d| d.id as f64).collect();
+        let answers: Vec<Robj> = done
+            .into_iter()
+            .map(|d| result_to_r(&d.client, &d.path, d.result))
+            .collect();
+        list!(ids = ids, answers = List::from_values(answers)).into()
+    })
+}
+
+/// Cancel background requests by id: their transfers stop, their partial files are removed
+/// (this returns when they are). Returns how many were still running.
+#[extendr]
+fn rs_async_cancel(ids: Robj) -> Robj {
+    guarded(|| {
+        let ids: Vec<u64> = match ids.as_real_slice() {
+            Some(v) => v
+                .iter()
+                .filter(|x| x.is_finite() && **x >= 1.0)
+                .map(|x| *x as u64)
+                .collect(),
+            None => return error_list("argument", "`ids` must be a double vector"),
+        };
+        (orthanc_core::background::cancel(&ids) as i32).into()
+    })
+}
+
+/// How many background requests are running.
+#[extendr]
+fn rs_async_running() -> i32 {
+    orthanc_core::background::running() as i32
+}
+
 /// Encode R objects as JSON text (the rules used for `json =` bodies).
 #[extendr]
 fn rs_to_json(x: Robj) -> Robj {
@@ -1446,6 +1516,10 @@ macro_rules! orthanc_module {
             fn rs_client_valid;
             fn rs_perform;
             fn rs_perform_batch;
+            fn rs_async_submit;
+            fn rs_async_poll;
+            fn rs_async_cancel;
+            fn rs_async_running;
             fn rs_to_json;
             fn rs_from_json;
             fn rs_decode_pixels;

@@ -6,6 +6,7 @@
 //! machine without R.
 #![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
+pub mod background;
 pub mod batch;
 pub mod dicom_ids;
 pub mod http;

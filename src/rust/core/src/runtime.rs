@@ -39,6 +39,8 @@ pub fn get() -> &'static Runtime {
 /// SIGPIPE blocked in this thread meanwhile (see `SigpipeBlocked`).
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     let rt = get();
+    // The background requests' driving thread leaves the runtime to this thread meanwhile.
+    let _drives = crate::background::MainDrives::new();
     let _guard = SigpipeBlocked::new();
     rt.block_on(fut)
 }
