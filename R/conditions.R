@@ -31,6 +31,9 @@
 #' * `orthanc_server_error`: a local server (see [local_orthanc()]) did not
 #'   start; `orthanc_server_not_found`, a subclass, when there is no Orthanc
 #'   program to start (field `binary`).
+#' * `orthanc_missing_package_error`: a suggested package that a function
+#'   needs is not installed (e.g. shiny for [orthanc_browse()]). Field:
+#'   `package` (their names).
 #' * `orthanc_internal_error`: a bug in the package (its Rust code panicked) or R
 #'   could not make a value (e.g. out of memory); the R session goes on. Please
 #'   report it.
@@ -83,6 +86,7 @@ orthanc_condition <- function(kind, message, ..., call = NULL, .envir = parent.f
     unsupported = "orthanc_unsupported_error",
     server = "orthanc_server_error",
     server_not_found = c("orthanc_server_not_found", "orthanc_server_error"),
+    missing_package = "orthanc_missing_package_error",
     internal = "orthanc_internal_error",
     character()
   )
