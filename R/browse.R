@@ -107,8 +107,9 @@ browse_call <- function(client, method, ...) {
   if (inherits(client, "OrthancAsync")) {
     return(f(...))
   }
-  args <- list(...)
-  promises::promise(function(resolve, reject) resolve(do.call(f, args)))
+  # The call as the user would write it, for the `call` of a condition.
+  call <- as.call(c(list(call("$", quote(client), as.name(method))), list(...)))
+  promises::promise(function(resolve, reject) resolve(eval(call)))
 }
 
 # -- the user interface ------------------------------------------------------
@@ -119,7 +120,7 @@ browse_css <- "
 .browse-table tr.browse-row { cursor: pointer; }
 .browse-table tr.selected td { background-color: #d9edf7; font-weight: bold; }
 .browse-viewer { background: #000; text-align: center; min-height: 200px; }
-.browse-viewer img { max-width: 100%; max-height: 512px; image-rendering: auto; }
+.browse-viewer img { height: 480px; max-width: 100%; object-fit: contain; }
 .browse-tags { max-height: 420px; overflow-y: auto; font-size: 85%; }
 .browse-caption { color: #555; margin: 4px 0 8px 0; }
 "
@@ -148,7 +149,10 @@ browse_ui <- function() {
   shiny::fluidPage(
     title = "Orthanc",
     tags$head(tags$style(shiny::HTML(browse_css)), tags$script(shiny::HTML(browse_js))),
-    tags$h3(shiny::textOutput("server", inline = TRUE)),
+    tags$h3(
+      shiny::textOutput("server", inline = TRUE),
+      shiny::actionButton("refresh", "Refresh", icon = shiny::icon("rotate"), class = "btn-sm")
+    ),
     shiny::fluidRow(
       table_column("Patients", "patient_search", "patients", "patients"),
       table_column("Studies", "study_search", "studies", "studies"),
@@ -188,12 +192,15 @@ browse_server <- function(client, limit) {
 
     output$server <- shiny::renderText({
       browse_call(client, "get_system") %...>%
-        (function(s) paste0("Orthanc ", s$Name %||% "", " (", s$Version %||% "", ")"))
+        (function(s) {
+          paste0("Orthanc ", s$Name %||% "", " (", s$Version %||% "", ")", if (is_string(client$url)) paste0(" at ", client$url) else "")
+        })
     })
 
     # The tables: one request each, answered as promises of data frames.
     patients <- shiny::reactive({
-      browse_call(client, "get_patients", params = list(expand = TRUE, limit = limit)) %...>%
+      input$refresh
+      browse_call(client, "get_patients", params = list(expand = TRUE, since = 0L, limit = limit)) %...>%
         browse_patients()
     })
     studies <- shiny::reactive({
@@ -265,7 +272,10 @@ browse_server <- function(client, limit) {
         return(shiny::tags$p(class = "text-muted", if (is.null(selected$series)) "Select a series." else "Loading..."))
       }
       n <- nrow(sl)
-      shiny::sliderInput("slice", label = NULL, min = 1L, max = max(n, 1L), value = 1L, step = 1L, width = "100%", ticks = FALSE)
+      shiny::sliderInput("slice",
+        label = NULL, min = 1L, max = max(n, 1L), value = 1L, step = 1L, width = "100%",
+        ticks = FALSE, animate = shiny::animationOptions(interval = 400)
+      )
     })
     output$caption <- shiny::renderText({
       cur <- current()
@@ -362,32 +372,30 @@ browse_numbers <- function(x) {
 }
 
 # A data frame of an expanded listing: the identifier, some main DICOM tags
-# and the number of children.
-browse_listing <- function(items, tags, children = NULL, children_name = NULL) {
+# (`tags`: column names for the tags they name) and the number of children.
+browse_listing <- function(items, tags, children) {
   df <- data.frame(id = vapply(items, function(x) browse_text(x$ID), ""), stringsAsFactors = FALSE)
-  for (t in tags) {
-    df[[t]] <- vapply(items, function(x) browse_text(x$MainDicomTags[[t]]), "")
+  for (k in seq_along(tags)) {
+    df[[names(tags)[k]]] <- vapply(items, function(x) browse_text(x$MainDicomTags[[tags[[k]]]]), "")
   }
-  if (!is.null(children)) {
-    df[[children_name]] <- vapply(items, function(x) length(x[[children]]), 1L)
-  }
+  df[[children]] <- vapply(items, function(x) length(x[[children]]), 1L)
   df
 }
 
 browse_patients <- function(items) {
-  df <- browse_listing(items, c("PatientName", "PatientID", "PatientBirthDate", "PatientSex"), "Studies", "Studies")
-  df[order(df$PatientName, df$PatientID), , drop = FALSE]
+  df <- browse_listing(items, c(Name = "PatientName", ID = "PatientID", Birth = "PatientBirthDate", Sex = "PatientSex"), "Studies")
+  df[order(df$Name, df$ID), , drop = FALSE]
 }
 
 browse_studies <- function(items) {
-  df <- browse_listing(items, c("StudyDate", "StudyDescription", "AccessionNumber", "StudyID"), "Series", "Series")
-  df[order(df$StudyDate, df$StudyDescription), , drop = FALSE]
+  df <- browse_listing(items, c(Date = "StudyDate", Description = "StudyDescription", Accession = "AccessionNumber"), "Series")
+  df[order(df$Date, df$Description), , drop = FALSE]
 }
 
 browse_series <- function(items) {
-  df <- browse_listing(items, c("SeriesNumber", "Modality", "SeriesDescription", "BodyPartExamined"), "Instances", "Instances")
-  number <- suppressWarnings(as.numeric(df$SeriesNumber))
-  df[order(number, df$SeriesDescription), , drop = FALSE]
+  df <- browse_listing(items, c(Number = "SeriesNumber", Modality = "Modality", Description = "SeriesDescription"), "Instances")
+  number <- suppressWarnings(as.numeric(df$Number))
+  df[order(number, df$Description), , drop = FALSE]
 }
 
 # The slices of a series from its expanded instance listing: one row per
