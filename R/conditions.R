@@ -34,6 +34,9 @@
 #' * `orthanc_cancelled_error`: a request of an [OrthancAsync] client was
 #'   cancelled (its `cancel_all()` method, or an interrupt of
 #'   [orthanc_await()]) before it ended; its promise is rejected with it.
+#' * `orthanc_missing_package_error`: a suggested package that a function
+#'   needs is not installed (e.g. shiny for [orthanc_browse()]). Field:
+#'   `package` (their names).
 #' * `orthanc_internal_error`: a bug in the package (its Rust code panicked) or R
 #'   could not make a value (e.g. out of memory); the R session goes on. Please
 #'   report it.
@@ -86,6 +89,7 @@ orthanc_condition <- function(kind, message, ..., call = NULL, .envir = parent.f
     unsupported = "orthanc_unsupported_error",
     server = "orthanc_server_error",
     server_not_found = c("orthanc_server_not_found", "orthanc_server_error"),
+    missing_package = "orthanc_missing_package_error",
     internal = "orthanc_internal_error",
     cancelled = "orthanc_cancelled_error",
     character()

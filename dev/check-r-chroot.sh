@@ -38,7 +38,7 @@ die() { log "ERROR: $*"; exit 1; }
 # and tidy (checks of --as-cran), OpenSSL's headers (the build), python3 and
 # openssl (fake and TLS test servers), zip (a ZIP upload test), curl.
 PKGS=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-withr
-      r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx r-cran-png r-cran-jpeg r-cran-future r-cran-promises r-cran-later
+      r-cran-knitr r-cran-rmarkdown r-cran-callr r-cran-processx r-cran-png r-cran-jpeg r-cran-future r-cran-promises r-cran-later r-cran-shiny
       libssl-dev pkg-config pandoc qpdf tidy python3 openssl zip curl xz-utils ca-certificates
       # checkbashisms: without it R CMD check --as-cran warns
       devscripts)

@@ -105,7 +105,11 @@ export ORTHANC_URL="$ORTHANC_TEST_URL" ORTHANC_USERNAME="$ORTHANC_TEST_USERNAME"
 set +e
 # NOT_CRAN=true: the snapshot tests of error messages run (testthat skips them
 # on CRAN). No CRAN mirror here: the remote parts of the incoming checks are off.
-(cd "$work" && NOT_CRAN=true _R_CHECK_FORCE_SUGGESTS_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false \
+# ORTHANC_BROWSER_TEST=required: the browser test of orthanc_browse() fails
+# (instead of skipping) without Chromium, its driver or selenium, which
+# dev/setup-debian.sh installs on the host (not in the chroot of R 4.5, where
+# it skips); its screenshot is orthanc.Rcheck/tests/testthat/_output/browse.png.
+(cd "$work" && NOT_CRAN=true ORTHANC_BROWSER_TEST=required _R_CHECK_FORCE_SUGGESTS_=false _R_CHECK_CRAN_INCOMING_REMOTE_=false \
   R CMD check --as-cran $manual "$tarball")
 status=$?
 set -e

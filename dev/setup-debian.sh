@@ -2,7 +2,8 @@
 # Installs what building, checking and testing the package needs on Debian 12
 # (R from Debian, the R packages the package and its tests use, OpenSSL's
 # development files, the tools of R CMD check --as-cran, debootstrap for
-# the Orthanc 1.12.7 test servers, Orthanc 1.10.1 for the legacy tests) and makes
+# the Orthanc 1.12.7 test servers, Orthanc 1.10.1 for the legacy tests,
+# Chromium, its driver and Python's selenium for the browser test) and makes
 # sure a Rust toolchain is there. Idempotent: installs only what is missing.
 set -euo pipefail
 pkgs=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-withr
@@ -17,7 +18,10 @@ pkgs=(r-base-dev r-cran-r6 r-cran-cli r-cran-testthat r-cran-jsonlite r-cran-wit
       # not built: --no-manual)
       tidy devscripts
       # the Windows DLL, cross-linked on Linux (dev/windows-dll.sh)
-      mingw-w64)
+      mingw-w64
+      # orthanc_browse() (Suggests) and its test in a headless browser
+      # (tests/testthat/test-browse.R: Chromium driven by Python's selenium)
+      r-cran-shiny r-cran-promises r-cran-later chromium chromium-driver python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,5 +40,14 @@ fi
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   echo "[setup] cargo is missing: install Rust (https://rustup.rs) or Debian's cargo package" >&2
   exit 1
+fi
+# Python's selenium (PyPI), in a virtual environment of its own: the browser
+# test of orthanc_browse() finds it there (or at ORTHANC_TEST_SELENIUM_PYTHON).
+selenium_venv=/opt/orthanc-r/selenium
+selenium_version=4.51.0
+if ! "$selenium_venv/bin/python" -c "import selenium, sys; sys.exit(selenium.__version__ != '$selenium_version')" 2>/dev/null; then
+  echo "[setup] installing selenium $selenium_version into $selenium_venv" >&2
+  /usr/bin/python3 -m venv "$selenium_venv"
+  "$selenium_venv/bin/pip" install -q "selenium==$selenium_version"
 fi
 echo "[setup] system packages ready" >&2
