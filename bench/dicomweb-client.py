@@ -36,7 +36,8 @@ def main():
     if user:
         session.auth = (user, os.environ.get("BENCH_PASS", ""))
     url = os.environ["BENCH_URL"].rstrip("/") + "/dicom-web"
-    client = DICOMwebClient(url=url, session=session)
+    # The default read timeout (20 s) is shorter than a STOW of 1,000 files on a busy server.
+    client = DICOMwebClient(url=url, session=session, timeout=600)
     what = sys.argv[1]
     out = {}
     rss0 = vm_rss_kb()

@@ -67,7 +67,11 @@ impl Ctx {
         }
     }
     async fn get_bytes(&self, path: &str) -> bytes::Bytes {
-        let r = self.req(reqwest::Method::GET, path).send().await.expect("send");
+        let r = self
+            .req(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("send");
         assert!(r.status().is_success(), "GET {path}: {}", r.status());
         r.bytes().await.expect("body")
     }
@@ -345,7 +349,11 @@ fn boundary_of(content_type: &str) -> String {
         .to_ascii_lowercase()
         .find("boundary=")
         .expect("a boundary");
-    let v = content_type[at + 9..].split(';').next().unwrap_or("").trim();
+    let v = content_type[at + 9..]
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
     v.trim_matches('"').to_string()
 }
 
@@ -393,7 +401,11 @@ impl Split {
                 None => {
                     let keep = chunk.len().min(self.dlen - 1);
                     let cut = chunk.len() - keep;
-                    self.file.as_mut().unwrap().write_all(&chunk[..cut]).expect("write");
+                    self.file
+                        .as_mut()
+                        .unwrap()
+                        .write_all(&chunk[..cut])
+                        .expect("write");
                     self.buf.extend_from_slice(&chunk[cut..]);
                     return;
                 }
@@ -409,8 +421,10 @@ impl Split {
                         self.buf.drain(..i + 4);
                         self.in_head = false;
                         self.parts += 1;
-                        let f = std::fs::File::create(self.dir.join(format!("part-{:06}.dcm", self.parts)))
-                            .expect("create");
+                        let f = std::fs::File::create(
+                            self.dir.join(format!("part-{:06}.dcm", self.parts)),
+                        )
+                        .expect("create");
                         self.file = Some(std::io::BufWriter::with_capacity(1 << 16, f));
                     }
                     None => return,
