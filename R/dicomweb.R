@@ -710,25 +710,45 @@ dicom_json_table <- function(x) {
   structure(out, class = "data.frame", row.names = .set_row_names(n))
 }
 
-# The column of one attribute when every present element has at most one
-# value, a string or a number (the common case of QIDO answers), built with
-# vector operations; NULL in any other case (sequences, person names, bulk
-# data, several values, something unexpected), left to dicom_json_value() and
-# tag_column(), which give the same column cell by cell.
+# The column of one attribute built with vector operations, when every
+# present element is a sequence, or has at most one value: a string, a number
+# or a person name (the common case of QIDO answers); NULL in any other case
+# (bulk data, several values, something unexpected), left to
+# dicom_json_value() and tag_column(), which give the same column cell by cell.
 dicom_json_scalar_column <- function(elements, vr, present, absent) {
-  if (!all(present | absent) || identical(vr, "SQ") || identical(vr, "PN")) return(NULL)
+  if (!all(present | absent)) return(NULL)
   el <- elements[present]
   if (any(lengths(lapply(el, `[[`, "BulkDataURI"))) || any(lengths(lapply(el, `[[`, "InlineBinary")))) {
     return(NULL)
   }
   vals <- lapply(el, `[[`, "Value")
+  n <- length(elements)
+  if (identical(vr, "SQ")) {
+    # The items as they are; list() for a present sequence without items.
+    vals[!lengths(vals)] <- list(list())
+    col <- vector("list", n)
+    col[present] <- vals
+    return(I(col))
+  }
   lens <- lengths(vals)
   if (any(lens > 1L)) return(NULL)
   one <- lens == 1L
+  if (identical(vr, "PN")) {
+    # Each value an object of name groups: its Alphabetic group.
+    first <- lapply(vals[one], `[[`, 1L)
+    if (!all(vapply(first, is.list, NA))) return(NULL)
+    alpha <- lapply(first, `[[`, "Alphabetic")
+    alpha[!lengths(alpha)] <- NA_character_
+    flat <- unlist(alpha, use.names = FALSE)
+    if (length(flat) != length(alpha) || !is.character(flat)) return(NULL)
+    chr <- rep(NA_character_, n)
+    chr[which(present)[one]] <- flat
+    chr[!is.na(chr) & !nzchar(trimws(chr))] <- NA_character_
+    return(chr)
+  }
   flat <- unlist(vals[one], use.names = FALSE)
   if (length(flat) != sum(one) || !(is.character(flat) || is.numeric(flat))) return(NULL)
   has <- which(present)[one]
-  n <- length(elements)
   numeric_vr <- !is.na(vr) && vr %in% numeric_vrs
   if (is.numeric(flat)) {
     if (!numeric_vr) return(NULL)

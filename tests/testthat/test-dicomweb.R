@@ -138,7 +138,8 @@ test_that("DICOM JSON tables built by vectors equal those built cell by cell", {
       "00080021" = list(vr = "DA", Value = list("20200102")),
       "00091010" = list(vr = "LO", Value = list(7)),
       "00100010" = list(vr = "PN", Value = list(list(Alphabetic = "A^B"))),
-      "00080008" = list(vr = "CS", Value = list("ORIGINAL", "PRIMARY"))
+      "00080008" = list(vr = "CS", Value = list("ORIGINAL", "PRIMARY")),
+      "00081115" = list(vr = "SQ", Value = list(list("0020000E" = list(vr = "UI", Value = list("1.2")))))
     ),
     list(
       "00200013" = list(vr = "IS"),
@@ -146,7 +147,9 @@ test_that("DICOM JSON tables built by vectors equal those built cell by cell", {
       "00280030" = list(vr = "DS", Value = list("1\\2")),
       "00180050" = list(vr = "DS", Value = list()),
       "00080021" = list(vr = "DA", Value = list("")),
-      "00080008" = list(vr = "CS", Value = list("DERIVED"))
+      "00080008" = list(vr = "CS", Value = list("DERIVED")),
+      "00100010" = list(vr = "PN", Value = list(list(Alphabetic = " "))),
+      "00081115" = list(vr = "SQ")
     ),
     list()
   )
@@ -157,6 +160,14 @@ test_that("DICOM JSON tables built by vectors equal those built cell by cell", {
   expect_identical(df$PixelSpacing, c("0.5", "1\\2", NA))
   expect_identical(df$SliceThickness, c(1.25, NA, NA))
   expect_identical(df$SeriesDate, as.Date(c("2020-01-02", NA, NA)))
+  expect_identical(df$PatientName, c("A^B", NA, NA))
+  expect_identical(unclass(df$ReferencedSeriesSequence)[2:3], list(list(), NULL))
+  # A person name without an Alphabetic group: NA (not "NA").
+  y <- list(
+    list("00100010" = list(vr = "PN", Value = list(list(Ideographic = "x")))),
+    list("00100010" = list(vr = "PN", Value = list(list(Alphabetic = "A^B"))))
+  )
+  expect_identical(dicom_json_table(y)$PatientName, c(NA, "A^B"))
 })
 
 # QIDO-RS and metadata against Orthanc ---------------------------------------
