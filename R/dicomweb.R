@@ -695,13 +695,78 @@ dicom_json_table <- function(x) {
   out <- list()
   for (j in seq_along(tags)) {
     tag <- tags[j]
-    elements <- lapply(x, function(d) d[[tag]] %||% d[[tolower(tag)]])
-    vrs <- unlist(lapply(elements, function(e) if (is.list(e)) e$vr), use.names = FALSE)
-    vr <- if (length(vrs)) vrs[[1L]] else dict$vr[match(hex[j], dict$tag)]
-    col <- lapply(elements, dicom_json_value, vr = vr)
-    out[[columns[j]]] <- tag_column(col, vr)
+    # `[[` as the function of lapply(): no R closure called per cell.
+    elements <- lapply(x, `[[`, tag)
+    absent <- vapply(elements, is.null, NA)
+    if (any(absent)) {
+      elements[absent] <- lapply(x[absent], `[[`, tolower(tag))
+      absent <- vapply(elements, is.null, NA)
+    }
+    present <- vapply(elements, is.list, NA)
+    vr <- if (any(present)) elements[[which(present)[1L]]]$vr
+    if (is.null(vr)) vr <- dict$vr[match(hex[j], dict$tag)]
+    out[[columns[j]]] <- dicom_json_scalar_column(elements, vr, present, absent) %||%
+      tag_column(lapply(elements, dicom_json_value, vr = vr), vr)
   }
   structure(out, class = "data.frame", row.names = .set_row_names(n))
+}
+
+# The column of one attribute built with vector operations, when every
+# present element is a sequence, or has at most one value: a string, a number
+# or a person name (the common case of QIDO answers); NULL in any other case
+# (bulk data, several values, something unexpected), left to
+# dicom_json_value() and tag_column(), which give the same column cell by cell.
+dicom_json_scalar_column <- function(elements, vr, present, absent) {
+  if (!all(present | absent)) return(NULL)
+  el <- elements[present]
+  if (any(lengths(lapply(el, `[[`, "BulkDataURI"))) || any(lengths(lapply(el, `[[`, "InlineBinary")))) {
+    return(NULL)
+  }
+  vals <- lapply(el, `[[`, "Value")
+  n <- length(elements)
+  if (identical(vr, "SQ")) {
+    # The items as they are; list() for a present sequence without items.
+    vals[!lengths(vals)] <- list(list())
+    col <- vector("list", n)
+    col[present] <- vals
+    return(I(col))
+  }
+  lens <- lengths(vals)
+  if (any(lens > 1L)) return(NULL)
+  one <- lens == 1L
+  if (identical(vr, "PN")) {
+    # Each value an object of name groups: its Alphabetic group.
+    first <- lapply(vals[one], `[[`, 1L)
+    if (!all(vapply(first, is.list, NA))) return(NULL)
+    alpha <- lapply(first, `[[`, "Alphabetic")
+    alpha[!lengths(alpha)] <- NA_character_
+    flat <- unlist(alpha, use.names = FALSE)
+    if (length(flat) != length(alpha) || !is.character(flat)) return(NULL)
+    chr <- rep(NA_character_, n)
+    chr[which(present)[one]] <- flat
+    chr[!is.na(chr) & !nzchar(trimws(chr))] <- NA_character_
+    return(chr)
+  }
+  flat <- unlist(vals[one], use.names = FALSE)
+  if (length(flat) != sum(one) || !(is.character(flat) || is.numeric(flat))) return(NULL)
+  has <- which(present)[one]
+  numeric_vr <- !is.na(vr) && vr %in% numeric_vrs
+  if (is.numeric(flat)) {
+    if (!numeric_vr) return(NULL)
+    out <- rep(NA_real_, n)
+    out[has] <- as.numeric(flat)
+    return(out)
+  }
+  chr <- rep(NA_character_, n)
+  chr[has] <- flat
+  chr[!is.na(chr) & !nzchar(trimws(chr))] <- NA_character_
+  if (is.na(vr)) return(chr)
+  if (vr == "DA") return(parse_dicom_date(chr))
+  if (numeric_vr) {
+    if (any(grepl("\\", chr, fixed = TRUE))) return(chr)
+    return(suppressWarnings(as.numeric(trimws(chr))))
+  }
+  chr
 }
 
 # The value of one DICOM JSON attribute, as the simplified tags of Orthanc give

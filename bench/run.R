@@ -1,7 +1,7 @@
 #!/usr/bin/env Rscript
 # bench/run.R: the benchmark of the `orthanc` package against baselines measured
 # in the same run (httr2 + jsonlite, curl + jsonlite, and a bare Rust reqwest
-# loop in bench/rust-baseline/). See bench/README.md.
+# loop in bench/rust-baseline/; for W8, Python's dicomweb-client). See bench/README.md.
 #
 #   Rscript bench/run.R            # full sizes (about 20 minutes on 2 cores)
 #   Rscript bench/run.R --smoke    # tiny sizes: checks that everything runs
@@ -9,16 +9,16 @@
 # Options: --smoke, --no-rust (skip the Rust baseline), --rust (build it even
 # with --smoke), --scale (W6: W2 and W4 at ten times the sizes, after W1-W5), --use-env-server
 # (use ORTHANC_TEST_URL/USERNAME/PASSWORD instead of starting a server),
-# --only=W7 or --only=W9 (or BENCH_ONLY=W7 / W9: that one alone).
+# --only=W8 or --only=W1,W4 (or BENCH_ONLY=W8, ...): only those workloads.
 # Sizes: environment variables BENCH_CALLS, BENCH_REPS, BENCH_FIND, BENCH_UPLOAD,
-# BENCH_ARCHIVE, BENCH_TAGS, BENCH_W7, BENCH_W9 (see bench/README.md).
+# BENCH_ARCHIVE, BENCH_TAGS, BENCH_W7, BENCH_W9, BENCH_QIDO, BENCH_WADO,
+# BENCH_STOW (see bench/README.md). BENCH_PYTHON: a Python with
+# dicomweb-client (W8's peer).
 
 args <- commandArgs(TRUE)
 smoke <- "--smoke" %in% args
 scale <- "--scale" %in% args || nzchar(Sys.getenv("BENCH_SCALE"))
 use_env_server <- "--use-env-server" %in% args
-only <- toupper(sub("^--only=", "", c(grep("^--only=", args, value = TRUE), Sys.getenv("BENCH_ONLY"))[1]))
-if (!only %in% c("", "W7", "W9")) stop("--only= / BENCH_ONLY: only W7 or W9 can be run alone")
 root <- normalizePath(".")
 if (!file.exists(file.path(root, "bench", "run.R"))) {
   stop("run bench/run.R from the package root")
@@ -36,8 +36,20 @@ cfg <- list(
   archive = size("BENCH_ARCHIVE", 3200L, 22L),
   tags = size("BENCH_TAGS", 5000L, 10L),
   w7 = size("BENCH_W7", 50000L, 40L),
-  w9 = size("BENCH_W9", 1000L, 20L)
+  w9 = size("BENCH_W9", 1000L, 20L),
+  qido = size("BENCH_QIDO", 5000L, 30L),
+  wado = size("BENCH_WADO", 3200L, 22L),
+  stow = size("BENCH_STOW", 1000L, 5L)
 )
+# --only= or BENCH_ONLY: the workloads to run ("W8", "W1,W4"; all when empty). W6 needs W2 and W4.
+only <- c(sub("^--only=", "", grep("^--only=", args, value = TRUE)), Sys.getenv("BENCH_ONLY"))[1]
+only <- toupper(trimws(strsplit(only, ",")[[1]]))
+if (length(bad <- setdiff(only[nzchar(only)], paste0("W", 1:9)))) stop("--only= / BENCH_ONLY: no workload ", paste(bad, collapse = ", "))
+only <- only[nzchar(only)]
+if (scale && length(only) && "W6" %in% only) only <- union(only, c("W2", "W4"))
+if (length(only) && !scale) only <- setdiff(only, "W6")
+runs <- function(w) !length(only) || w %in% only
+scale <- scale && runs("W6")
 
 suppressPackageStartupMessages({
   library(orthanc)
@@ -293,16 +305,11 @@ main <- function() {
       "from this machine and neither it nor mirai is in Debian, so it cannot be installed here.\n")
   }
 
-  # BENCH_ONLY=W7 (or --only=W7): W7 alone, without the data of W1-W5; W9 likewise.
-  if (identical(only, "W7")) {
+  # Only W7 and/or W9 (--only=W7,W9): without the Rust baseline and the data of W1-W5.
+  if (length(only) && all(only %in% c("W7", "W9"))) {
     header()
-    run_w7()
-    cat("\n")
-    return(invisible())
-  }
-  if (identical(only, "W9")) {
-    header()
-    run_w9()
+    if (runs("W7")) run_w7()
+    if (runs("W9")) run_w9()
     cat("\n")
     return(invisible())
   }
@@ -414,25 +421,39 @@ main <- function() {
   }
 
   big_n <- max(cfg$find, cfg$tags)
-  say("making a study of %d instances (W1, W2, W5)", big_n)
-  big <- make_study(big_n)
-  say("making a study of %d instances (W4)", cfg$archive)
-  archive_study <- list(n = cfg$archive, study = make_study(cfg$archive))
-  big_instances <- unlist(o$get_studies_id_instances(big$id, params = list(expand = FALSE)))
-  if (!is.character(big_instances)) big_instances <- vapply(o$get_studies_id_instances(big$id), function(x) x$ID, "")
-  one_instance <- big_instances[1]
+  big <- NULL
+  if (runs("W1") || runs("W2") || runs("W5")) {
+    say("making a study of %d instances (W1, W2, W5)", big_n)
+    big <- make_study(big_n)
+    big_instances <- unlist(o$get_studies_id_instances(big$id, params = list(expand = FALSE)))
+    if (!is.character(big_instances)) big_instances <- vapply(o$get_studies_id_instances(big$id), function(x) x$ID, "")
+    one_instance <- big_instances[1]
+  }
+  archive_study <- NULL
+  if (runs("W4")) {
+    say("making a study of %d instances (W4)", cfg$archive)
+    archive_study <- list(n = cfg$archive, study = make_study(cfg$archive))
+  }
 
-  # Files to upload (W3): more copies with new UIDs, in one new study, kept on disk.
-  upload_dir <- file.path(work, "upload")
-  dir.create(upload_dir)
-  say("writing %d files to upload", cfg$upload)
-  up_files <- character()
-  up_study_uid <- synth(cfg$upload, upload_dir, function(files) up_files <<- c(up_files, files), batch = cfg$upload)
-  up_list <- file.path(work, "upload.txt")
-  writeLines(up_files, up_list)
-  delete_uploads <- function() {
-    found <- o$post_tools_lookup(data = up_study_uid)
-    for (f in found) if (identical(f$Type, "Study")) o$delete_studies_id(f$ID)
+  # Files to upload (W3, W8's STOW): more copies with new UIDs, in one new
+  # study each, kept on disk.
+  files_to_send <- function(n, name) {
+    dir <- file.path(work, name)
+    dir.create(dir)
+    say("writing %d files to upload (%s)", n, name)
+    files <- character()
+    uid <- synth(n, dir, function(f) files <<- c(files, f), batch = n)
+    list(files = files, uid = uid, delete = function() {
+      found <- o$post_tools_lookup(data = uid)
+      for (f in found) if (identical(f$Type, "Study")) o$delete_studies_id(f$ID)
+    })
+  }
+  if (runs("W3")) {
+    up <- files_to_send(cfg$upload, "upload")
+    up_files <- up$files
+    delete_uploads <- up$delete
+    up_list <- file.path(work, "upload.txt")
+    writeLines(up_files, up_list)
   }
 
   auth_h2 <- function(req) httr2::req_auth_basic(req, user, pass)
@@ -450,31 +471,33 @@ main <- function() {
   header()
 
   # ---- W1: per-call latency and client CPU ------------------------------------
-  say("W1")
-  n <- cfg$calls
-  w1 <- NULL
-  for (ep in list(list(name = "GET /system", path = "/system", pkg = function() o$get_system()),
-                  list(name = "GET /instances/{id}", path = paste0("/instances/", one_instance),
-                       pkg = function() o$get_instances_id(one_instance)))) {
-    h <- if (have_curl) curl_handle()
-    req <- if (have_httr2) auth_h2(httr2::request(paste0(url, ep$path)))
-    for (i in 1:20) ep$pkg()
-    v <- list(orthanc = function() timed(function() for (i in seq_len(n)) ep$pkg()))
-    if (have_httr2) v$httr2 <- function() timed(function() for (i in seq_len(n)) httr2::resp_body_json(httr2::req_perform(req)))
-    if (have_curl) v$curl <- function() timed(function() for (i in seq_len(n)) curl_json(h, ep$path))
-    if (have_rust) v$rust <- function() {
-      r <- rust("get", n, ep$path)
-      c(wall = r$wall_us * n / 1e6, cpu = r$cpu_us * n / 1e6)
+  if (runs("W1")) {
+    say("W1")
+    n <- cfg$calls
+    w1 <- NULL
+    for (ep in list(list(name = "GET /system", path = "/system", pkg = function() o$get_system()),
+                    list(name = "GET /instances/{id}", path = paste0("/instances/", one_instance),
+                         pkg = function() o$get_instances_id(one_instance)))) {
+      h <- if (have_curl) curl_handle()
+      req <- if (have_httr2) auth_h2(httr2::request(paste0(url, ep$path)))
+      for (i in 1:20) ep$pkg()
+      v <- list(orthanc = function() timed(function() for (i in seq_len(n)) ep$pkg()))
+      if (have_httr2) v$httr2 <- function() timed(function() for (i in seq_len(n)) httr2::resp_body_json(httr2::req_perform(req)))
+      if (have_curl) v$curl <- function() timed(function() for (i in seq_len(n)) curl_json(h, ep$path))
+      if (have_rust) v$rust <- function() {
+        r <- rust("get", n, ep$path)
+        c(wall = r$wall_us * n / 1e6, cpu = r$cpu_us * n / 1e6)
+      }
+      m <- interleave(v)
+      w1 <- rbind(w1, data.frame(request = ep$name, client = m$client,
+        `wall µs/call` = m$wall / n * 1e6, `CPU µs/call` = m$cpu / n * 1e6, check.names = FALSE))
     }
-    m <- interleave(v)
-    w1 <- rbind(w1, data.frame(request = ep$name, client = m$client,
-      `wall µs/call` = m$wall / n * 1e6, `CPU µs/call` = m$cpu / n * 1e6, check.names = FALSE))
+    w1 <- do.call(rbind, lapply(split(w1, w1$request), function(d) {
+      with_ratios(d, c("wall µs/call", "CPU µs/call"), is_baseline(d))
+    }))
+    rownames(w1) <- NULL
+    md(w1, sprintf("W1: per-call latency and client CPU (%d calls; CPU of the client process)", n))
   }
-  w1 <- do.call(rbind, lapply(split(w1, w1$request), function(d) {
-    with_ratios(d, c("wall µs/call", "CPU µs/call"), is_baseline(d))
-  }))
-  rownames(w1) <- NULL
-  md(w1, sprintf("W1: per-call latency and client CPU (%d calls; CPU of the client process)", n))
 
   # ---- W2: large JSON ----------------------------------------------------------
   # W2 finds the instances of the seed's patient (every copy keeps it), at each
@@ -556,40 +579,43 @@ main <- function() {
     rownames(conv) <- NULL
     md(conv, paste0(title, ": conversion alone (same bytes; CPU per conversion)"))
   }
-  say("W2")
-  base_w2 <- run_w2(cfg$find, cfg$reps)
-  w2_tables(base_w2$w2, base_w2$conv, "W2")
+  if (runs("W2")) {
+    say("W2")
+    base_w2 <- run_w2(cfg$find, cfg$reps)
+    w2_tables(base_w2$w2, base_w2$conv, "W2")
+  }
 
   # ---- W3: upload -------------------------------------------------------------
-  say("W3")
-  delete_uploads()
-  v <- list(
-    `orthanc post_instances() sequential` = function() timed(function() for (f in up_files) o$post_instances(file = f)),
-    `orthanc upload() (4 at once)` = function() timed(function() upload(o, up_files, concurrency = 4, progress = FALSE))
-  )
-  if (have_curl) v$`curl sequential` <- function() timed(function() {
-    hh <- curl_handle()
-    curl::handle_setheaders(hh, "Content-Type" = "application/dicom")
-    for (f in up_files) {
-      curl::handle_setopt(hh, postfields = readBin(f, "raw", file.size(f)))
-      fromJSON(rawToChar(curl::curl_fetch_memory(paste0(url, "/instances"), handle = hh)$content), simplifyVector = FALSE)
+  if (runs("W3")) {
+    say("W3")
+    delete_uploads()
+    v <- list(
+      `orthanc post_instances() sequential` = function() timed(function() for (f in up_files) o$post_instances(file = f)),
+      `orthanc upload() (4 at once)` = function() timed(function() upload(o, up_files, concurrency = 4, progress = FALSE))
+    )
+    if (have_curl) v$`curl sequential` <- function() timed(function() {
+      hh <- curl_handle()
+      curl::handle_setheaders(hh, "Content-Type" = "application/dicom")
+      for (f in up_files) {
+        curl::handle_setopt(hh, postfields = readBin(f, "raw", file.size(f)))
+        fromJSON(rawToChar(curl::curl_fetch_memory(paste0(url, "/instances"), handle = hh)$content), simplifyVector = FALSE)
+      }
+    })
+    if (have_rust) {
+      v$`rust 1 connection` <- function() { r <- rust("upload", 1, up_list); c(wall = r$wall_s, cpu = r$cpu_s) }
+      v$`rust 4 connections` <- function() { r <- rust("upload", 4, up_list); c(wall = r$wall_s, cpu = r$cpu_s) }
     }
-  })
-  if (have_rust) {
-    v$`rust 1 connection` <- function() { r <- rust("upload", 1, up_list); c(wall = r$wall_s, cpu = r$cpu_s) }
-    v$`rust 4 connections` <- function() { r <- rust("upload", 4, up_list); c(wall = r$wall_s, cpu = r$cpu_s) }
+    m <- interleave(v, setup = delete_uploads)
+    delete_uploads()
+    w3 <- data.frame(client = m$client, `files/s` = cfg$upload / m$wall, `wall s` = m$wall,
+      `CPU s` = m$cpu, check.names = FALSE)
+    best_rate <- max(w3$`files/s`[is_baseline(w3)])
+    w3$`rate × best baseline` <- round(w3$`files/s` / best_rate, 2)
+    w3 <- with_ratios(w3, "CPU s", is_baseline(w3))
+    md(w3, sprintf("W3: upload of %d files (%.0f KB each)", cfg$upload, mean(file.size(up_files)) / 1e3))
   }
-  m <- interleave(v, setup = delete_uploads)
-  delete_uploads()
-  w3 <- data.frame(client = m$client, `files/s` = cfg$upload / m$wall, `wall s` = m$wall,
-    `CPU s` = m$cpu, check.names = FALSE)
-  best_rate <- max(w3$`files/s`[is_baseline(w3)])
-  w3$`rate × best baseline` <- round(w3$`files/s` / best_rate, 2)
-  w3 <- with_ratios(w3, "CPU s", is_baseline(w3))
-  md(w3, sprintf("W3: upload of %d files (%.0f KB each)", cfg$upload, mean(file.size(up_files)) / 1e3))
 
   # ---- W4: a study archive to disk ---------------------------------------------
-  say("W4")
   child <- file.path(work, "download-child.R")
   writeLines(c(
     "a <- commandArgs(TRUE); variant <- a[1]; route <- a[2]; out <- a[3]",
@@ -635,36 +661,183 @@ main <- function() {
     with_ratios(d, c("wall s", "CPU s"), is_baseline(d))
   }
   w4_title <- "study archive to disk (each in a child process; CPU and RSS of that process during the call)"
-  w4 <- run_w4(archive_study, cfg$reps)
-  md(w4, paste("W4:", w4_title))
+  if (runs("W4")) {
+    say("W4")
+    w4 <- run_w4(archive_study, cfg$reps)
+    md(w4, paste("W4:", w4_title))
+  }
 
   # ---- W5: tags of N instances into a data frame --------------------------------
-  say("W5")
-  tags <- c("SliceLocation", "InstanceNumber", "SeriesDescription", "ImagePositionPatient", "0018,0050")
-  instances <- find_instances(o, query = list(StudyInstanceUID = big$uid))[seq_len(cfg$tags)]
-  ids <- vapply(instances, function(x) x$identifier, "")
-  tag_list <- file.path(work, "tags.txt")
-  writeLines(paste0("/instances/", ids, "/tags?simplify"), tag_list)
-  v <- list(
-    `orthanc as.data.frame(tags =)` = function() timed(function() as.data.frame(instances, tags = tags)),
-    `orthanc sequential loop` = function() timed(function() {
-      vals <- lapply(ids, function(id) o$get_instances_id_tags(id, params = list(simplify = TRUE)))
-      d <- data.frame(id = ids)
-      for (t in tags[1:4]) d[[t]] <- vapply(vals, function(x) paste(unlist(x[[t]]), collapse = "\\"), "")
-      d
-    })
-  )
-  if (have_rust) v$`rust 4 connections (GET tags each)` <- function() {
-    r <- rust("getmany", 4, tag_list)
-    c(wall = r$wall_s, cpu = r$cpu_s)
+  if (runs("W5")) {
+    say("W5")
+    tags <- c("SliceLocation", "InstanceNumber", "SeriesDescription", "ImagePositionPatient", "0018,0050")
+    instances <- find_instances(o, query = list(StudyInstanceUID = big$uid))[seq_len(cfg$tags)]
+    ids <- vapply(instances, function(x) x$identifier, "")
+    tag_list <- file.path(work, "tags.txt")
+    writeLines(paste0("/instances/", ids, "/tags?simplify"), tag_list)
+    v <- list(
+      `orthanc as.data.frame(tags =)` = function() timed(function() as.data.frame(instances, tags = tags)),
+      `orthanc sequential loop` = function() timed(function() {
+        vals <- lapply(ids, function(id) o$get_instances_id_tags(id, params = list(simplify = TRUE)))
+        d <- data.frame(id = ids)
+        for (t in tags[1:4]) d[[t]] <- vapply(vals, function(x) paste(unlist(x[[t]]), collapse = "\\"), "")
+        d
+      })
+    )
+    if (have_rust) v$`rust 4 connections (GET tags each)` <- function() {
+      r <- rust("getmany", 4, tag_list)
+      c(wall = r$wall_s, cpu = r$cpu_s)
+    }
+    m <- interleave(v)
+    w5 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu, check.names = FALSE)
+    w5 <- with_ratios(w5, c("wall s", "CPU s"), is_baseline(w5))
+    md(w5, sprintf("W5: %d tags of %d instances into a data frame", length(tags), cfg$tags))
   }
-  m <- interleave(v)
-  w5 <- data.frame(client = m$client, `wall s` = m$wall, `CPU s` = m$cpu, check.names = FALSE)
-  w5 <- with_ratios(w5, c("wall s", "CPU s"), is_baseline(w5))
-  md(w5, sprintf("W5: %d tags of %d instances into a data frame", length(tags), cfg$tags))
 
-  run_w7()
-  run_w9()
+  if (runs("W7")) run_w7()
+  if (runs("W9")) run_w9()
+
+  # ---- W8: DICOMweb (QIDO, WADO-RS, STOW) against dicomweb-client and Rust -------
+  if (runs("W8")) {
+    say("W8")
+    dw <- dicomweb(o)
+    # The peer: Python's dicomweb-client, in a process of its own per call
+    # (bench/dicomweb-client.py), with the Python of BENCH_PYTHON (else python3).
+    py <- Sys.getenv("BENCH_PYTHON", "python3")
+    py_script <- file.path(root, "bench", "dicomweb-client.py")
+    have_py <- nzchar(Sys.which(py)) &&
+      identical(suppressWarnings(system2(py, c("-c", shQuote("import dicomweb_client, pydicom")),
+        stdout = FALSE, stderr = FALSE)), 0L)
+    if (!have_py) say("no dicomweb-client for %s (set BENCH_PYTHON): its rows are left out", py)
+    python <- function(...) {
+      out <- system2(py, c(py_script, ...), stdout = TRUE)
+      if (!is.null(attr(out, "status"))) stop("dicomweb-client failed: ", paste(c(...), collapse = " "))
+      fromJSON(out[length(out)])
+    }
+    # The rate of the package's rows against Python's, and the wall and CPU
+    # against the bare Rust loop's.
+    w8_ratios <- function(d, rate) {
+      d[[rate]] <- d$n / d$`wall s`
+      py_rate <- d[[rate]][d$client == "python dicomweb-client"]
+      d[["rate × python"]] <- if (length(py_rate)) round(d[[rate]] / py_rate, 2) else NA
+      rw <- d$`wall s`[d$client == "rust"]
+      rc <- d$`CPU s`[d$client == "rust"]
+      d[["wall × rust"]] <- if (length(rw)) round(d$`wall s` / rw, 2) else NA
+      d[["CPU × rust"]] <- if (length(rc)) round(d$`CPU s` / rc, 2) else NA
+      d
+    }
+
+    # (1) QIDO: the instances of one study, into a data frame (R), a list of
+    # dicts (Python), serde_json::Value (Rust).
+    qido_study <- if (!is.null(big) && big$n == cfg$qido) big else {
+      say("making a study of %d instances (W8 QIDO)", cfg$qido)
+      make_study(cfg$qido)
+    }
+    qido_route <- sprintf("/dicom-web/studies/%s/instances", qido_study$uid)
+    n_df <- nrow(dw$search_for_instances(qido_study$uid))
+    if (n_df != cfg$qido) stop(sprintf("W8: QIDO found %d instances, not %d", n_df, cfg$qido))
+    v <- list(
+      `orthanc search_for_instances() data frame` = function() c(timed(function() dw$search_for_instances(qido_study$uid)), n = cfg$qido),
+      `orthanc search_for_instances(as = "list")` = function() c(timed(function() dw$search_for_instances(qido_study$uid, as = "list")), n = cfg$qido)
+    )
+    if (have_py) v$`python dicomweb-client` <- function() {
+      r <- python("qido", qido_study$uid)
+      c(wall = r$wall, cpu = r$cpu, n = r$n)
+    }
+    if (have_rust) v$rust <- function() {
+      r <- rust("qido", qido_route)
+      c(wall = r$wall_s, cpu = r$cpu_s, n = r$n)
+    }
+    m <- interleave(v)
+    w8q <- w8_ratios(data.frame(client = m$client, n = m$n, `wall s` = m$wall, `CPU s` = m$cpu,
+      check.names = FALSE), "instances/s")
+    md(w8q, sprintf("W8 (1): QIDO-RS, the %d instances of a study (search_for_instances; CPU of the client process)", cfg$qido))
+
+    # (2) WADO-RS: a study to a folder, each client in a child process: wall,
+    # CPU and peak RSS growth (over VmRSS before the call) of that process.
+    wado_study <- if (!is.null(archive_study) && archive_study$n == cfg$wado) archive_study$study else {
+      say("making a study of %d instances (W8 WADO-RS)", cfg$wado)
+      make_study(cfg$wado)
+    }
+    wado_child <- file.path(work, "wado-child.R")
+    writeLines(c(
+      "a <- commandArgs(TRUE); uid <- a[1]; out <- a[2]",
+      "suppressPackageStartupMessages({library(orthanc); library(jsonlite)})",
+      "o <- Orthanc$new(Sys.getenv('BENCH_URL'), username = Sys.getenv('BENCH_USER'), password = Sys.getenv('BENCH_PASS'))",
+      "dw <- dicomweb(o); invisible(o$get_system())",
+      "invisible(gc())",
+      "rss <- as.numeric(sub('[^0-9]*([0-9]+).*', '\\\\1', grep('^VmRSS', readLines('/proc/self/status'), value = TRUE)))",
+      "t0 <- proc.time()",
+      "r <- dw$retrieve_study(uid, out, progress = FALSE)",
+      "t <- proc.time() - t0",
+      "cat(toJSON(list(wall = t[['elapsed']], cpu = t[['user.self']] + t[['sys.self']], rss_kb = rss, n = nrow(r)), auto_unbox = TRUE), '\\n')"
+    ), wado_child)
+    wado_out <- file.path(work, "wado")
+    fresh_out <- function() {
+      unlink(wado_out, recursive = TRUE)
+      dir.create(wado_out)
+    }
+    out_mb <- function() sum(file.size(list.files(wado_out, full.names = TRUE))) / 1e6
+    v <- list(orthanc = function() {
+      fresh_out()
+      err <- file.path(work, "time.txt")
+      res <- system2("/usr/bin/time", c("-v", file.path(R.home("bin"), "Rscript"), wado_child, wado_study$uid, wado_out),
+        stdout = TRUE, stderr = err)
+      maxrss <- as.numeric(sub(".*: *", "", grep("Maximum resident set size", readLines(err), value = TRUE)))
+      r <- fromJSON(res[length(res)])
+      c(wall = r$wall, cpu = r$cpu, growth_mb = (maxrss - r$rss_kb) / 1024, n = r$n, mb = out_mb())
+    })
+    if (have_py) v$`python dicomweb-client` <- function() {
+      fresh_out()
+      r <- python("wado", wado_study$uid, wado_out)
+      c(wall = r$wall, cpu = r$cpu, growth_mb = (r$maxrss_kb - r$rss_kb) / 1024, n = r$n, mb = out_mb())
+    }
+    if (have_rust) v$rust <- function() {
+      fresh_out()
+      r <- rust("wado", sprintf("/dicom-web/studies/%s", wado_study$uid), wado_out)
+      c(wall = r$wall_s, cpu = r$cpu_s, growth_mb = (r$maxrss_kb - r$rss0_kb) / 1024, n = r$parts, mb = out_mb())
+    }
+    m <- interleave(v)
+    unlink(wado_out, recursive = TRUE)
+    if (any(m$n != cfg$wado)) stop("W8: WADO-RS wrote ", paste(m$n, collapse = "/"), " files, not ", cfg$wado)
+    w8w <- w8_ratios(data.frame(client = m$client, n = m$n, MB = m$mb, `wall s` = m$wall, `CPU s` = m$cpu,
+      `peak RSS growth MB` = m$growth_mb, check.names = FALSE), "instances/s")
+    md(w8w, sprintf("W8 (2): WADO-RS, a study of %d instances to a folder (each in a child process; CPU and RSS of that process during the call)", cfg$wado))
+
+    # (3) STOW-RS of files (deleted from the server before each repetition).
+    st <- files_to_send(cfg$stow, "stow")
+    stow_list <- file.path(work, "stow.txt")
+    writeLines(st$files, stow_list)
+    stow_mb <- sum(file.size(st$files)) / 1e6
+    v <- list(`orthanc store_instances()` = function() {
+      t <- timed(function() rep <- dw$store_instances(st$files, progress = FALSE))
+      c(t, n = cfg$stow)
+    })
+    if (have_py) v$`python dicomweb-client` <- function() {
+      r <- python("stow", stow_list)
+      if (r$stored != cfg$stow) stop("W8: dicomweb-client stored ", r$stored, " of ", cfg$stow)
+      c(wall = r$wall, cpu = r$cpu, n = r$n)
+    }
+    if (have_rust) v$rust <- function() {
+      r <- rust("stow", "/dicom-web/studies", stow_list)
+      if (r$stored != cfg$stow) stop("W8: the Rust loop stored ", r$stored, " of ", cfg$stow)
+      c(wall = r$wall_s, cpu = r$cpu_s, n = r$n)
+    }
+    # Each repetition must store every file: checked after each.
+    checked <- lapply(v, function(f) function() {
+      x <- f()
+      found <- o$post_tools_lookup(data = st$uid)
+      n_now <- if (length(found)) o$get_studies_id_statistics(found[[1]]$ID)$CountInstances else 0
+      if (n_now != cfg$stow) stop(sprintf("W8: %d of the %d files sent are on the server", n_now, cfg$stow))
+      x
+    })
+    m <- interleave(checked, setup = st$delete)
+    st$delete()
+    w8s <- w8_ratios(data.frame(client = m$client, n = m$n, `wall s` = m$wall, `CPU s` = m$cpu,
+      check.names = FALSE), "files/s")
+    md(w8s, sprintf("W8 (3): STOW-RS of %d files (%.0f MB; store_instances() sends requests of at most 100 MB, 4 at once; the others one request)",
+      cfg$stow, stow_mb))
+  }
 
   # ---- W6: W2 and W4 at ten times the sizes --------------------------------------
   # After W1-W5, so that those run against the same server in every run. One

@@ -116,6 +116,64 @@ test_that("DICOM JSON becomes a typed data frame", {
   expect_identical(dim(dicom_json_table(list())), c(0L, 0L))
 })
 
+test_that("DICOM JSON tables built by vectors equal those built cell by cell", {
+  # The cell-by-cell way: each element through dicom_json_value(), each
+  # column through tag_column().
+  by_cell <- function(x) {
+    tags <- sort(unique(toupper(unlist(lapply(x, names)))))
+    hex <- paste0(substr(tags, 1L, 4L), ",", substr(tags, 5L, 8L))
+    kw <- dicom_dictionary$keyword[match(hex, dicom_dictionary$tag)]
+    out <- list()
+    for (j in seq_along(tags)) {
+      el <- lapply(x, function(d) d[[tags[j]]] %||% d[[tolower(tags[j])]])
+      vrs <- unlist(lapply(el, function(e) if (is.list(e)) e$vr))
+      vr <- if (length(vrs)) vrs[[1L]] else dicom_dictionary$vr[match(hex[j], dicom_dictionary$tag)]
+      out[[if (is.na(kw[j])) hex[j] else kw[j]]] <- tag_column(lapply(el, dicom_json_value, vr = vr), vr)
+    }
+    structure(out, class = "data.frame", row.names = .set_row_names(length(x)))
+  }
+  x <- list(
+    list(
+      "00200013" = list(vr = "IS", Value = list(3L)),
+      "00080018" = list(vr = "UI", Value = list("1.2.3")),
+      "0008103E" = list(vr = "LO", Value = list("  ")),
+      "00280030" = list(vr = "DS", Value = list("0.5")),
+      "00180050" = list(vr = "DS", Value = list(1.25)),
+      "00080021" = list(vr = "DA", Value = list("20200102")),
+      "00091010" = list(vr = "LO", Value = list(7)),
+      "00100010" = list(vr = "PN", Value = list(list(Alphabetic = "A^B"))),
+      "00080008" = list(vr = "CS", Value = list("ORIGINAL", "PRIMARY")),
+      "00081115" = list(vr = "SQ", Value = list(list("0020000E" = list(vr = "UI", Value = list("1.2")))))
+    ),
+    list(
+      "00200013" = list(vr = "IS"),
+      "0008103e" = list(vr = "LO", Value = list("T1")),
+      "00280030" = list(vr = "DS", Value = list("1\\2")),
+      "00180050" = list(vr = "DS", Value = list()),
+      "00080021" = list(vr = "DA", Value = list("")),
+      "00080008" = list(vr = "CS", Value = list("DERIVED")),
+      "00100010" = list(vr = "PN", Value = list(list(Alphabetic = " "))),
+      "00081115" = list(vr = "SQ")
+    ),
+    list()
+  )
+  df <- dicom_json_table(x)
+  expect_identical(df, by_cell(x))
+  expect_identical(df$InstanceNumber, c(3, NA, NA))
+  expect_identical(df$SeriesDescription, c(NA, "T1", NA))
+  expect_identical(df$PixelSpacing, c("0.5", "1\\2", NA))
+  expect_identical(df$SliceThickness, c(1.25, NA, NA))
+  expect_identical(df$SeriesDate, as.Date(c("2020-01-02", NA, NA)))
+  expect_identical(df$PatientName, c("A^B", NA, NA))
+  expect_identical(unclass(df$ReferencedSeriesSequence)[2:3], list(list(), NULL))
+  # A person name without an Alphabetic group: NA (not "NA").
+  y <- list(
+    list("00100010" = list(vr = "PN", Value = list(list(Ideographic = "x")))),
+    list("00100010" = list(vr = "PN", Value = list(list(Alphabetic = "A^B"))))
+  )
+  expect_identical(dicom_json_table(y)$PatientName, c(NA, "A^B"))
+})
+
 # QIDO-RS and metadata against Orthanc ---------------------------------------
 
 test_that("search_for_studies() finds the studies that find_studies() finds", {

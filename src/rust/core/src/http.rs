@@ -887,20 +887,36 @@ impl Splitter {
 struct OpenPart {
     // Fields drop in order: the file is closed before its temporary name is removed
     // (Windows cannot remove an open file).
-    file: tokio::io::BufWriter<tokio::fs::File>,
+    file: std::fs::File,
     dest: PathBuf,
     temp: PartFile,
 }
+
+/// The bytes of a part gathered before each write (one write for a part of this size).
+const PART_BUFFER: usize = 1 << 18;
 
 /// Stream the parts of an answer into files of `dir`: each written under a temporary name,
 /// then renamed `part-NNNNNN.ext` (from 1) when complete. On failure (the connection broke,
 /// the answer is malformed or ends in the middle of a part) the part being written is
 /// removed; the parts already complete stay.
+///
+/// The files are created, written and renamed with `std::fs`, on the task's own thread: a
+/// WADO-RS answer is thousands of parts of some 100 kB, and the four trips of `tokio::fs`
+/// to the blocking pool per part (create, write, close, rename) made the task wait for
+/// another thread each time, on a machine where the server competes for the cores (a
+/// 3,200-instance study: 21.5 s against 8.7 s for a loop writing with `std::fs`). These
+/// writes go to the page cache; the bytes of a part are gathered in one buffer reused from
+/// part to part, written when it fills and when the part ends.
 async fn write_parts_to(resp: &mut reqwest::Response, dir: &Path) -> Result<Split, Error> {
+    use std::io::Write;
     let mut splitter = Splitter::new(resp)?;
     let mut split = Split::default();
     let mut open: Option<OpenPart> = None;
     let mut events = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let write_error = |p: &OpenPart, e: std::io::Error| {
+        Error::Io(format!("cannot write {}: {e}", p.dest.display()))
+    };
     loop {
         let chunk = resp.chunk().await.map_err(classify_body)?;
         match &chunk {
@@ -921,37 +937,41 @@ async fn write_parts_to(resp: &mut reqwest::Response, dir: &Path) -> Result<Spli
                         path: dir.join(format!(".part-{n:06}.tmp-{}-{k}", std::process::id())),
                         done: false,
                     };
-                    let f = tokio::fs::File::create(&temp.path).await.map_err(|e| {
+                    let f = std::fs::File::create(&temp.path).map_err(|e| {
                         Error::Io(format!("cannot create {}: {e}", temp.path.display()))
                     })?;
                     split.part_types.push(part_type);
+                    buf.clear();
                     open = Some(OpenPart {
                         temp,
-                        file: tokio::io::BufWriter::with_capacity(1 << 20, f),
+                        file: f,
                         dest,
                     });
                 }
                 Event::Data(d) => {
                     if let Some(p) = open.as_mut() {
-                        p.file.write_all(&d).await.map_err(|e| {
-                            Error::Io(format!("cannot write {}: {e}", p.dest.display()))
-                        })?;
+                        if buf.len() + d.len() > PART_BUFFER && !buf.is_empty() {
+                            p.file.write_all(&buf).map_err(|e| write_error(p, e))?;
+                            buf.clear();
+                        }
+                        if d.len() >= PART_BUFFER {
+                            p.file.write_all(&d).map_err(|e| write_error(p, e))?;
+                        } else {
+                            if buf.capacity() == 0 {
+                                buf.reserve_exact(PART_BUFFER);
+                            }
+                            buf.extend_from_slice(&d);
+                        }
                     }
                 }
                 Event::End => {
                     if let Some(mut p) = open.take() {
-                        p.file.flush().await.map_err(|e| {
-                            Error::Io(format!("cannot write {}: {e}", p.dest.display()))
-                        })?;
+                        p.file.write_all(&buf).map_err(|e| write_error(&p, e))?;
+                        buf.clear();
                         drop(p.file);
-                        tokio::fs::rename(&p.temp.path, &p.dest)
-                            .await
-                            .map_err(|e| {
-                                Error::Io(format!(
-                                    "cannot move a part to {}: {e}",
-                                    p.dest.display()
-                                ))
-                            })?;
+                        std::fs::rename(&p.temp.path, &p.dest).map_err(|e| {
+                            Error::Io(format!("cannot move a part to {}: {e}", p.dest.display()))
+                        })?;
                         p.temp.done = true;
                         split.files.push(p.dest);
                     }
