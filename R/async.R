@@ -53,7 +53,8 @@
 #' (its promises are `mirai` objects, collected with `[]`); here promises are
 #' `promises` objects: collect one with [orthanc_await()].
 #'
-#' Needs the packages promises and later (both suggested).
+#' Needs the packages promises and later (both suggested; without them, an
+#' `orthanc_missing_package_error`).
 #'
 #' @seealso [orthanc_await()], [Orthanc].
 #' @name OrthancAsync
@@ -119,14 +120,7 @@ orthanc_await <- function(promise, timeout = Inf) {
 }
 
 check_async_packages <- function(call = quote(OrthancAsync$new())) {
-  for (pkg in c("promises", "later")) {
-    if (!requireNamespace(pkg, quietly = TRUE)) {
-      orthanc_abort("argument", c(
-        "The asynchronous client needs the {.val {pkg}} package.",
-        i = "Install it (Debian: {.code apt install r-cran-{pkg}})."
-      ), call = call)
-    }
-  }
+  check_packages(c("promises", "later"), "The asynchronous client", call)
 }
 
 # The members of OrthancAsync that differ from Orthanc's. The endpoint methods
@@ -196,6 +190,21 @@ OrthancAsync <- R6::R6Class(
   active = Orthanc$active,
   private = utils::modifyList(orthanc_private, async_private)
 )
+
+# Call a method `f` of a synchronous Orthanc `client` as its OrthancAsync twin
+# would: the requests it makes start in the background (private$request()
+# answers promises while `private$async` is TRUE), and a promise of its value
+# is answered; argument errors reject it. For endpoint methods, verbs and
+# stream(), each one request (orthanc_browse() uses it).
+async_call <- function(client, f, ...) {
+  check_async_packages(quote(orthanc_browse()))
+  private <- client$.__enclos_env__$private
+  promises::promise(function(resolve, reject) {
+    private$async <- TRUE
+    on.exit(private$async <- FALSE)
+    resolve(f(...))
+  })
+}
 
 # The asynchronous half of the one request path (the private request() of
 # R/client.R builds `req` and calls this when `private$async`): the request is

@@ -21,12 +21,13 @@
 #' * download buttons: the instance's DICOM file, and the series as a ZIP
 #'   archive, both streamed to disk by the client.
 #'
-#' Every request of the app is made by a public method of `client` and
-#' handled as a promise (packages promises and later), so that outputs are
-#' filled as their answers arrive. With an `OrthancAsync` client the requests
-#' run while R is free: the app stays responsive (other sessions, the
-#' slider) while a large series loads. With an [Orthanc] client, each request
-#' blocks R while it runs, as any synchronous call does.
+#' Every request of the app is made by a public method of `client`, in the
+#' background, as an [OrthancAsync] client makes it (also when `client` is a
+#' synchronous [Orthanc] client: its requests, not the client, are made
+#' asynchronously), and handled as a promise (packages promises and later):
+#' outputs are filled as their answers arrive, and the app stays responsive
+#' (other sessions, the slider) while a large series loads. At most
+#' `getOption("orthanc.async_max", 8)` requests are in flight.
 #'
 #' Only the first `limit` patients of `GET /patients` are listed; the
 #' search boxes filter the rows that were loaded.
@@ -80,13 +81,7 @@ orthanc_browse <- function(client, limit = 1000,
 browse_packages <- c("shiny", "promises", "later")
 
 check_browse_packages <- function(call, packages = browse_packages) {
-  missing <- packages[!vapply(packages, requireNamespace, TRUE, quietly = TRUE)]
-  if (length(missing)) {
-    orthanc_abort("missing_package", c(
-      "{.fn orthanc_browse} needs the package{if (length(missing) > 1) 's' else ''} {.val {missing}}.",
-      i = "Install {if (length(missing) > 1) 'them' else 'it'}: {.code install.packages({deparse(missing)})}."
-    ), package = missing, call = call)
-  }
+  check_packages(packages, "{.fn orthanc_browse}", call)
 }
 
 check_browse_client <- function(client, call) {
@@ -97,8 +92,9 @@ check_browse_client <- function(client, call) {
 
 # The seam through which the app makes every request: a promise of what
 # `client[[method]](...)` answers, rejected with its condition. An
-# OrthancAsync client's methods already answer promises; a synchronous
-# client's call runs now and its result (or error) settles the promise.
+# OrthancAsync client's methods answer promises; a synchronous client's
+# request is made the way OrthancAsync makes it (async_call(), R/async.R):
+# in the background, R free meanwhile.
 browse_call <- function(client, method, ...) {
   f <- client[[method]]
   if (!is.function(f)) {
@@ -107,9 +103,7 @@ browse_call <- function(client, method, ...) {
   if (inherits(client, "OrthancAsync")) {
     return(f(...))
   }
-  # The call as the user would write it, for the `call` of a condition.
-  call <- as.call(c(list(call("$", quote(client), as.name(method))), list(...)))
-  promises::promise(function(resolve, reject) resolve(eval(call)))
+  async_call(client, f, ...)
 }
 
 # -- the user interface ------------------------------------------------------

@@ -35,8 +35,8 @@
 #'   cancelled (its `cancel_all()` method, or an interrupt of
 #'   [orthanc_await()]) before it ended; its promise is rejected with it.
 #' * `orthanc_missing_package_error`: a suggested package that a function
-#'   needs is not installed (e.g. shiny for [orthanc_browse()]). Field:
-#'   `package` (their names).
+#'   needs is not installed (e.g. shiny for [orthanc_browse()], promises for
+#'   [OrthancAsync]). Field: `package` (their names).
 #' * `orthanc_internal_error`: a bug in the package (its Rust code panicked) or R
 #'   could not make a value (e.g. out of memory); the R session goes on. Please
 #'   report it.
@@ -340,3 +340,14 @@ http_condition <- function(res, method, version, call, ids = NA) {
   )
 }
 
+# An orthanc_missing_package_error when some of the suggested `packages` are
+# not installed; `who` (cli markup) is what needs them.
+check_packages <- function(packages, who, call) {
+  missing <- packages[!vapply(packages, requireNamespace, TRUE, quietly = TRUE)]
+  if (length(missing)) {
+    orthanc_abort("missing_package", c(
+      paste(who, "needs the package{if (length(missing) > 1) 's' else ''} {.val {missing}}."),
+      i = "Install {if (length(missing) > 1) 'them' else 'it'}: {.code install.packages({deparse(missing)})}."
+    ), package = missing, call = call)
+  }
+}

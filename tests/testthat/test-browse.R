@@ -69,6 +69,18 @@ test_that("browse_call() settles with the method's value or rejects with its con
   expect_identical(value$Name, o$get_system()$Name)
   expect_s3_class(err, "orthanc_http_404")
   expect_error(orthanc:::browse_call(o, "no_such_method"), class = "orthanc_argument_error")
+  # A synchronous client's request runs in the background: the call answers
+  # an unsettled promise, and the client stays synchronous.
+  settled <- FALSE
+  p <- orthanc:::browse_call(o, "get_instances_id", "no-such-instance")
+  promises::then(p, function(v) settled <<- TRUE, function(e) settled <<- TRUE)
+  expect_true(promises::is.promise(p))
+  expect_false(settled)
+  expect_type(o$get_system(), "list")
+  expect_false(o$.__enclos_env__$private$async)
+  deadline <- Sys.time() + 5
+  while (!settled && Sys.time() < deadline) later::run_now(0.05)
+  expect_true(settled)
 })
 
 test_that("slices are ordered by position along the normal, else by InstanceNumber", {
