@@ -213,6 +213,17 @@ async_call <- function(client, f, ...) {
 # private$answer_value()).
 async_request <- function(private, req, method, path, encode, dest, parts_dir, parts, call) {
   force(call)
+  # Argument errors at once, as the synchronous client raises them, not when
+  # the request's turn comes: Rust checks the request value without sending
+  # it; a route R must convert is converted now (or refused).
+  if (is.null(the$mock)) {
+    checked <- .Call(wrap__rs_check_request, private$handle, req)
+    if (identical(checked[[1L]], "route")) {
+      req$path <- route_segments(path, call)
+    } else if (identical(checked[[1L]], "argument")) {
+      stop(private$failure(checked, method, path, encode, call))
+    }
+  }
   promises::promise(function(resolve, reject) {
     tried <- NULL
     on_answer <- function(res) {

@@ -35,6 +35,13 @@ rs_perform_batch <- function(client, requests, concurrency, progress) .Call(wrap
 #' @noRd
 rs_async_submit <- function(client, request) .Call(wrap__rs_async_submit, client, request)
 
+#' Check a request value as `rs_perform()` would before sending it, without sending it:
+#' NULL when it can be sent, else the error list `rs_perform()` would answer (kind "route"
+#' when R must convert its route first). `OrthancAsync` raises argument errors at once with
+#' it, before the request waits for its turn.
+#' @noRd
+rs_check_request <- function(client, request) .Call(wrap__rs_check_request, client, request)
+
 #' The background requests finished since the last call: list(ids = double, answers = list
 #' of answers as `rs_perform()` gives them), built here on R's main thread.
 #' @noRd

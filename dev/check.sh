@@ -113,6 +113,12 @@ set +e
   R CMD check --as-cran $manual "$tarball")
 status=$?
 set -e
+# The screenshot of the browser test, kept after $work is removed.
+shot="$work/orthanc.Rcheck/tests/testthat/_output/browse.png"
+if [ -f "$shot" ]; then
+  mkdir -p "$root/check-output" && cp "$shot" "$root/check-output/browse.png"
+  echo "== orthanc_browse() in headless Chromium: screenshot $root/check-output/browse.png"
+fi
 # check_results DIR LABEL STATUS: the test results and NOTEs of DIR/orthanc.Rcheck;
 # fails on a non-zero status of R CMD check, an ERROR or WARNING, or no test
 # summary; adds its counts to the totals and its line to `summaries`.

@@ -35,8 +35,8 @@ test_that("promises settle with the synchronous client's values (JSON, text, raw
   )
   # text/plain
   expect_identical(
-    settle(a$get_instances_id_content_tags_path(id, "0010-0010")),
-    o$get_instances_id_content_tags_path(id, "0010-0010")
+    settle(a$get_instances_id_content_path(id, "0010-0010")),
+    o$get_instances_id_content_path(id, "0010-0010")
   )
   # raw (a DICOM file in memory)
   raw_a <- settle(a$get_instances_id_file(id))

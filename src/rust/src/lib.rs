@@ -1206,6 +1206,33 @@ fn rs_async_submit(client: Robj, request: Robj) -> Robj {
     })
 }
 
+/// Check a request value as `rs_perform()` would before sending it, without sending it:
+/// NULL when it can be sent, else the error list `rs_perform()` would answer (kind "route"
+/// when R must convert its route first). `OrthancAsync` raises argument errors at once with
+/// it, before the request waits for its turn.
+#[extendr]
+fn rs_check_request(client: Robj, request: Robj) -> Robj {
+    guarded(|| {
+        let client = match client_of(&client) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        // SAFETY: `request` is an argument of this call, alive (and protected by extendr)
+        // until it returns.
+        match unsafe { parse_request(request.get()) } {
+            Ok(_) => ().into(),
+            Err(e) => {
+                let kind = if e == ROUTE_FOR_R {
+                    "route"
+                } else {
+                    "argument"
+                };
+                error_at(kind, &e, client.config().base_url.as_str())
+            }
+        }
+    })
+}
+
 /// The background requests finished since the last call: list(ids = double, answers = list
 /// of answers as `rs_perform()` gives them), built here on R's main thread.
 #[extendr]
@@ -1517,6 +1544,7 @@ macro_rules! orthanc_module {
             fn rs_perform;
             fn rs_perform_batch;
             fn rs_async_submit;
+            fn rs_check_request;
             fn rs_async_poll;
             fn rs_async_cancel;
             fn rs_async_running;
