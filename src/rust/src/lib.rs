@@ -1094,6 +1094,22 @@ unsafe fn with_parts(out: SEXP, split: &http::Split) -> std::result::Result<SEXP
     }
 }
 
+/// The request described by `request` (a request value, see the R function
+/// `request_value()`), or the error list `rs_perform()` answers when it cannot be sent: kind
+/// "route" when R must convert its route first, else "argument".
+fn request_of(client: &Client, request: &Robj) -> std::result::Result<Request, Robj> {
+    // SAFETY: `request` is an argument of the calling extendr function, alive (and protected
+    // by extendr) until it returns.
+    unsafe { parse_request(request.get()) }.map_err(|e| {
+        let kind = if e == ROUTE_FOR_R {
+            "route"
+        } else {
+            "argument"
+        };
+        error_at(kind, &e, client.config().base_url.as_str())
+    })
+}
+
 /// Perform one request, described by one value (see the R function `request_value()`).
 /// Returns list(status, url, content_type, headers, body, file) or
 /// list(error, message, url[, status]).
@@ -1104,18 +1120,9 @@ fn rs_perform(client: Robj, request: Robj) -> Robj {
             Ok(p) => p,
             Err(e) => return e,
         };
-        // SAFETY: `request` is an argument of this call, alive (and protected by extendr)
-        // until it returns.
-        let req = match unsafe { parse_request(request.get()) } {
+        let req = match request_of(client, &request) {
             Ok(r) => r,
-            Err(e) => {
-                let kind = if e == ROUTE_FOR_R {
-                    "route"
-                } else {
-                    "argument"
-                };
-                return error_at(kind, &e, client.config().base_url.as_str());
-            }
+            Err(e) => return e,
         };
         let result = client.perform(&req, &rapi::user_interrupted);
         result_to_r(client, &req.path, result)
@@ -1187,18 +1194,9 @@ fn rs_async_submit(client: Robj, request: Robj) -> Robj {
             Ok(p) => p,
             Err(e) => return e,
         };
-        // SAFETY: `request` is an argument of this call, alive (and protected by extendr)
-        // until it returns.
-        let req = match unsafe { parse_request(request.get()) } {
+        let req = match request_of(client, &request) {
             Ok(r) => r,
-            Err(e) => {
-                let kind = if e == ROUTE_FOR_R {
-                    "route"
-                } else {
-                    "argument"
-                };
-                return error_at(kind, &e, client.config().base_url.as_str());
-            }
+            Err(e) => return e,
         };
         let id = orthanc_core::background::submit(Arc::clone(client), req);
         // Ids are counted from 1: exact in a double far beyond any session's count.
@@ -1217,18 +1215,9 @@ fn rs_check_request(client: Robj, request: Robj) -> Robj {
             Ok(p) => p,
             Err(e) => return e,
         };
-        // SAFETY: `request` is an argument of this call, alive (and protected by extendr)
-        // until it returns.
-        match unsafe { parse_request(request.get()) } {
+        match request_of(client, &request) {
             Ok(_) => ().into(),
-            Err(e) => {
-                let kind = if e == ROUTE_FOR_R {
-                    "route"
-                } else {
-                    "argument"
-                };
-                error_at(kind, &e, client.config().base_url.as_str())
-            }
+            Err(e) => e,
         }
     })
 }
