@@ -36,16 +36,19 @@
 #' `num_patients`, `server_version` and `capabilities` are promises too;
 #' `url`, `api_version` and `last_response` are values.
 #'
-#' **Many files.** [upload()] given an `OrthancAsync` client answers a
-#' promise of its report (the same steps, each request in the background).
-#' The other layer functions ([retrieve_and_write_patients()], ..., resource
-#' objects, finds) take a synchronous [Orthanc] client. To download many
-#' files without blocking R, give the asynchronous client's `batch()` a list
-#' of [orthanc_request()] values with `dest`, e.g.
-#' `orthanc_request("GET", c("instances", id, "file"), dest = f)`: it answers
-#' a promise of the list that `Orthanc`'s `batch()` returns (one value or
-#' condition per request). `batch()`'s `concurrency` is checked, then the
-#' session's bound applies; `progress` is not shown.
+#' **Many files.** The layer functions that move many files have a
+#' promise-returning form: [upload()] given an `OrthancAsync` client answers a
+#' promise of its report (the same steps, each request in the background);
+#' `retrieve_and_write_patients()`, `_studies()`, `_series()`,
+#' `_instances()`, `_images()` and `_archives()` take resource objects of a
+#' synchronous [Orthanc] client (as do finds and the resource objects) and,
+#' with `async = TRUE`, list what to fetch, then download in the background
+#' and answer a promise of their data frame. An `Orthanc` client's
+#' `batch(async = TRUE)` and an `OrthancAsync` client's `batch()` answer a
+#' promise of the list that `batch()` returns (one value or condition per
+#' request; e.g. `orthanc_request("GET", c("instances", id, "file"), dest = f)`
+#' values); `concurrency` is checked, then the session's bound applies;
+#' `progress` is not shown.
 #'
 #' **Drop-in use.** Code written for the `OrthancAsync` of the CRAN package
 #' `orthanc` (0.3.0: `client$get_system()` then [promises::then()] or `%...>%`)
@@ -133,7 +136,13 @@ async_public <- list(
       .call = quote(OrthancAsync$new())
     )
   },
-  batch = function(requests, concurrency = NULL, progress = NULL) {
+  batch = function(requests, concurrency = NULL, progress = NULL, async = TRUE) {
+    if (!isTRUE(async)) {
+      orthanc_abort("argument", c(
+        "{.arg async} must be TRUE: the requests of an {.cls OrthancAsync} client run in the background.",
+        i = "Use an {.cls Orthanc} client to wait for them."
+      ), call = sys.call())
+    }
     async_batch(private, requests, concurrency, progress, call = sys.call())
   },
   cancel_all = function() {

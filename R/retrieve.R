@@ -75,6 +75,13 @@
 #' @param compress Whether to write gzip-compressed NIfTI files (`.nii.gz`).
 #' @param resume Whether to keep the files already written under `path` (see
 #'   Details) instead of fetching them again.
+#' @param async `TRUE`: list the instances (as above: a few requests, R waits
+#'   for them), then download the files in the background, as an
+#'   [OrthancAsync] client does (the client's `batch(async = TRUE)`), and
+#'   answer at once a [promise][promises::promise] of the data frame (rejected
+#'   with the error that would be raised; no progress bar). R is free
+#'   meanwhile (Shiny, plumber, the console); collect it with [orthanc_await()]
+#'   or [promises::then()]. Needs the packages promises and later.
 #' @return A data frame of what was written, one row per file: `id` (Orthanc
 #'   identifier), `level`, `path` (the file; for a failed download, the file
 #'   that was not written; `NA` for a resource that could not be listed),
@@ -99,59 +106,64 @@
 #' # Delete what this example stored (not what the server already had)
 #' for (id in stored$id[stored$status == "Success"]) o$delete_instances_id(id)
 retrieve_and_write_patients <- function(patients, path, concurrency = NULL, progress = NULL,
-                                resume = FALSE) {
+                                resume = FALSE, async = FALSE) {
   retrieve_tree(patients, path, "Patient", "patients", quote(retrieve_and_write_patients()),
-    concurrency, progress, resume
+    concurrency, progress, resume, async
   )
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
 retrieve_and_write_studies <- function(studies, path, concurrency = NULL, progress = NULL,
-                                resume = FALSE) {
+                                resume = FALSE, async = FALSE) {
   retrieve_tree(studies, path, "Study", "studies", quote(retrieve_and_write_studies()),
-    concurrency, progress, resume
+    concurrency, progress, resume, async
   )
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
 retrieve_and_write_series <- function(series, path, concurrency = NULL, progress = NULL,
-                                resume = FALSE) {
+                                resume = FALSE, async = FALSE) {
   retrieve_tree(series, path, "Series", "series", quote(retrieve_and_write_series()),
-    concurrency, progress, resume
+    concurrency, progress, resume, async
   )
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
 retrieve_and_write_instances <- function(instances, path, concurrency = NULL, progress = NULL,
-                                resume = FALSE) {
+                                resume = FALSE, async = FALSE) {
   retrieve_tree(instances, path, "Instance", "instances", quote(retrieve_and_write_instances()),
-    concurrency, progress, resume
+    concurrency, progress, resume, async
   )
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
 retrieve_and_write_images <- function(instances, path, concurrency = NULL, progress = NULL,
-                                      resume = FALSE) {
+                                      resume = FALSE, async = FALSE) {
   call <- quote(retrieve_and_write_images())
   check_progress_arg(progress, call)
   check_flag_arg(resume, "resume", call = call)
+  check_flag_arg(async, "async", call = call)
+  if (async) check_async_packages(call)
   res <- as_resource_objects(instances, "instances", orthanc_levels, call)
   path <- prepare_out_dir(path, call)
   tree <- collect_instance_tree(res)
   download_tree(tree, path, "png", function(id) {
     orthanc_request("GET", c("instances", id, "preview"), headers = list(Accept = "image/png"))
-  }, concurrency, progress, call, resume)
+  }, concurrency, progress, call, resume, async)
 }
 
 #' @rdname retrieve_and_write_patients
 #' @export
-retrieve_and_write_archives <- function(resources, path, concurrency = NULL, progress = NULL) {
+retrieve_and_write_archives <- function(resources, path, concurrency = NULL, progress = NULL,
+                                        async = FALSE) {
   call <- quote(retrieve_and_write_archives())
   check_progress_arg(progress, call)
+  check_flag_arg(async, "async", call = call)
+  if (async) check_async_packages(call)
   res <- as_resource_objects(resources, "resources", c("Patient", "Study", "Series"), call)
   path <- prepare_out_dir(path, call)
   client <- res[[1]]$client
@@ -174,15 +186,12 @@ retrieve_and_write_archives <- function(resources, path, concurrency = NULL, pro
   reqs <- lapply(which(ok), function(i) {
     orthanc_request("GET", c(level_prefix(levels[i]), ids[i], "archive"), dest = files[i])
   })
-  answers <- vector("list", length(res))
-  answers[!ok] <- infos[!ok]
-  if (length(reqs)) {
-    answers[ok] <- client$batch(reqs,
-      concurrency = concurrency,
-      progress = progress_as(progress, "Downloading archives")
-    )
-  }
-  written_rows(ids, levels, files, answers, call)
+  batch_then(client, reqs, concurrency, progress_as(progress, "Downloading archives"), async, function(got) {
+    answers <- vector("list", length(res))
+    answers[!ok] <- infos[!ok]
+    answers[ok] <- got
+    written_rows(ids, levels, files, answers, call)
+  })
 }
 
 #' @rdname retrieve_and_write_patients
@@ -287,22 +296,26 @@ prepare_out_dir <- function(path, call) {
 
 # Downloading ----------------------------------------------------------------
 
-retrieve_tree <- function(x, path, level, arg, call, concurrency, progress, resume = FALSE) {
+retrieve_tree <- function(x, path, level, arg, call, concurrency, progress, resume = FALSE,
+                          async = FALSE) {
   check_progress_arg(progress, call)
   check_flag_arg(resume, "resume", call = call)
+  check_flag_arg(async, "async", call = call)
+  if (async) check_async_packages(call)
   res <- as_resource_objects(x, arg, level, call)
   path <- prepare_out_dir(path, call)
   tree <- collect_instance_tree(res)
   download_tree(tree, path, "dcm", function(id) {
     orthanc_request("GET", c("instances", id, "file"))
-  }, concurrency, progress, call, resume)
+  }, concurrency, progress, call, resume, async)
 }
 
 # Download every instance of `tree` with `request(id)` (a request without
 # dest) to path/<tree path>.<ext>, in one batch; the data frame of rows. With
 # `resume`, files already there under their final names are complete (they
 # are written under a temporary name and renamed): they are not fetched again.
-download_tree <- function(tree, path, ext, request, concurrency, progress, call, resume = FALSE) {
+download_tree <- function(tree, path, ext, request, concurrency, progress, call, resume = FALSE,
+                          async = FALSE) {
   df <- tree$instances
   rel <- tree_paths(tree, ext)
   files <- if (length(rel)) file.path(path, rel) else character()
@@ -321,20 +334,28 @@ download_tree <- function(tree, path, ext, request, concurrency, progress, call,
     r <- request(df$id[i])
     orthanc_request(r$method, r$path, headers = r$headers, dest = files[i])
   })
-  answers <- rep(list(NULL), length(files))
-  if (length(reqs)) {
-    answers[!skipped] <- tree$client$batch(reqs,
-      concurrency = concurrency,
-      progress = progress_as(progress, "Downloading")
-    )
-  }
+  batch_then(tree$client, reqs, concurrency, progress_as(progress, "Downloading"), async, function(got) {
+    answers <- rep(list(NULL), length(files))
+    answers[!skipped] <- got
+    fl <- tree$failures
+    ids <- c(df$id, vapply(fl, function(f) f$id, ""))
+    levels <- c(rep("Instance", nrow(df)), vapply(fl, function(f) f$level, ""))
+    files <- c(files, rep(NA_character_, length(fl)))
+    answers <- c(answers, lapply(fl, function(f) f$error))
+    written_rows(ids, levels, files, answers, call, skipped = c(skipped, rep(FALSE, length(fl))))
+  })
+}
 
-  fl <- tree$failures
-  ids <- c(df$id, vapply(fl, function(f) f$id, ""))
-  levels <- c(rep("Instance", nrow(df)), vapply(fl, function(f) f$level, ""))
-  files <- c(files, rep(NA_character_, length(fl)))
-  answers <- c(answers, lapply(fl, function(f) f$error))
-  written_rows(ids, levels, files, answers, call, skipped = c(skipped, rep(FALSE, length(fl))))
+# The downloads of a layer function: `finish(answers)` of the client's batch()
+# of `reqs` (one answer per request); with `async`, the batch runs in the
+# background (batch(async = TRUE)) and a promise of finish()'s value is
+# answered, rejected with the error finish() raises.
+batch_then <- function(client, reqs, concurrency, progress, async, finish) {
+  if (!async) {
+    return(finish(if (length(reqs)) client$batch(reqs, concurrency = concurrency, progress = progress) else list()))
+  }
+  got <- if (length(reqs)) client$batch(reqs, concurrency = concurrency, async = TRUE) else promises::promise_resolve(list())
+  promises::then(got, finish)
 }
 
 # The data frame of rows; raises the first error when nothing was written.

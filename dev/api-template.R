@@ -252,8 +252,13 @@ Orthanc <- R6::R6Class(
     #'   file written for a request with `dest`, or, for a request that failed,
     #'   its `orthanc_error` condition (not raised; test with
     #'   `inherits(x, "orthanc_error")`).
-    batch = function(requests, concurrency = NULL, progress = NULL) {
-      private$run_batch(requests, concurrency, progress)
+    #' @param async `TRUE`: send the requests in the background, as an
+    #'   [OrthancAsync] client does, and answer at once a
+    #'   [promise][promises::promise] of that list (R is free meanwhile;
+    #'   `concurrency` is checked, then the session's bound
+    #'   `orthanc.async_max` applies; no progress bar).
+    batch = function(requests, concurrency = NULL, progress = NULL, async = FALSE) {
+      private$run_batch(requests, concurrency, progress, async = async)
     },
 
     #' @description Print method for `Orthanc`.

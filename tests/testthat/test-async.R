@@ -244,3 +244,44 @@ test_that("upload() with an OrthancAsync client answers a promise of the same re
   expect_identical(again_async, again_sync)
   expect_setequal(again_async$status, c("AlreadyStored", "Skipped"))
 })
+
+test_that("retrieve_and_write_*(async = TRUE): a promise of the same data frame, files written in the background", {
+  skip_if_no_async()
+  o <- orthanc_client("a")
+  tree <- local_patient_tree(o, studies = 1, series = 2, instances = 3)
+  patient <- Patient$new(tree$patient, o)
+  sync_dir <- withr::local_tempdir()
+  async_dir <- withr::local_tempdir()
+  sync <- retrieve_and_write_patients(patient, sync_dir, progress = FALSE)
+  p <- retrieve_and_write_patients(patient, async_dir, async = TRUE)
+  expect_true(promises::is.promise(p))
+  out <- settle(p)
+  expect_s3_class(out, "data.frame")
+  expect_identical(out[, c("id", "level", "size", "status")], sync[, c("id", "level", "size", "status")])
+  expect_identical(
+    sub(async_dir, "", out$path, fixed = TRUE),
+    sub(sync_dir, "", sync$path, fixed = TRUE)
+  )
+  expect_tree_identical(o, out)
+  expect_identical(sort(all_files(async_dir)), sort(all_files(sync_dir)))
+  # resume: nothing fetched again
+  again <- settle(retrieve_and_write_series(patient$series, async_dir, resume = TRUE, async = TRUE))
+  expect_true(all(again$status == "Skipped"))
+  # archives
+  zips <- settle(retrieve_and_write_archives(patient$studies, withr::local_tempdir(), async = TRUE))
+  expect_identical(zips$status, "Written")
+  expect_identical(nrow(utils::unzip(zips$path, list = TRUE)), 6L)
+  # everything failed: rejected with the error the synchronous form raises
+  gone <- Instance$new("no-such-instance", o)
+  e_sync <- tryCatch(retrieve_and_write_instances(gone, withr::local_tempdir(), progress = FALSE), error = function(e) e)
+  e_async <- settle(retrieve_and_write_instances(gone, withr::local_tempdir(), async = TRUE))
+  expect_s3_class(e_async, "orthanc_http_404")
+  expect_identical(class(e_async), class(e_sync))
+  # the argument, and the batch() forms
+  expect_error(retrieve_and_write_patients(patient, async_dir, async = NA), class = "orthanc_argument_error")
+  expect_error(o$batch(list(), async = "yes"), class = "orthanc_argument_error")
+  a <- async_client("a")
+  expect_error(a$batch(list(), async = FALSE), class = "orthanc_argument_error")
+  got <- settle(o$batch(list(orthanc_request("GET", "system")), async = TRUE))
+  expect_identical(got[[1]]$Name, o$get_system()$Name)
+})

@@ -2,16 +2,6 @@
 # sanitised names, archives, previews, NIfTI, failures as rows, and no
 # truncated file after SIGKILL or SIGINT in the middle of a download.
 
-md5_of_raw <- function(bytes) {
-  f <- tempfile()
-  on.exit(unlink(f))
-  writeBin(bytes, f)
-  unname(tools::md5sum(f))
-}
-
-# Files under `dir` (relative), hidden ones included.
-all_files <- function(dir) list.files(dir, recursive = TRUE, all.files = TRUE, no.. = TRUE)
-
 # `n` copies of the Brainix slice in one series of a patient of its own (new
 # SOPInstanceUIDs and InstanceNumbers 1..n); deleted when the test ends.
 local_big_series <- function(client, n = 12L, env = parent.frame()) {
@@ -59,13 +49,6 @@ local_throttle_proxy <- function(target, rate, env = parent.frame()) {
   port <- suppressWarnings(as.integer(line[1]))
   if (!length(line) || is.na(port)) stop("the throttling relay did not start")
   sprintf("http://127.0.0.1:%d", port)
-}
-
-expect_tree_identical <- function(client, out) {
-  written <- out[out$status == "Written", ]
-  server <- vapply(written$id, function(id) md5_of_raw(client$get_instances_id_file(id)), "")
-  expect_equal(unname(tools::md5sum(written$path)), unname(server))
-  expect_equal(written$size, file.size(written$path))
 }
 
 test_that("the sanitiser makes names safe on every OS", {
