@@ -121,10 +121,8 @@ test_that("the search boxes keep the rows containing their text", {
   expect_false(grepl(">p1<", html, fixed = TRUE)) # the id is not a column
 })
 
-test_that("the server logic lists the tree, a slice, its tags, and downloads (testServer)", {
-  skip_if_no_browse_packages()
-  o <- orthanc_client("a")
-  s <- local_browse_series(o)
+# The server logic of the app, driven by shiny::testServer() against `o`.
+expect_browse_server <- function(o, s) {
   app <- orthanc_browse(o, launch.browser = FALSE)
   shiny::testServer(app, {
     settle <- function() {
@@ -173,6 +171,13 @@ test_that("the server logic lists the tree, a slice, its tags, and downloads (te
     expect_null(slices())
     expect_error(output$studies, class = "orthanc_http_404")
   })
+}
+
+test_that("the server logic lists the tree, a slice, its tags, and downloads (testServer)", {
+  skip_if_no_browse_packages()
+  o <- orthanc_client("a")
+  s <- local_browse_series(o)
+  expect_browse_server(o, s)
 
   # The downloads: the client streams into the file that shiny sends.
   wait <- function(p) {
@@ -199,6 +204,22 @@ test_that("the server logic lists the tree, a slice, its tags, and downloads (te
   expect_identical(nrow(utils::unzip(zip, list = TRUE)), 4L)
   err <- wait(orthanc:::browse_download(o, "/instances/no-such-instance/file", withr::local_tempfile()))
   expect_s3_class(err, "orthanc_http_404")
+})
+
+test_that("the server logic works with an OrthancAsync client", {
+  skip_if_no_browse_packages()
+  o <- orthanc_client("a")
+  s <- local_browse_series(o)
+  cred <- test_credentials()
+  a <- OrthancAsync$new(Sys.getenv("ORTHANC_TEST_URL"), cred$username, cred$password)
+  expect_browse_server(a, s)
+})
+
+test_that("the server logic works with the legacy server (Orthanc 1.10.1)", {
+  skip_if_no_browse_packages()
+  o <- legacy_client()
+  s <- local_browse_series(o)
+  expect_browse_server(o, s)
 })
 
 # -- the app in a real browser -------------------------------------------------
