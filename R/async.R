@@ -66,7 +66,8 @@
 #' p <- promises::then(o$get_system(), function(s) s$Version)
 #' orthanc_await(p)
 #' # Many requests in flight; R is free meanwhile:
-#' ps <- lapply(unlist(o$get_patients()), o$get_patients_id)
+#' ids <- orthanc_await(o$get_patients())
+#' ps <- lapply(ids, o$get_patients_id)
 #' length(orthanc_await(promises::promise_all(.list = ps)))
 #' # Failures reject with the synchronous client's classes:
 #' tryCatch(orthanc_await(o$get_instances_id("no-such-id")),

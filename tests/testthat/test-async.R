@@ -44,8 +44,8 @@ test_that("promises settle with the synchronous client's values (JSON, text, raw
   expect_identical(raw_a, o$get_instances_id_file(id))
   # verbs, with parameters
   expect_identical(
-    settle(a$GET("/instances", params = list(limit = 2))),
-    o$GET("/instances", params = list(limit = 2))
+    settle(a$GET("/instances", params = list(since = 0, limit = 2))),
+    o$GET("/instances", params = list(since = 0, limit = 2))
   )
   # a file, through stream()
   f <- settle(a$stream("GET", paste0("/instances/", id, "/file")))

@@ -282,11 +282,16 @@ test_that("the app works in a headless browser: pick a series, see slices, read 
 
   out <- file.path(tempdir(), paste0("browse-", Sys.getpid()))
   unlink(out, recursive = TRUE)
+  # Chromium's own temporary files in a folder of the test's, removed after it
+  # (not in the TMPDIR that R CMD check inspects for detritus).
+  browser_tmp <- file.path(out, "tmp")
+  dir.create(browser_tmp, recursive = TRUE)
+  withr::defer(unlink(out, recursive = TRUE))
   res <- processx::run(selenium_python(), c(
     test_path("fixtures", "browse-selenium.py"), "--url", url,
     "--patient", s$patient, "--study", s$study, "--series", s$series,
     "--search", s$patient_name, "--out", out
-  ), error_on_status = FALSE, timeout = 240)
+  ), error_on_status = FALSE, timeout = 240, env = c("current", TMPDIR = browser_tmp))
   lines <- strsplit(trimws(res$stdout), "\n", fixed = TRUE)[[1]]
   seen <- jsonlite::fromJSON(lines[[length(lines)]], simplifyVector = FALSE)
   # The screenshot, kept for whoever looks at the run.
