@@ -94,7 +94,14 @@ orthanc_await <- function(promise, timeout = Inf) {
     orthanc_abort("argument", "{.arg timeout} must be a positive number of seconds.", call = quote(orthanc_await()))
   }
   check_async_packages(quote(orthanc_await()))
-  if (!promises::is.promising(promise)) return(promise)
+  # Registered before `promise` is forced: an interrupt while it is computed
+  # (e.g. the first promise_all() of a session, which loads packages) cancels too.
+  finished <- FALSE
+  on.exit(if (!finished) async_cancel(NULL), add = TRUE)
+  if (!promises::is.promising(promise)) {
+    finished <- TRUE
+    return(promise)
+  }
   state <- new.env(parent = emptyenv())
   state$done <- FALSE
   promises::then(promises::as.promise(promise),
@@ -107,8 +114,6 @@ orthanc_await <- function(promise, timeout = Inf) {
       state$done <- TRUE
     }
   )
-  finished <- FALSE
-  on.exit(if (!finished) async_cancel(NULL), add = TRUE)
   deadline <- Sys.time() + timeout
   while (!state$done) {
     later::run_now(0.05)

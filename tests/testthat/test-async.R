@@ -174,9 +174,13 @@ test_that("an interrupt while orthanc_await() waits: back at once, transfers can
   rs$call(function() {
     before <- list.files(tempdir(), all.files = TRUE, no.. = TRUE)
     ps <- lapply(1:3, function(i) a$stream("GET", sprintf("/slow?seconds=30&key=await%d", i)))
+    all <- promises::promise_all(.list = ps)
+    # The test interrupts once orthanc_await() waits (the first promise_all()
+    # of a session loads packages: seconds on a busy machine).
+    writeLines("", file.path(tempdir(), "awaiting"))
     out <- tryCatch(
       {
-        orthanc_await(promises::promise_all(.list = ps))
+        orthanc_await(all)
         "finished"
       },
       interrupt = function(e) "interrupt",
@@ -184,11 +188,13 @@ test_that("an interrupt while orthanc_await() waits: back at once, transfers can
     )
     list(
       out = out, t = Sys.time(), running = orthanc:::rs_async_running(),
-      files = setdiff(list.files(tempdir(), all.files = TRUE, no.. = TRUE), before),
+      files = setdiff(list.files(tempdir(), all.files = TRUE, no.. = TRUE), c(before, "awaiting")),
       after = tryCatch(orthanc_await(a$GET("/system"))$Name, error = function(e) conditionMessage(e))
     )
   })
-  expect_true(fault_wait_until(function() sum(grepl("\\.part-", fault_dir_files(td))) == 3L, timeout = 20))
+  expect_true(fault_wait_until(function() {
+    sum(grepl("\\.part-", fault_dir_files(td))) == 3L && file.exists(file.path(td, "awaiting"))
+  }, timeout = 30))
   t0 <- Sys.time()
   rs$interrupt()
   expect_equal(rs$poll_process(10000), "ready")

@@ -1110,22 +1110,27 @@ fn request_of(client: &Client, request: &Robj) -> std::result::Result<Request, R
     })
 }
 
+/// The client of `client` and the request of `request`, or the error list to answer.
+fn client_and_request<'a>(
+    client: &'a Robj,
+    request: &Robj,
+) -> std::result::Result<(&'a Arc<Client>, Request), Robj> {
+    let client = client_of(client)?;
+    let req = request_of(client, request)?;
+    Ok((client, req))
+}
+
 /// Perform one request, described by one value (see the R function `request_value()`).
 /// Returns list(status, url, content_type, headers, body, file) or
 /// list(error, message, url[, status]).
 #[extendr]
 fn rs_perform(client: Robj, request: Robj) -> Robj {
-    guarded(|| {
-        let client = match client_of(&client) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
-        let req = match request_of(client, &request) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        let result = client.perform(&req, &rapi::user_interrupted);
-        result_to_r(client, &req.path, result)
+    guarded(|| match client_and_request(&client, &request) {
+        Ok((client, req)) => {
+            let result = client.perform(&req, &rapi::user_interrupted);
+            result_to_r(client, &req.path, result)
+        }
+        Err(e) => e,
     })
 }
 
@@ -1189,18 +1194,13 @@ fn rs_perform_batch(client: Robj, requests: List, concurrency: i32, progress: Ro
 /// must convert its route first, as for `rs_perform()`).
 #[extendr]
 fn rs_async_submit(client: Robj, request: Robj) -> Robj {
-    guarded(|| {
-        let client = match client_of(&client) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
-        let req = match request_of(client, &request) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        let id = orthanc_core::background::submit(Arc::clone(client), req);
-        // Ids are counted from 1: exact in a double far beyond any session's count.
-        (id as f64).into()
+    guarded(|| match client_and_request(&client, &request) {
+        Ok((client, req)) => {
+            let id = orthanc_core::background::submit(Arc::clone(client), req);
+            // Ids are counted from 1: exact in a double far beyond any session's count.
+            (id as f64).into()
+        }
+        Err(e) => e,
     })
 }
 
@@ -1210,15 +1210,9 @@ fn rs_async_submit(client: Robj, request: Robj) -> Robj {
 /// it, before the request waits for its turn.
 #[extendr]
 fn rs_check_request(client: Robj, request: Robj) -> Robj {
-    guarded(|| {
-        let client = match client_of(&client) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
-        match request_of(client, &request) {
-            Ok(_) => ().into(),
-            Err(e) => e,
-        }
+    guarded(|| match client_and_request(&client, &request) {
+        Ok(_) => ().into(),
+        Err(e) => e,
     })
 }
 
