@@ -116,7 +116,10 @@ orthanc_await <- function(promise, timeout = Inf) {
   )
   deadline <- Sys.time() + timeout
   while (!state$done) {
-    later::run_now(0.05)
+    # What is due runs now; the waiting is done here, in R (Sys.sleep(), when
+    # nothing was due), where an interrupt reaches this frame at once.
+    ran <- later::run_now(0)
+    if (!ran && !state$done) Sys.sleep(0.001)
     if (!state$done && Sys.time() > deadline) {
       orthanc_abort("timeout", "The promise was not settled within {timeout} seconds; the requests in flight were cancelled.",
         call = quote(orthanc_await())

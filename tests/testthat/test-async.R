@@ -188,8 +188,7 @@ test_that("an interrupt while orthanc_await() waits: back at once, transfers can
     )
     list(
       out = out, t = Sys.time(), running = orthanc:::rs_async_running(),
-      files = setdiff(list.files(tempdir(), all.files = TRUE, no.. = TRUE), c(before, "awaiting")),
-      after = tryCatch(orthanc_await(a$GET("/system"))$Name, error = function(e) conditionMessage(e))
+      files = setdiff(list.files(tempdir(), all.files = TRUE, no.. = TRUE), c(before, "awaiting"))
     )
   })
   expect_true(fault_wait_until(function() {
@@ -197,7 +196,8 @@ test_that("an interrupt while orthanc_await() waits: back at once, transfers can
   }, timeout = 30))
   t0 <- Sys.time()
   rs$interrupt()
-  expect_equal(rs$poll_process(10000), "ready")
+  # Generous: "at once" is measured in the child (r$t), not here.
+  expect_equal(rs$poll_process(30000), "ready")
   res <- rs$read()
   expect_null(res$error)
   r <- res$result
@@ -205,7 +205,9 @@ test_that("an interrupt while orthanc_await() waits: back at once, transfers can
   expect_lt(as.numeric(difftime(r$t, t0, units = "secs")), 1)
   expect_equal(r$running, 0L)
   expect_length(r$files, 0L)
-  expect_identical(r$after, "fake-orthanc")
+  # The client goes on.
+  after <- rs$run(function() tryCatch(orthanc_await(a$GET("/system"), timeout = 20)$Name, error = function(e) conditionMessage(e)))
+  expect_identical(after, "fake-orthanc")
   for (i in 1:3) {
     key <- paste0("await", i)
     expect_true(fault_wait_until(function() fault_stats(srv, key)$aborted == 1L, timeout = 5))
