@@ -32,6 +32,11 @@ root=$(pwd)
 export PATH="$PATH:$HOME/.cargo/bin"
 bash dev/setup-debian.sh
 
+# First, since it takes seconds and the site is built only at the end: every
+# help topic is in the site's reference index (_pkgdown.yml).
+echo "== Every help topic is listed in _pkgdown.yml"
+Rscript -e 'options(pkgdown.internet = FALSE); pkgdown::check_pkgdown(".")'
+
 started=0
 if [ -z "${ORTHANC_TEST_URL:-}" ]; then
   env_file=$(mktemp)
