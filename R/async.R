@@ -232,11 +232,15 @@ async_call <- function(client, f, ...) {
 async_request <- function(private, req, method, path, encode, dest, parts_dir, parts, call) {
   force(call)
   # Argument errors at once, as the synchronous client raises them, not when
-  # the request's turn comes: Rust checks the request value without sending
-  # it; a route R must convert is converted now (or refused).
+  # the request's turn comes: Rust parses the request value without sending
+  # it and keeps what it parsed for the start (`prepared`); a route R must
+  # convert is converted now (or refused).
+  prepared <- NULL
   if (is.null(the$mock)) {
     checked <- .Call(wrap__rs_check_request, private$handle, req)
-    if (identical(checked[[1L]], "route")) {
+    if (typeof(checked) == "externalptr") {
+      prepared <- checked
+    } else if (identical(checked[[1L]], "route")) {
       req$path <- route_segments(path, call)
     } else if (identical(checked[[1L]], "argument")) {
       stop(private$failure(checked, method, path, encode, call))
@@ -258,7 +262,7 @@ async_request <- function(private, req, method, path, encode, dest, parts_dir, p
         error = function(e) reject(e)
       )
     }
-    async_send(private, req, on_answer)
+    async_send(private, req, on_answer, prepared)
   })
 }
 
@@ -286,10 +290,11 @@ async_max <- function() {
 }
 
 # Send a request value in the background; `on_answer(res)` is called on R's
-# main thread with its answer (as rs_perform() gives it).
-async_send <- function(private, req, on_answer) {
+# main thread with its answer (as rs_perform() gives it). `prepared`: what
+# rs_check_request() answered for `req`, started in its place (once).
+async_send <- function(private, req, on_answer, prepared = NULL) {
   st <- async_state()
-  job <- list(owner = private, req = req, on_answer = on_answer)
+  job <- list(owner = private, req = req, on_answer = on_answer, prepared = prepared)
   if (st$n >= async_max() || length(st$queue)) {
     st$queue[[length(st$queue) + 1L]] <- job
   } else {
@@ -303,7 +308,7 @@ async_start <- function(st, job) {
     st$ready[[length(st$ready) + 1L]] <- list(job, mock_answer(job$req, job$owner$config$url))
     return(invisible())
   }
-  id <- .Call(wrap__rs_async_submit, job$owner$handle, job$req)
+  id <- .Call(wrap__rs_async_submit, job$owner$handle, job$prepared %||% job$req)
   if (is.list(id)) {
     st$ready[[length(st$ready) + 1L]] <- list(job, id)
   } else {

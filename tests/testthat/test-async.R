@@ -66,6 +66,38 @@ test_that("promises settle with the synchronous client's values (JSON, text, raw
   expect_identical(got, o$get_system()$Version)
 })
 
+test_that("a request is parsed once: what Rust checked is started once, nothing else passes for it", {
+  a <- async_client("a")
+  o <- orthanc_client("a")
+  handle <- a$.__enclos_env__$private$handle
+  req <- orthanc:::request_value("GET", "/system", encode = FALSE)
+  prepared <- orthanc:::rs_check_request(handle, req)
+  expect_identical(typeof(prepared), "externalptr")
+  id <- orthanc:::rs_async_submit(handle, prepared)
+  expect_type(id, "double")
+  # started already: not a second time
+  again <- orthanc:::rs_async_submit(handle, prepared)
+  expect_identical(again$error, "argument")
+  expect_match(again$message, "sent already")
+  # the answer arrives as any other (taken here, so that no promise waits for it)
+  got <- NULL
+  deadline <- Sys.time() + 10
+  while (is.null(got) && Sys.time() < deadline) {
+    p <- orthanc:::rs_async_poll()
+    if (id %in% p$ids) got <- p$answers[[match(id, p$ids)]]
+    Sys.sleep(0.01)
+  }
+  expect_equal(got$status, 200L)
+  expect_identical(got$body$Version, o$get_system()$Version)
+  # a pointer that is not a prepared request is read as a request value (and refused)
+  foreign <- getNativeSymbolInfo("wrap__rs_async_poll", "orthanc")$address
+  expect_identical(orthanc:::rs_async_submit(handle, foreign)$error, "argument")
+  expect_identical(orthanc:::rs_async_submit(handle, handle)$error, "argument")
+  # a prepared request restored in another session is gone
+  stale <- unserialize(serialize(orthanc:::rs_check_request(handle, req), NULL))
+  expect_match(orthanc:::rs_async_submit(handle, stale)$message, "gone")
+})
+
 test_that("rejections carry the synchronous client's condition classes", {
   o <- orthanc_client("a")
   a <- async_client("a")

@@ -304,17 +304,23 @@ fn stale() -> Robj {
     )
 }
 
-/// The live client behind an external pointer made by `rs_client_new()`, through extendr's
-/// typed `ExternalPtr`. A NULL address (a pointer restored by readRDS(), or one whose client
-/// was finalised) gives "stale", which tells the R side to reconnect. extendr's conversion
-/// takes any non-NULL address for one of its own boxes before it downcasts: an external
-/// pointer made by other code (e.g. `getNativeSymbolInfo()$address`) would be read as one,
-/// so the tag that `ExternalPtr::new()` sets (the type's name) is checked first. Nothing is
-/// allocated unless it fails: this runs for every request.
-fn client_of(x: &Robj) -> std::result::Result<&Arc<Client>, Robj> {
-    let not_client = || error_list("argument", "not an Orthanc client");
+/// Why [`typed_ptr`] found no value.
+enum PtrError {
+    /// Not an external pointer made by `ExternalPtr::<T>::new()`.
+    Foreign,
+    /// Ours, but its address is NULL (restored by readRDS(), or finalised).
+    Stale,
+}
+
+/// The value behind an external pointer made by `ExternalPtr::<T>::new()`, through
+/// extendr's typed `ExternalPtr`. extendr's conversion takes any non-NULL address for one of
+/// its own boxes before it downcasts: an external pointer made by other code (e.g.
+/// `getNativeSymbolInfo()$address`) would be read as one, so the tag that
+/// `ExternalPtr::new()` sets (the type's name) is checked first. Nothing is allocated: this
+/// runs for every request.
+fn typed_ptr<T: 'static>(x: &Robj) -> std::result::Result<&T, PtrError> {
     if !x.is_external_pointer() {
-        return Err(not_client());
+        return Err(PtrError::Foreign);
     }
     // SAFETY: `x` is a live external pointer (checked above): its address and tag are read
     // without any R call that can raise.
@@ -325,7 +331,7 @@ fn client_of(x: &Robj) -> std::result::Result<&Arc<Client>, Robj> {
         )
     };
     if addr.is_null() {
-        return Err(stale());
+        return Err(PtrError::Stale);
     }
     // SAFETY: `tag` is a live R object (the pointer's tag); a CHARSXP is read only from a
     // character vector of length 1, and it is not NA.
@@ -333,16 +339,26 @@ fn client_of(x: &Robj) -> std::result::Result<&Arc<Client>, Robj> {
         TYPEOF(tag) == SEXPTYPE::STRSXP
             && XLENGTH(tag) == 1
             && STRING_ELT(tag, 0) != R_NaString
-            && json::char_to_str(STRING_ELT(tag, 0)) == Ok(std::any::type_name::<Arc<Client>>())
+            && json::char_to_str(STRING_ELT(tag, 0)) == Ok(std::any::type_name::<T>())
     };
     if !tagged {
-        return Err(not_client());
+        return Err(PtrError::Foreign);
     }
-    match <&ExternalPtr<Arc<Client>>>::try_from(x) {
-        Ok(p) => p.try_addr().map_err(|_| stale()),
-        Err(extendr_api::Error::ExpectedExternalNonNullPtr(_)) => Err(stale()),
-        Err(_) => Err(not_client()),
+    match <&ExternalPtr<T>>::try_from(x) {
+        Ok(p) => p.try_addr().map_err(|_| PtrError::Stale),
+        Err(extendr_api::Error::ExpectedExternalNonNullPtr(_)) => Err(PtrError::Stale),
+        Err(_) => Err(PtrError::Foreign),
     }
+}
+
+/// The live client behind an external pointer made by `rs_client_new()`. A NULL address (a
+/// pointer restored by readRDS(), or one whose client was finalised) gives "stale", which
+/// tells the R side to reconnect.
+fn client_of(x: &Robj) -> std::result::Result<&Arc<Client>, Robj> {
+    typed_ptr::<Arc<Client>>(x).map_err(|e| match e {
+        PtrError::Foreign => error_list("argument", "not an Orthanc client"),
+        PtrError::Stale => stale(),
+    })
 }
 
 /// The UTF-8 text of a CHARSXP (not NA) of the request value; `what` names it in the refusal
@@ -1189,29 +1205,47 @@ fn rs_perform_batch(client: Robj, requests: List, concurrency: i32, progress: Ro
     })
 }
 
-/// Start one request (a request value, as for `rs_perform()`) in the background. Returns its
-/// id (a double), or an error list when the request cannot be started (kind "route" when R
-/// must convert its route first, as for `rs_perform()`).
+/// A request parsed by `rs_check_request()`, waiting in R's queue to be started once by
+/// `rs_async_submit()` (which takes it out).
+type Prepared = std::cell::Cell<Option<Request>>;
+
+/// Start one request in the background; its answer is taken by `rs_async_poll()`. `request`
+/// is a request value, or what `rs_check_request()` answered for one (the request parsed
+/// then, not parsed again). Returns its id (a double), or the error list `rs_perform()`
+/// would answer when it cannot be sent.
 #[extendr]
 fn rs_async_submit(client: Robj, request: Robj) -> Robj {
-    guarded(|| match client_and_request(&client, &request) {
-        Ok((client, req)) => {
-            let id = orthanc_core::background::submit(Arc::clone(client), req);
-            // Ids are counted from 1: exact in a double far beyond any session's count.
-            (id as f64).into()
-        }
-        Err(e) => e,
+    guarded(|| {
+        let client = match client_of(&client) {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let req = match typed_ptr::<Prepared>(&request) {
+            Ok(prepared) => match prepared.take() {
+                Some(req) => req,
+                None => return error_list("argument", "the prepared request was sent already"),
+            },
+            Err(PtrError::Stale) => return error_list("argument", "the prepared request is gone"),
+            Err(PtrError::Foreign) => match request_of(client, &request) {
+                Ok(req) => req,
+                Err(e) => return e,
+            },
+        };
+        let id = orthanc_core::background::submit(Arc::clone(client), req);
+        // Ids are counted from 1: exact in a double far beyond any session's count.
+        (id as f64).into()
     })
 }
 
-/// Check a request value as `rs_perform()` would before sending it, without sending it:
-/// NULL when it can be sent, else the error list `rs_perform()` would answer (kind "route"
-/// when R must convert its route first). `OrthancAsync` raises argument errors at once with
-/// it, before the request waits for its turn.
+/// Check a request value as `rs_perform()` would before sending it, without sending it: the
+/// request parsed (an external pointer for `rs_async_submit()`) when it can be sent, else
+/// the error list `rs_perform()` would answer (kind "route" when R must convert its route
+/// first). `OrthancAsync` raises argument errors at once with it, before the request waits
+/// for its turn, and the request is parsed once.
 #[extendr]
 fn rs_check_request(client: Robj, request: Robj) -> Robj {
     guarded(|| match client_and_request(&client, &request) {
-        Ok(_) => ().into(),
+        Ok((_, req)) => ExternalPtr::new(Prepared::new(Some(req))).into(),
         Err(e) => e,
     })
 }

@@ -209,55 +209,31 @@ fn block_signals() {
 mod tests {
     use super::*;
     use crate::http::{Config, Method};
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
+    use crate::test_server::{answer, send};
     use std::time::{Duration, Instant};
 
     /// A server answering every request with its path after `delay`; `/big` with 50 MB sent
     /// slowly.
     fn server(delay: Duration) -> u16 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                std::thread::spawn(move || {
-                    let mut s = s;
-                    let mut buf = [0u8; 4096];
-                    loop {
-                        let n = match s.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                        std::thread::sleep(delay);
-                        if path == "/big" {
-                            let len = 50 << 20;
-                            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
-                            if s.write_all(head.as_bytes()).is_err() {
-                                return;
-                            }
-                            let chunk = vec![7u8; 64 << 10];
-                            for _ in 0..(len / chunk.len()) {
-                                if s.write_all(&chunk).is_err() {
-                                    return;
-                                }
-                                std::thread::sleep(Duration::from_millis(5));
-                            }
-                            continue;
-                        }
-                        let answer = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{path}",
-                            path.len()
-                        );
-                        if s.write_all(answer.as_bytes()).is_err() {
-                            break;
-                        }
-                    }
-                });
+        crate::test_server::serve(move |path, s| {
+            std::thread::sleep(delay);
+            if path != "/big" {
+                return send(s, &answer("200 OK", "text/plain", path));
             }
-        });
-        port
+            let len = 50 << 20;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+            if !send(s, head.as_bytes()) {
+                return false;
+            }
+            let chunk = vec![7u8; 64 << 10];
+            for _ in 0..(len / chunk.len()) {
+                if !send(s, &chunk) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            true
+        })
     }
 
     fn client(port: u16) -> Arc<Client> {

@@ -76,49 +76,26 @@ pub fn perform_all(
 mod tests {
     use super::*;
     use crate::http::{Config, Method};
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
+    use crate::test_server::{answer, send};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     /// A server answering `/ok/N` with N after `delay`, anything else with 404; counts the
     /// requests being handled at once.
     fn server(delay: Duration) -> (u16, Arc<AtomicUsize>) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
         let peak = Arc::new(AtomicUsize::new(0));
-        let open = Arc::new(AtomicUsize::new(0));
+        let open = AtomicUsize::new(0);
         let p2 = peak.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                let (peak, open) = (p2.clone(), open.clone());
-                std::thread::spawn(move || {
-                    let mut s = s;
-                    let mut buf = [0u8; 4096];
-                    loop {
-                        let n = match s.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let now = open.fetch_add(1, Ordering::SeqCst) + 1;
-                        peak.fetch_max(now, Ordering::SeqCst);
-                        let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                        std::thread::sleep(delay);
-                        let answer = match path.strip_prefix("/ok/") {
-                            Some(n) => format!(
-                                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{n}",
-                                n.len()
-                            ),
-                            None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into(),
-                        };
-                        open.fetch_sub(1, Ordering::SeqCst);
-                        if s.write_all(answer.as_bytes()).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
+        let port = crate::test_server::serve(move |path, s| {
+            let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+            p2.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(delay);
+            let out = match path.strip_prefix("/ok/") {
+                Some(n) => answer("200 OK", "text/plain", n),
+                None => answer("404 Not Found", "text/plain", ""),
+            };
+            open.fetch_sub(1, Ordering::SeqCst);
+            send(s, &out)
         });
         (port, peak)
     }

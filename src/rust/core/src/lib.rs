@@ -13,5 +13,7 @@ pub mod http;
 pub mod multipart;
 pub mod npy;
 pub mod runtime;
+#[cfg(test)]
+mod test_server;
 
 pub use http::{Body, Client, Config, Error, Request, Response};
