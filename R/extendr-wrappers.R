@@ -29,16 +29,18 @@ rs_perform <- function(client, request) .Call(wrap__rs_perform, client, request)
 #' @noRd
 rs_perform_batch <- function(client, requests, concurrency, progress) .Call(wrap__rs_perform_batch, client, requests, concurrency, progress)
 
-#' Start one request (a request value, as for `rs_perform()`) in the background. Returns its
-#' id (a double), or an error list when the request cannot be started (kind "route" when R
-#' must convert its route first, as for `rs_perform()`).
+#' Start one request in the background; its answer is taken by `rs_async_poll()`. `request`
+#' is a request value, or what `rs_check_request()` answered for one (the request parsed
+#' then, not parsed again). Returns its id (a double), or the error list `rs_perform()`
+#' would answer when it cannot be sent.
 #' @noRd
 rs_async_submit <- function(client, request) .Call(wrap__rs_async_submit, client, request)
 
-#' Check a request value as `rs_perform()` would before sending it, without sending it:
-#' NULL when it can be sent, else the error list `rs_perform()` would answer (kind "route"
-#' when R must convert its route first). `OrthancAsync` raises argument errors at once with
-#' it, before the request waits for its turn.
+#' Check a request value as `rs_perform()` would before sending it, without sending it: the
+#' request parsed (an external pointer for `rs_async_submit()`) when it can be sent, else
+#' the error list `rs_perform()` would answer (kind "route" when R must convert its route
+#' first). `OrthancAsync` raises argument errors at once with it, before the request waits
+#' for its turn, and the request is parsed once.
 #' @noRd
 rs_check_request <- function(client, request) .Call(wrap__rs_check_request, client, request)
 
