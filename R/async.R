@@ -135,6 +135,14 @@ check_async_packages <- function(call = quote(OrthancAsync$new())) {
   check_packages(c("promises", "later"), "The asynchronous client", call)
 }
 
+# The `async` argument of batch() and the layer functions: TRUE or FALSE, and
+# when TRUE the packages it needs. Returns it.
+check_async_arg <- function(async, call) {
+  check_flag_arg(async, "async", call = call)
+  if (async) check_async_packages(call)
+  async
+}
+
 # The members of OrthancAsync that differ from Orthanc's. The endpoint methods
 # and verbs are Orthanc's own (generated in R/api-generated.R): they call
 # private$request(), which answers a promise when `private$async` is TRUE.

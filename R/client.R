@@ -322,11 +322,7 @@ orthanc_private <- list(
   # Many requests at once: one value or condition per request.
   run_batch = function(requests, concurrency, progress, call = NULL, async = FALSE) {
     call <- call %||% sys.call(-1L)
-    if (!is_flag(async)) {
-      orthanc_abort("argument", "{.arg async} must be TRUE or FALSE.", call = call)
-    }
-    if (async) {
-      check_async_packages(call)
+    if (check_async_arg(async, call)) {
       return(async_batch(private, requests, concurrency, progress, call))
     }
     run_batch(private$ptr, private$config$url, requests, concurrency, progress,

@@ -146,8 +146,7 @@ retrieve_and_write_images <- function(instances, path, concurrency = NULL, progr
   call <- quote(retrieve_and_write_images())
   check_progress_arg(progress, call)
   check_flag_arg(resume, "resume", call = call)
-  check_flag_arg(async, "async", call = call)
-  if (async) check_async_packages(call)
+  check_async_arg(async, call)
   res <- as_resource_objects(instances, "instances", orthanc_levels, call)
   path <- prepare_out_dir(path, call)
   tree <- collect_instance_tree(res)
@@ -162,8 +161,7 @@ retrieve_and_write_archives <- function(resources, path, concurrency = NULL, pro
                                         async = FALSE) {
   call <- quote(retrieve_and_write_archives())
   check_progress_arg(progress, call)
-  check_flag_arg(async, "async", call = call)
-  if (async) check_async_packages(call)
+  check_async_arg(async, call)
   res <- as_resource_objects(resources, "resources", c("Patient", "Study", "Series"), call)
   path <- prepare_out_dir(path, call)
   client <- res[[1]]$client
@@ -300,8 +298,7 @@ retrieve_tree <- function(x, path, level, arg, call, concurrency, progress, resu
                           async = FALSE) {
   check_progress_arg(progress, call)
   check_flag_arg(resume, "resume", call = call)
-  check_flag_arg(async, "async", call = call)
-  if (async) check_async_packages(call)
+  check_async_arg(async, call)
   res <- as_resource_objects(x, arg, level, call)
   path <- prepare_out_dir(path, call)
   tree <- collect_instance_tree(res)

@@ -278,7 +278,7 @@ test_that("SIGKILL in the middle leaves no truncated .dcm, only hidden .part fil
   others <- setdiff(all_files(dir), done)
   expect_true(all(grepl("^\\.[0-9]{4}\\.dcm\\.part-", basename(others))), info = paste(others, collapse = ", "))
   nums <- as.integer(sub("\\.dcm$", "", basename(done)))
-  server <- vapply(big$instances[nums], function(id) md5_of_raw(o$get_instances_id_file(id)), "")
+  server <- vapply(big$instances[nums], function(id) md5_of(o$get_instances_id_file(id)), "")
   expect_equal(unname(tools::md5sum(file.path(dir, done))), unname(server))
 })
 
@@ -312,7 +312,7 @@ test_that("SIGINT in the middle stops the download and leaves no .part file", {
   expect_lt(length(done), 12L)
   expect_equal(setdiff(all_files(dir), done), character())
   nums <- as.integer(sub("\\.dcm$", "", basename(done)))
-  server <- vapply(big$instances[nums], function(id) md5_of_raw(o$get_instances_id_file(id)), "")
+  server <- vapply(big$instances[nums], function(id) md5_of(o$get_instances_id_file(id)), "")
   expect_equal(unname(tools::md5sum(file.path(dir, done))), unname(server))
 })
 
